@@ -1,0 +1,7 @@
+//! sea-orm entities: the rows hookql stores, and nothing of GraphQL.
+//!
+//! GraphQL types are built from these models by explicit conversions in the main crate, so a
+//! column added here (a password hash, say) can never reach a client by accident.
+#![forbid(unsafe_code)]
+
+pub mod document;

@@ -1,0 +1,16 @@
+//! hookql's schema migrations. They run at every start (idempotently) and with `hookql migrate`.
+#![forbid(unsafe_code)]
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_documents;
+
+/// The ordered list of migrations; append, never edit one that has shipped.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_documents::Migration)]
+    }
+}
