@@ -1,0 +1,263 @@
+//! Document reads and writes, each one SQL statement (updates retry optimistically), so that
+//! SQLite never has to upgrade a read transaction to a write one and PostgreSQL never holds a
+//! row lock across a round trip.
+
+use entity::document;
+use sea_orm::{ConnectionTrait, EntityTrait};
+use serde_json::{Map, Value};
+
+use super::filter::sql::push_filter;
+use super::filter::Filter;
+use super::sort::{push_order_by, SortKey};
+use super::sql::Sql;
+use super::{merge_patch, CollectionName, Store, StoreError};
+
+/// Largest serialized size of one document's data.
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+/// Largest page `documents` returns.
+pub const MAX_LIMIT: u64 = 1000;
+/// How often an update re-reads after losing a race before reporting a conflict.
+const UPDATE_ATTEMPTS: usize = 16;
+
+const COLUMNS: &str = "id, collection, data, owner_id, created_at, updated_at, version";
+
+/// A stored document as the rest of hookql sees it.
+pub type Document = document::Model;
+
+/// A document's data: a JSON object within the size limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocumentData(Map<String, Value>);
+
+impl DocumentData {
+    /// Accepts a JSON object of at most [`MAX_DOCUMENT_BYTES`].
+    pub fn parse(value: Value) -> Result<Self, String> {
+        let Value::Object(object) = value else {
+            return Err(format!(
+                "expected a JSON object such as {{\"title\": \"Hello\"}}, got {}",
+                super::filter::kind(&value)
+            ));
+        };
+        let data = Self(object);
+        data.check_size()?;
+        Ok(data)
+    }
+
+    fn check_size(&self) -> Result<(), String> {
+        let size = serde_json::to_vec(&self.0)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_DOCUMENT_BYTES {
+            return Err(format!(
+                "the document is {size} bytes; at most {MAX_DOCUMENT_BYTES} are allowed"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data as a JSON value.
+    pub fn into_value(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+/// A page request for `documents`.
+#[derive(Clone, Debug)]
+pub struct ListQuery {
+    /// Which documents (already combined with any rule).
+    pub filter: Filter,
+    /// Sort keys, most significant first.
+    pub sort: Vec<SortKey>,
+    /// Page size, 0..=[`MAX_LIMIT`].
+    pub limit: u64,
+    /// Documents to skip.
+    pub offset: u64,
+}
+
+/// One page of documents and how many match in all.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// The documents of this page.
+    pub items: Vec<Document>,
+    /// How many documents match the filter in all.
+    pub total_count: u64,
+}
+
+/// How `updateDocument` changes the data.
+#[derive(Clone, Debug)]
+pub struct UpdateChange {
+    /// The new data, or the patch when `merge` is set.
+    pub data: DocumentData,
+    /// Apply `data` as a JSON Merge Patch (RFC 7386) instead of replacing.
+    pub merge: bool,
+    /// Fail with a conflict unless the stored version is this one.
+    pub expected_version: Option<i32>,
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+impl Store {
+    async fn fetch_one(&self, sql: Sql) -> Result<Option<Document>, StoreError> {
+        Ok(document::Entity::find()
+            .from_raw_sql(sql.into_statement())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Stores a new document (version 1) and returns it.
+    pub async fn create_document(
+        &self,
+        collection: &CollectionName,
+        data: DocumentData,
+        owner_id: Option<String>,
+    ) -> Result<Document, StoreError> {
+        let now = now_micros();
+        let mut sql = Sql::new(self.backend());
+        sql.push("INSERT INTO documents (")
+            .push(COLUMNS)
+            .push(") VALUES (");
+        sql.bind(uuid::Uuid::now_v7().to_string()).push(", ");
+        sql.bind(collection.as_str().to_string()).push(", ");
+        sql.bind(data.into_value()).push(", ");
+        sql.bind(owner_id).push(", ");
+        sql.bind(now)
+            .push(", ")
+            .bind(now)
+            .push(", 1) RETURNING ")
+            .push(COLUMNS);
+        self.fetch_one(sql)
+            .await?
+            .ok_or_else(|| StoreError::Database(sea_orm::DbErr::RecordNotInserted))
+    }
+
+    /// The document with `id` in `collection`, if any.
+    pub async fn get_document(
+        &self,
+        collection: &CollectionName,
+        id: &str,
+    ) -> Result<Option<Document>, StoreError> {
+        let mut sql = Sql::new(self.backend());
+        sql.push("SELECT ")
+            .push(COLUMNS)
+            .push(" FROM documents WHERE collection = ");
+        sql.bind(collection.as_str().to_string())
+            .push(" AND id = ")
+            .bind(id.to_string());
+        self.fetch_one(sql).await
+    }
+
+    /// One page of the documents in `collection` matching the query, and the total count.
+    pub async fn list_documents(
+        &self,
+        collection: &CollectionName,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        let push_where = |sql: &mut Sql| {
+            sql.push(" FROM documents WHERE documents.collection = ")
+                .bind(collection.as_str().to_string());
+            sql.push(" AND ");
+            push_filter(sql, &query.filter);
+        };
+        let mut count = Sql::new(self.backend());
+        count.push("SELECT COUNT(*) AS total");
+        push_where(&mut count);
+        let mut select = Sql::new(self.backend());
+        select.push("SELECT ").push(COLUMNS);
+        push_where(&mut select);
+        push_order_by(&mut select, &query.sort);
+        select
+            .push(" LIMIT ")
+            .bind(query.limit as i64)
+            .push(" OFFSET ")
+            .bind(query.offset as i64);
+
+        let items = document::Entity::find()
+            .from_raw_sql(select.into_statement())
+            .all(&self.db);
+        let total = self.db.query_one(count.into_statement());
+        let (items, total) = tokio::try_join!(items, total)?;
+        let total_count = match total {
+            Some(row) => row.try_get::<i64>("", "total")?,
+            None => 0,
+        };
+        Ok(Page {
+            items,
+            total_count: total_count.max(0) as u64,
+        })
+    }
+
+    /// Replaces or merges a document's data, bumping its version.
+    pub async fn update_document(
+        &self,
+        collection: &CollectionName,
+        id: &str,
+        change: UpdateChange,
+    ) -> Result<Document, StoreError> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self
+                .get_document(collection, id)
+                .await?
+                .ok_or_else(|| not_found(collection, id))?;
+            if let Some(expected) = change.expected_version {
+                if expected != current.version {
+                    return Err(StoreError::VersionConflict {
+                        id: id.to_string(),
+                        expected,
+                        actual: current.version,
+                    });
+                }
+            }
+            let data = if change.merge {
+                let mut merged = current.data.clone();
+                merge_patch::apply(&mut merged, &change.data.clone().into_value());
+                DocumentData::parse(merged).map_err(StoreError::Invalid)?
+            } else {
+                change.data.clone()
+            };
+            let mut sql = Sql::new(self.backend());
+            sql.push("UPDATE documents SET data = ")
+                .bind(data.into_value());
+            sql.push(", updated_at = ")
+                .bind(now_micros().max(current.updated_at));
+            sql.push(", version = version + 1 WHERE collection = ")
+                .bind(collection.as_str().to_string());
+            sql.push(" AND id = ").bind(id.to_string());
+            sql.push(" AND version = ").bind(current.version);
+            sql.push(" RETURNING ").push(COLUMNS);
+            if let Some(updated) = self.fetch_one(sql).await? {
+                return Ok(updated);
+            }
+            // Another writer got there first: read again (and report a conflict if the
+            // caller pinned a version).
+        }
+        Err(StoreError::Invalid(format!(
+            "document `{id}` is being updated by many writers at once; retry"
+        )))
+    }
+
+    /// Deletes a document and returns its last state.
+    pub async fn delete_document(
+        &self,
+        collection: &CollectionName,
+        id: &str,
+    ) -> Result<Document, StoreError> {
+        let mut sql = Sql::new(self.backend());
+        sql.push("DELETE FROM documents WHERE collection = ")
+            .bind(collection.as_str().to_string());
+        sql.push(" AND id = ")
+            .bind(id.to_string())
+            .push(" RETURNING ")
+            .push(COLUMNS);
+        self.fetch_one(sql)
+            .await?
+            .ok_or_else(|| not_found(collection, id))
+    }
+}
+
+fn not_found(collection: &CollectionName, id: &str) -> StoreError {
+    StoreError::NotFound {
+        collection: collection.to_string(),
+        id: id.to_string(),
+    }
+}

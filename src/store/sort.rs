@@ -1,0 +1,100 @@
+//! Sort orders: a list of fields, each ascending or descending, compiled to ORDER BY.
+//!
+//! A data field may hold different JSON types in different documents; both backends order
+//! them the same way: missing/null, false, true, numbers, strings (code point order), arrays,
+//! objects. Ties, and documents equal on every sort key, fall back to id (creation order), so
+//! pages never overlap or skip.
+
+use super::filter::{parse_field, Field};
+use super::sql::Sql;
+
+/// Most fields one sort may name.
+pub const MAX_SORT_FIELDS: usize = 8;
+
+/// Sort direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Smallest first.
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// One parsed sort key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    /// What to sort by.
+    pub field: Field,
+    /// Which way.
+    pub direction: Direction,
+}
+
+impl SortKey {
+    /// Parses a field name for sorting; `path` names it in errors.
+    pub fn parse(field: &str, direction: Direction) -> Result<Self, String> {
+        Ok(Self {
+            field: parse_field(field)?,
+            direction,
+        })
+    }
+}
+
+/// Appends ` ORDER BY …` for `keys`, always ending with the id as a tie-breaker.
+pub fn push_order_by(sql: &mut Sql, keys: &[SortKey]) {
+    sql.push(" ORDER BY ");
+    for key in keys {
+        let dir = match key.direction {
+            Direction::Asc => " ASC, ",
+            Direction::Desc => " DESC, ",
+        };
+        match &key.field {
+            Field::Meta(meta) => {
+                sql.push("documents.").push(meta.column()).push(dir);
+            }
+            Field::Data(path) => {
+                push_rank(sql, path);
+                sql.push(dir);
+                sql.push("CASE WHEN ");
+                sql.json_type(path);
+                sql.push(if sql.is_postgres() {
+                    " = 'number' THEN ("
+                } else {
+                    " IN ('integer', 'real') THEN "
+                });
+                sql.json_value(path);
+                sql.push(if sql.is_postgres() {
+                    ")::numeric END"
+                } else {
+                    " END"
+                });
+                sql.push(dir);
+                sql.push("CASE WHEN ");
+                sql.json_type(path);
+                sql.push(if sql.is_postgres() {
+                    " = 'string'"
+                } else {
+                    " = 'text'"
+                });
+                sql.push(" THEN ");
+                sql.json_text(path);
+                sql.push(" END").push(dir);
+            }
+        }
+    }
+    sql.push("documents.id ASC");
+}
+
+/// The type rank of the value at `path` (see the module doc).
+fn push_rank(sql: &mut Sql, path: &[String]) {
+    if sql.is_postgres() {
+        sql.push("CASE jsonb_typeof(")
+            .json_value(path)
+            .push(") WHEN 'boolean' THEN (CASE WHEN ");
+        sql.json_value(path);
+        sql.push(" = 'true'::jsonb THEN 2 ELSE 1 END) WHEN 'number' THEN 3 WHEN 'string' THEN 4 WHEN 'array' THEN 5 WHEN 'object' THEN 6 ELSE 0 END");
+    } else {
+        sql.push("CASE ").json_type(path).push(
+            " WHEN 'false' THEN 1 WHEN 'true' THEN 2 WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4 WHEN 'array' THEN 5 WHEN 'object' THEN 6 ELSE 0 END",
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! SQL text with its bind values, written once for both dialects.
+//!
+//! Everything a user sends (values, field paths, patterns) becomes a bound parameter; the only
+//! text spliced into SQL is our own constants. The two dialects differ only in placeholders and
+//! in how a JSON path is read, so those live here and the filter/sort compilers stay generic.
+
+use sea_orm::{DbBackend, Statement, Value};
+
+/// A piece of SQL under construction and the values its placeholders stand for, in order.
+#[derive(Clone, Debug)]
+pub struct Sql {
+    backend: DbBackend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    /// Starts empty SQL for one backend.
+    pub fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            text: String::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// The backend this SQL is written for.
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// Whether this is PostgreSQL (otherwise SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.backend == DbBackend::Postgres
+    }
+
+    /// Appends our own SQL text (never user input).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        if self.is_postgres() {
+            self.text.push('$');
+            self.text.push_str(&self.values.len().to_string());
+        } else {
+            self.text.push('?');
+        }
+        self
+    }
+
+    /// Appends an expression giving the JSON value at `path` inside the `data` column:
+    /// `jsonb` on PostgreSQL, SQLite's `json_extract` result on SQLite.
+    pub fn json_value(&mut self, path: &[String]) -> &mut Self {
+        if self.is_postgres() {
+            self.push("jsonb_extract_path(documents.data");
+            for segment in path {
+                self.push(", ").bind(segment.clone());
+            }
+            self.push(")")
+        } else {
+            self.push("json_extract(documents.data, ")
+                .bind(sqlite_path(path))
+                .push(")")
+        }
+    }
+
+    /// Appends an expression giving the JSON type name at `path`, NULL when missing. SQLite
+    /// names: `null true false integer real text array object`; PostgreSQL (`jsonb_typeof`):
+    /// `null boolean number string array object`.
+    pub fn json_type(&mut self, path: &[String]) -> &mut Self {
+        if self.is_postgres() {
+            self.push("jsonb_typeof(").json_value(path).push(")")
+        } else {
+            self.push("json_type(documents.data, ")
+                .bind(sqlite_path(path))
+                .push(")")
+        }
+    }
+
+    /// Appends the value at `path` as SQL text (strings only are meant to be compared this
+    /// way), in byte order on both backends.
+    pub fn json_text(&mut self, path: &[String]) -> &mut Self {
+        if self.is_postgres() {
+            self.push("(")
+                .json_value(path)
+                .push(" #>> '{}') COLLATE \"C\"")
+        } else {
+            self.json_value(path)
+        }
+    }
+
+    /// The finished statement.
+    pub fn into_statement(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+
+    /// The SQL text so far (for tests and debugging).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// How many values are bound so far.
+    pub fn value_count(&self) -> usize {
+        self.values.len()
+    }
+}
+
+/// An SQLite JSON path for object keys, each quoted: `$."author"."name"`. Keys were checked to
+/// hold only letters, digits, `_` and `-`, so no escaping is needed.
+pub fn sqlite_path(path: &[String]) -> String {
+    let mut out = String::from("$");
+    for segment in path {
+        out.push_str(".\"");
+        out.push_str(segment);
+        out.push('"');
+    }
+    out
+}
