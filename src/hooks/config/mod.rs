@@ -1,0 +1,321 @@
+//! Loading hooks.yaml: YAML with positions → strict serde model → checked, compiled
+//! [`HooksConfig`]. Every error names the file, line and column, and a file with any error is
+//! refused whole.
+
+mod model;
+mod template;
+mod validate;
+pub mod yaml;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use model::{HooksFile, OnError, Operation, Ordering};
+use serde_json::Value;
+pub use yaml::Position;
+
+use crate::hooks::script::CompiledScript;
+use crate::hooks::Event;
+use crate::store::filter::Filter;
+
+/// Default time a hook may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// One problem in a hooks file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file with the problem (hooks.yaml or a script file).
+    pub file: PathBuf,
+    /// Where in it.
+    pub position: Position,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.position.line,
+            self.position.column,
+            self.message
+        )
+    }
+}
+
+/// Every problem found in a hooks file; never empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A checked, compiled hooks.yaml, ready to serve requests. Immutable: a reload builds a new
+/// one and swaps it in whole.
+#[derive(Debug)]
+pub struct HooksConfig {
+    /// The file it came from.
+    pub source: PathBuf,
+    /// Every file it was built from (hooks.yaml and script files), for the watcher.
+    pub files: Vec<PathBuf>,
+    /// The `config` section, expanded.
+    pub config: BTreeMap<String, Value>,
+    /// Access rules of collections named in the file.
+    pub collections: HashMap<String, CollectionRules>,
+    /// Access rules of every other collection.
+    pub default_rules: CollectionRules,
+    /// All bindings in file order.
+    pub bindings: Vec<Binding>,
+    /// For each event, the indexes into `bindings` of its chain, in file order.
+    chains: HashMap<Event, Vec<usize>>,
+}
+
+impl HooksConfig {
+    /// A configuration with no hooks and the default rules (used when no file exists).
+    pub fn empty(source: PathBuf) -> Self {
+        Self {
+            files: vec![source.clone()],
+            source,
+            config: BTreeMap::new(),
+            collections: HashMap::new(),
+            default_rules: CollectionRules::builtin(),
+            bindings: Vec::new(),
+            chains: HashMap::new(),
+        }
+    }
+
+    /// The bindings on `event`, in chain order. Empty (and free) when none are bound.
+    pub fn chain(&self, event: Event) -> impl Iterator<Item = &Binding> {
+        self.chains
+            .get(&event)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.bindings[i])
+    }
+
+    /// How many bindings each event has (for status pages and logs).
+    pub fn chain_sizes(&self) -> BTreeMap<&'static str, usize> {
+        self.chains
+            .iter()
+            .map(|(e, c)| (e.name(), c.len()))
+            .collect()
+    }
+
+    /// The access rules of `collection`.
+    pub fn rules(&self, collection: &str) -> &CollectionRules {
+        self.collections
+            .get(collection)
+            .unwrap_or(&self.default_rules)
+    }
+}
+
+/// Who may do what in one collection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollectionRules {
+    /// Queries and subscriptions.
+    pub read: Rule,
+    /// `createDocument`.
+    pub create: Rule,
+    /// `updateDocument`.
+    pub update: Rule,
+    /// `deleteDocument`.
+    pub delete: Rule,
+}
+
+impl CollectionRules {
+    /// The built-in default: read and create `authenticated`, update and delete `owner`.
+    pub fn builtin() -> Self {
+        Self {
+            read: Rule::Authenticated,
+            create: Rule::Authenticated,
+            update: Rule::Owner,
+            delete: Rule::Owner,
+        }
+    }
+}
+
+/// One access rule.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rule {
+    /// Anyone.
+    Public,
+    /// Any signed-in user.
+    Authenticated,
+    /// The document's owner.
+    Owner,
+    /// Admins only.
+    Admin,
+    /// Documents matching this filter (which may use `$auth.*` values).
+    Filter(Filter),
+}
+
+/// A secret string whose `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for signing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What a binding runs.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// POST the payload to a URL.
+    Url {
+        /// Where, expanded and checked to be http(s).
+        url: url::Url,
+        /// Extra headers, expanded.
+        headers: Vec<(String, String)>,
+        /// Standard Webhooks signing secret.
+        secret: Option<Secret>,
+    },
+    /// Run a compiled Rhai script.
+    Script {
+        /// The compiled script.
+        script: CompiledScript,
+        /// The script file, for `script_file` bindings.
+        file: Option<PathBuf>,
+    },
+}
+
+/// A collection name or glob (`*` any run of characters, `?` one character).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectionPattern(String);
+
+impl CollectionPattern {
+    /// Whether `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        glob_match(self.0.as_bytes(), name.as_bytes())
+    }
+}
+
+fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob_match(&pattern[1..], name) || (!name.is_empty() && glob_match(pattern, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob_match(&pattern[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => glob_match(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// One checked binding of hooks.yaml.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// Its unique name.
+    pub name: String,
+    /// The events it runs on.
+    pub events: Vec<Event>,
+    /// Collections it is limited to; `None` means all.
+    pub collections: Option<Vec<CollectionPattern>>,
+    /// Operations it is limited to (`*_save` only); `None` means both.
+    pub operations: Option<Vec<Operation>>,
+    /// A filter the payload's document must match.
+    pub when: Option<Filter>,
+    /// Data fields of which one must have changed (updates only).
+    pub changed: Option<Vec<String>>,
+    /// What it runs.
+    pub action: Action,
+    /// How long it may take.
+    pub timeout: Duration,
+    /// What a failure does.
+    pub on_error: OnError,
+    /// Hosts a script may call.
+    pub allow_hosts: Vec<String>,
+    /// Delivery order of durable after-hooks.
+    pub ordering: Ordering,
+}
+
+impl Binding {
+    /// Whether this binding applies to documents of `collection`.
+    pub fn covers_collection(&self, collection: &str) -> bool {
+        self.collections
+            .as_ref()
+            .is_none_or(|patterns| patterns.iter().any(|p| p.matches(collection)))
+    }
+}
+
+/// Loads and checks a hooks file, expanding `${VAR}` with `env`.
+pub fn load(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<HooksConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            position: Position { line: 1, column: 1 },
+            message: format!("cannot read the hooks file: {e}"),
+        }])
+    })?;
+    parse(path, &text, env)
+}
+
+/// Checks hooks-file text as if it were the file at `path` (script files resolve beside it).
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<HooksConfig, ConfigErrors> {
+    validate::validate(path, text, env)
+}
+
+/// The JSON Schema of hooks.yaml (for `hookql schema` and editors).
+pub fn json_schema() -> Value {
+    let schema = schemars::schema_for!(HooksFile);
+    serde_json::to_value(schema).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match() {
+        let p = |s: &str| CollectionPattern(s.to_string());
+        assert!(p("audit_*").matches("audit_log"));
+        assert!(p("audit_*").matches("audit_"));
+        assert!(!p("audit_*").matches("posts"));
+        assert!(p("post?").matches("posts"));
+        assert!(p("*").matches("anything"));
+        assert!(p("posts").matches("posts") && !p("posts").matches("posts2"));
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2".into())),
+            "Secret(***)"
+        );
+    }
+}

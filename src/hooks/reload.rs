@@ -1,0 +1,153 @@
+//! The running hooks configuration, and the watcher that replaces it when the files change.
+//!
+//! The watcher polls: every interval it hashes hooks.yaml and every script file the running
+//! configuration names. Polling a handful of small files costs nothing measurable, works the
+//! same on every OS and file system (including editors that save by renaming, and bind mounts
+//! in containers), and needs no extra dependency. A valid edit is swapped in whole; an invalid
+//! one is logged with its positions and the old configuration keeps serving.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::config::{self, ConfigErrors, HooksConfig};
+
+/// Reads an environment variable; the loader's default source of `${VAR}` values.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The hooks configuration in force, swappable atomically.
+#[derive(Debug)]
+pub struct HooksHandle {
+    path: PathBuf,
+    current: RwLock<Arc<HooksConfig>>,
+    last_error: RwLock<Option<ConfigErrors>>,
+    /// Fingerprint of the files as they were when last loaded (or refused), taken before
+    /// reading them, so an edit made during or after a load is never missed.
+    seen: std::sync::Mutex<u64>,
+}
+
+impl HooksHandle {
+    /// Loads `path`. A missing file is fine when `required` is false (the server starts with
+    /// no hooks and picks the file up when it appears); any other problem is an error.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigErrors> {
+        let before = fingerprint(&[path.to_path_buf()]);
+        let config = if !required && !path.exists() {
+            HooksConfig::empty(path.to_path_buf())
+        } else {
+            config::load(path, &process_env)?
+        };
+        let seen = if config.files.len() > 1 {
+            fingerprint(&watched_files(&config, path))
+        } else {
+            before
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            current: RwLock::new(Arc::new(config)),
+            last_error: RwLock::new(None),
+            seen: std::sync::Mutex::new(seen),
+        })
+    }
+
+    /// The configuration in force now. Cheap: one read lock and an `Arc` clone.
+    pub fn current(&self) -> Arc<HooksConfig> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The error of the last refused reload, if the newest edit was refused.
+    pub fn last_error(&self) -> Option<ConfigErrors> {
+        self.last_error.read().map(|e| e.clone()).unwrap_or(None)
+    }
+
+    /// The hooks file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Loads the file again; swaps it in when valid, keeps the old one and records the error
+    /// when not.
+    pub fn reload(&self) -> Result<(), ConfigErrors> {
+        let before = fingerprint(&self.watched());
+        let result = config::load(&self.path, &process_env);
+        let mut last_error = self.last_error.write().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(config) => {
+                let sizes = config.chain_sizes();
+                // A new configuration may name other script files.
+                let seen = fingerprint(&watched_files(&config, &self.path));
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = seen;
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+                *last_error = None;
+                tracing::info!(file = %self.path.display(), bindings = ?sizes, "hooks reloaded");
+                Ok(())
+            }
+            Err(errors) => {
+                tracing::error!(file = %self.path.display(), "hooks edit refused; the previous configuration stays in force:\n{errors}");
+                *last_error = Some(errors.clone());
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = before;
+                Err(errors)
+            }
+        }
+    }
+
+    /// The files to watch: the hooks file and the running configuration's script files.
+    fn watched(&self) -> Vec<PathBuf> {
+        watched_files(&self.current(), &self.path)
+    }
+
+    /// Whether the watched files differ from what was last loaded or refused.
+    fn changed(&self) -> bool {
+        fingerprint(&self.watched()) != *self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn watched_files(config: &HooksConfig, path: &Path) -> Vec<PathBuf> {
+    let mut files = config.files.clone();
+    if !files.iter().any(|f| f == path) {
+        files.push(path.to_path_buf());
+    }
+    files
+}
+
+/// A fingerprint of the watched files' contents (a missing file counts as such).
+fn fingerprint(files: &[PathBuf]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for file in files {
+        file.hash(&mut hasher);
+        std::fs::read(file).ok().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Watches the hooks files every `interval` until `shutdown` changes, reloading on change.
+pub async fn watch(
+    handle: Arc<HooksHandle>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let handle = handle.clone();
+        // File reads and script compilation are blocking work: keep them off the runtime.
+        let _ = tokio::task::spawn_blocking(move || {
+            if handle.changed() {
+                let _ = handle.reload();
+            }
+        })
+        .await;
+    }
+}
