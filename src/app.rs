@@ -1,0 +1,134 @@
+//! Building and running a server: `App::build` does every start-up step and binds the
+//! listener (so tests can ask for port 0 and read the real port), `run_until_stopped` serves
+//! until SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::graphql::build_schema;
+use crate::hooks::{reload, HooksHandle};
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::store::{describe_database_url, DatabaseKind, Store};
+use crate::{secret_key, server};
+
+/// A server that is ready to serve: database migrated, hooks loaded, port bound.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    router: axum::Router,
+}
+
+impl App {
+    /// Runs every start-up step. Fails (with every hooks.yaml error listed) rather than start
+    /// half-configured.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let (hooks_path, required) = settings.hooks_file();
+        let hooks = HooksHandle::load(&hooks_path, required)
+            .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+        let database_url = settings.database_url();
+        if DatabaseKind::of_url(&database_url)? == DatabaseKind::Sqlite
+            && settings.database_url.is_none()
+        {
+            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data folder {}",
+                    settings.data_dir.display()
+                )
+            })?;
+        }
+        let store = Store::connect(&database_url, settings.db_max_connections).await?;
+        store.migrate().await.context("database migration failed")?;
+        let jwt_secret =
+            secret_key::load_or_create(settings.jwt_secret.as_deref(), &settings.data_dir)
+                .with_context(|| {
+                    format!(
+                        "cannot keep the JWT secret in {}",
+                        settings.data_dir.display()
+                    )
+                })?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let bindings = hooks.current().bindings.len();
+        let state = AppState::new(store, Arc::new(hooks), settings, jwt_secret);
+        let schema = build_schema(state.clone(), state.settings());
+        let router = server::router(state.clone(), schema);
+        let address = listener.local_addr()?;
+        tracing::info!(
+            "hookql listening on http://{address} (GraphiQL at http://{address}/graphql); database {}; hooks {} ({bindings} bindings)",
+            describe_database_url(&database_url),
+            hooks_path.display(),
+        );
+        Ok(App {
+            listener,
+            state,
+            router,
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The state, for tests and embedding.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then stops accepting, lets in-flight requests finish,
+    /// stops the hooks watcher and closes the database pool.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_watcher, watcher_stopped) = tokio::sync::watch::channel(false);
+        let poll = Duration::from_millis(self.state.settings().hooks_poll_ms.max(10));
+        let watcher = tokio::spawn(reload::watch(
+            self.state.hooks().clone(),
+            poll,
+            watcher_stopped,
+        ));
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await;
+        let _ = stop_watcher.send(true);
+        let _ = watcher.await;
+        self.state.store().clone().close().await;
+        tracing::info!("hookql stopped");
+        served.context("the HTTP server failed")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,114 @@
+//! The command line: `serve` (the default), `migrate`, `check`, `schema`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::hooks::{config, reload};
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// hookql: a self-hosted Backend-as-a-Service with hooks.
+#[derive(Debug, Parser)]
+#[command(name = "hookql", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Check a hooks file (default: the configured one); print each error with its line and
+    /// column; exit 1 if there is any.
+    Check {
+        /// The file to check.
+        file: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of hooks.yaml (for editors' YAML language servers).
+    Schema,
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Check { file } => check(file.unwrap_or_else(|| cli.settings.hooks_file().0)),
+        Command::Migrate => block_on(migrate(cli.settings)),
+        Command::Serve => block_on(serve(cli.settings)),
+    }
+}
+
+fn block_on(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    crate::telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    App::build(settings).await?.run_until_stopped().await
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    if settings.database_url.is_none() {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    let store = Store::connect(&settings.database_url(), 1).await?;
+    store.migrate().await?;
+    println!("database is up to date");
+    Ok(())
+}
+
+fn check(file: PathBuf) -> ExitCode {
+    match config::load(&file, &reload::process_env) {
+        Ok(config) => {
+            let chains: Vec<String> = config
+                .chain_sizes()
+                .into_iter()
+                .map(|(e, n)| format!("{e}: {n}"))
+                .collect();
+            println!(
+                "{}: OK, {} hooks ({})",
+                file.display(),
+                config.bindings.len(),
+                chains.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} error(s) in {}", errors.0.len(), file.display());
+            ExitCode::FAILURE
+        }
+    }
+}

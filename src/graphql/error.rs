@@ -1,0 +1,49 @@
+//! The one place where errors become GraphQL errors with `extensions.code`.
+
+use async_graphql::ErrorExtensions;
+
+use crate::service::ServiceError;
+
+/// The `extensions.code` values clients can rely on (DESIGN §3).
+pub mod code {
+    /// An argument is invalid.
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    /// The thing does not exist or may not be seen.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// A stale version or a duplicate.
+    pub const CONFLICT: &str = "CONFLICT";
+    /// Our fault; details are in the server log only.
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// Converts a service error into a GraphQL error. Internal errors are logged in full and
+/// reach the client only as `INTERNAL`.
+pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
+    match error {
+        ServiceError::BadInput { field, message } => {
+            async_graphql::Error::new(format!("{field}: {message}")).extend_with(|_, e| {
+                e.set("code", code::BAD_USER_INPUT);
+                e.set("field", field.clone());
+            })
+        }
+        ServiceError::NotFound(message) => {
+            async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code::NOT_FOUND))
+        }
+        ServiceError::Conflict(message) => {
+            async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code::CONFLICT))
+        }
+        ServiceError::Internal(message) => internal(&message),
+    }
+}
+
+/// An internal error: logged here, opaque to the client.
+pub fn internal(detail: &str) -> async_graphql::Error {
+    tracing::error!(error = detail, "internal error");
+    async_graphql::Error::new("internal server error; the details are in the server log")
+        .extend_with(|_, e| e.set("code", code::INTERNAL))
+}
+
+/// Runs a service call's result through [`to_graphql`]; every resolver ends with this.
+pub fn resolve<T, U: From<T>>(result: Result<T, ServiceError>) -> async_graphql::Result<U> {
+    result.map(U::from).map_err(to_graphql)
+}

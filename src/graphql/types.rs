@@ -1,0 +1,124 @@
+//! GraphQL object types, built from store models by explicit conversions (never derived on
+//! the entities, so a new column cannot leak).
+
+use async_graphql::{
+    Enum, InputObject, InputValueError, InputValueResult, Json, Scalar, ScalarType, SimpleObject,
+    Value, ID,
+};
+use chrono::{DateTime as ChronoDateTime, SecondsFormat};
+
+use crate::store::sort::Direction;
+use crate::store::{Document, Page};
+
+/// An instant, as an RFC 3339 string in UTC with microseconds
+/// (`2026-11-25T14:52:53.123456Z`), the precision timestamps are stored in, so a value read
+/// back can be used in a filter exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DateTime(pub i64);
+
+#[Scalar(name = "DateTime")]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => crate::store::filter::parse_timestamp(s)
+                .map(DateTime)
+                .map_err(InputValueError::custom),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        let text = ChronoDateTime::from_timestamp_micros(self.0)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+            .unwrap_or_default();
+        Value::String(text)
+    }
+}
+
+/// A stored document.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "Document")]
+pub struct DocumentObject {
+    /// UUID v7 (time-ordered).
+    pub id: ID,
+    /// The collection it belongs to.
+    pub collection: String,
+    /// Its data: a JSON object.
+    pub data: Json<serde_json::Value>,
+    /// The app user who created it.
+    pub owner_id: Option<ID>,
+    /// When it was created.
+    pub created_at: DateTime,
+    /// When it last changed.
+    pub updated_at: DateTime,
+    /// 1 when created, +1 on every update.
+    pub version: i32,
+}
+
+impl From<Document> for DocumentObject {
+    fn from(d: Document) -> Self {
+        Self {
+            id: ID(d.id),
+            collection: d.collection,
+            data: Json(d.data),
+            owner_id: d.owner_id.map(ID),
+            created_at: DateTime(d.created_at),
+            updated_at: DateTime(d.updated_at),
+            version: d.version,
+        }
+    }
+}
+
+/// A page of documents.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DocumentPage {
+    /// The documents of this page.
+    pub items: Vec<DocumentObject>,
+    /// How many documents match the filter in all.
+    pub total_count: i64,
+    /// The page size asked for.
+    pub limit: i32,
+    /// How many matching documents were skipped.
+    pub offset: i32,
+}
+
+impl DocumentPage {
+    /// Builds the GraphQL page from a store page and the request's bounds.
+    pub fn new(page: Page, limit: i32, offset: i32) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
+            total_count: i64::try_from(page.total_count).unwrap_or(i64::MAX),
+            limit,
+            offset,
+        }
+    }
+}
+
+/// Sort direction.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SortDirection {
+    /// Smallest first.
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+impl From<SortDirection> for Direction {
+    fn from(d: SortDirection) -> Self {
+        match d {
+            SortDirection::Asc => Direction::Asc,
+            SortDirection::Desc => Direction::Desc,
+        }
+    }
+}
+
+/// One sort key: a data field (dotted paths allowed) or `id`, `createdAt`, `updatedAt`,
+/// `ownerId`, `version`.
+#[derive(InputObject, Clone, Debug)]
+pub struct SortField {
+    /// The field to sort by.
+    pub field: String,
+    /// The direction (ascending by default).
+    #[graphql(default_with = "SortDirection::Asc")]
+    pub direction: SortDirection,
+}

@@ -1,0 +1,27 @@
+//! hookql: a self-hosted Backend-as-a-Service. One binary serves a GraphQL API for documents
+//! in collections; every mutation will run the hook chain declared in `hooks.yaml`.
+//!
+//! Where things are:
+//! - [`cli`] and [`settings`]: the command line and `HOOKQL_*` configuration.
+//! - [`app`]: start-up (migrate, load hooks, bind) and graceful shutdown.
+//! - [`server`]: HTTP routes; GraphQL over HTTP; GraphiQL; health.
+//! - [`graphql`]: the schema, its types and thin resolvers.
+//! - [`service`]: what each operation does, independent of transport.
+//! - [`store`]: documents in SQLite/PostgreSQL; filters and sorts compiled to SQL.
+//! - [`hooks`]: hooks.yaml loading and validation, events, Rhai compilation, hot reload.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod graphql;
+pub mod hooks;
+pub mod secret_key;
+pub mod server;
+pub mod service;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use settings::Settings;

@@ -1,0 +1,5 @@
+//! The `hookql` binary: everything happens in the library.
+
+fn main() -> std::process::ExitCode {
+    hookql::cli::run()
+}

@@ -1,0 +1,69 @@
+//! The JWT signing secret: configured, or generated once and kept in the data folder.
+//!
+//! A generated secret survives restarts (tokens stay valid) and is never a hard-coded default.
+//! It is written with owner-only permissions where the OS has them, and never logged.
+
+use std::io::Write;
+use std::path::Path;
+
+use rand::RngCore;
+
+use crate::hooks::config::Secret;
+
+const FILE_NAME: &str = "jwt_secret";
+
+/// The configured secret, or the one kept in `data_dir` (created on first use).
+pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> std::io::Result<Secret> {
+    if let Some(secret) = configured {
+        return Ok(Secret::new(secret.to_string()));
+    }
+    let path = data_dir.join(FILE_NAME);
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if !secret.trim().is_empty() => {
+            return Ok(Secret::new(secret.trim().to_string()))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(data_dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(&path) {
+        Ok(mut file) => {
+            file.write_all(secret.as_bytes())?;
+            file.sync_all()?;
+            tracing::info!(file = %path.display(), "generated a JWT secret");
+            Ok(Secret::new(secret))
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(None, data_dir),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_once_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create(None, dir.path()).unwrap();
+        let second = load_or_create(None, dir.path()).unwrap();
+        assert_eq!(first.expose(), second.expose());
+        assert_eq!(first.expose().len(), 64);
+        assert_eq!(
+            load_or_create(Some("given"), dir.path()).unwrap().expose(),
+            "given"
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! GraphQL over HTTP, as the GraphQL-over-HTTP specification describes it (SHOULDs included).
+//!
+//! - `POST /graphql` with `Content-Type: application/json`; `GET /graphql?query=…` for
+//!   queries only (a mutation over GET is refused with 405, so a link or prefetch can never
+//!   write).
+//! - The response type follows `Accept`: `application/graphql-response+json` answers request
+//!   errors (unparsable, invalid, over a limit) with 4xx; `application/json` (or no `Accept`,
+//!   as legacy clients send) answers every well-formed request with 200.
+//! - `null` is accepted for `variables`, `operationName` and `extensions`.
+
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{ServerError, Variables};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use super::HttpState;
+use crate::graphql::error::code;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The response media type chosen from `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaType {
+    /// `application/graphql-response+json`: request errors get 4xx.
+    GraphqlResponseJson,
+    /// `application/json`: always 200 for well-formed requests.
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        })
+    }
+}
+
+/// Chooses the response type. No `Accept` means `application/json` (legacy clients); a pure
+/// wildcard also gets `application/json`; an explicit `application/graphql-response+json`
+/// wins ties. `None` when neither is acceptable (406).
+pub fn negotiate(accept: Option<&str>) -> Option<MediaType> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Some(MediaType::Json);
+    };
+    // (q, specificity) of the best range matching each type.
+    let mut best = [(0.0f32, 0u8, false); 2];
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1.0f32;
+        for param in parts {
+            if let Some((k, v)) = param.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("q") {
+                    q = v.trim().parse().unwrap_or(0.0);
+                }
+            }
+        }
+        for (i, candidate) in [GRAPHQL_RESPONSE_JSON, JSON].iter().enumerate() {
+            let specificity = if media == *candidate {
+                3
+            } else if media == "application/*" {
+                2
+            } else if media == "*/*" {
+                1
+            } else {
+                0
+            };
+            if specificity > best[i].1 {
+                best[i] = (q, specificity, specificity == 3);
+            }
+        }
+    }
+    let (gr, js) = (best[0], best[1]);
+    match (gr.0 > 0.0, js.0 > 0.0) {
+        (false, false) => None,
+        (true, false) => Some(MediaType::GraphqlResponseJson),
+        (false, true) => Some(MediaType::Json),
+        (true, true) if gr.2 && gr.0 >= js.0 => Some(MediaType::GraphqlResponseJson),
+        (true, true) if gr.0 > js.0 => Some(MediaType::GraphqlResponseJson),
+        _ => Some(MediaType::Json),
+    }
+}
+
+/// A request that is not a well-formed GraphQL-over-HTTP request: 4xx for either type.
+fn refuse(media: MediaType, status: StatusCode, message: &str) -> Response {
+    let body =
+        json!({"errors": [{"message": message, "extensions": {"code": code::BAD_USER_INPUT}}]});
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response
+}
+
+/// A parsed GraphQL-over-HTTP request.
+struct GraphqlRequest {
+    query: String,
+    variables: Option<Map<String, Value>>,
+    operation_name: Option<String>,
+}
+
+/// `GET /graphql`: GraphiQL for browsers, otherwise a query from the URL.
+pub async fn get(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if !params.contains_key("query") && accept.is_some_and(|a| a.contains("text/html")) {
+        return super::graphiql::response(&state.app);
+    }
+    let Some(media) = negotiate(accept) else {
+        return not_acceptable();
+    };
+    let request = match parse_params(&params) {
+        Ok(request) => request,
+        Err(message) => return refuse(media, StatusCode::BAD_REQUEST, &message),
+    };
+    if is_mutation(&request.query, request.operation_name.as_deref()) {
+        let mut response = refuse(
+            media,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations and subscriptions cannot be sent with GET; use POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, media, request).await
+}
+
+/// `POST /graphql` with a JSON body.
+pub async fn post(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(media) = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case(JSON) {
+        return refuse(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request body as JSON with `Content-Type: application/json`",
+        );
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!(
+                "the request body is larger than {} bytes",
+                state.app.settings().max_body_bytes
+            );
+            return refuse(media, StatusCode::PAYLOAD_TOO_LARGE, &message);
+        }
+        Err(rejection) => {
+            return refuse(media, rejection.status(), "could not read the request body")
+        }
+    };
+    match parse_body(&body) {
+        Ok(request) => execute(&state, media, request).await,
+        Err(message) => refuse(media, StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        "acceptable response types: application/graphql-response+json, application/json",
+    )
+        .into_response()
+}
+
+/// Reads GET parameters: `query`, and JSON-encoded `variables` and `extensions`.
+fn parse_params(params: &HashMap<String, String>) -> Result<GraphqlRequest, String> {
+    let query = params
+        .get("query")
+        .cloned()
+        .ok_or("missing `query` parameter: send ?query=… (GET) or a JSON body (POST)")?;
+    let decode = |name: &str| {
+        params.get(name).map(|v| {
+            serde_json::from_str::<Value>(v)
+                .map_err(|_| format!("`{name}` must be a JSON-encoded object"))
+        })
+    };
+    let variables = match decode("variables").transpose()? {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map),
+        Some(_) => return Err("`variables` must be a JSON-encoded object".into()),
+    };
+    if !matches!(
+        decode("extensions").transpose()?,
+        None | Some(Value::Null) | Some(Value::Object(_))
+    ) {
+        return Err("`extensions` must be a JSON-encoded object".into());
+    }
+    let operation_name = params
+        .get("operationName")
+        .filter(|n| !n.is_empty())
+        .cloned();
+    Ok(GraphqlRequest {
+        query,
+        variables,
+        operation_name,
+    })
+}
+
+/// Reads a POST body: a JSON object with `query` and optional (nullable) `variables`,
+/// `operationName` and `extensions`; other keys are ignored.
+fn parse_body(body: &[u8]) -> Result<GraphqlRequest, String> {
+    let parsed: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
+    let Value::Object(mut fields) = parsed else {
+        return Err(if parsed.is_array() {
+            "batched requests are not supported; send one request object".into()
+        } else {
+            "the body must be a JSON object with a `query`".into()
+        });
+    };
+    let query = match fields.remove("query") {
+        Some(Value::String(query)) => query,
+        Some(_) => return Err("`query` must be a string".into()),
+        None => return Err("missing `query` in the request body".into()),
+    };
+    let variables = match fields.remove("variables") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map),
+        Some(_) => return Err("`variables` must be an object or null".into()),
+    };
+    let operation_name = match fields.remove("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name),
+        Some(_) => return Err("`operationName` must be a string or null".into()),
+    };
+    if !matches!(
+        fields.get("extensions"),
+        None | Some(Value::Null) | Some(Value::Object(_))
+    ) {
+        return Err("`extensions` must be an object or null".into());
+    }
+    Ok(GraphqlRequest {
+        query,
+        variables,
+        operation_name,
+    })
+}
+
+/// Whether the operation that would run is a mutation or subscription (not allowed over GET).
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let ty = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        _ => None,
+    };
+    matches!(
+        ty,
+        Some(OperationType::Mutation | OperationType::Subscription)
+    )
+}
+
+async fn execute(state: &HttpState, media: MediaType, request: GraphqlRequest) -> Response {
+    let mut gql = async_graphql::Request::new(request.query);
+    if let Some(variables) = request.variables {
+        gql = gql.variables(Variables::from_json(Value::Object(variables)));
+    }
+    if let Some(name) = request.operation_name {
+        gql = gql.operation_name(name);
+    }
+    let mut response = state.schema.execute(gql).await;
+    // A request error (parse, validation, limits, variables) has no path and no data; such a
+    // response must not have a `data` entry.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    // Errors raised by the GraphQL engine itself (syntax, validation, argument coercion)
+    // carry no code; they are all the client's input.
+    for error in &mut response.errors {
+        tag_uncoded_error(error);
+    }
+    let mut body = Map::new();
+    if !request_error {
+        body.insert(
+            "data".into(),
+            serde_json::to_value(&response.data).unwrap_or(Value::Null),
+        );
+    }
+    if !response.errors.is_empty() {
+        body.insert(
+            "errors".into(),
+            serde_json::to_value(&response.errors).unwrap_or(Value::Null),
+        );
+    }
+    if !response.extensions.is_empty() {
+        body.insert(
+            "extensions".into(),
+            serde_json::to_value(&response.extensions).unwrap_or(Value::Null),
+        );
+    }
+    let status = if request_error && media == MediaType::GraphqlResponseJson {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut http = (status, Value::Object(body).to_string()).into_response();
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    http
+}
+
+fn tag_uncoded_error(error: &mut ServerError) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code::BAD_USER_INPUT);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        use MediaType::*;
+        assert_eq!(negotiate(None), Some(Json));
+        assert_eq!(negotiate(Some("application/json")), Some(Json));
+        assert_eq!(
+            negotiate(Some("application/graphql-response+json")),
+            Some(GraphqlResponseJson)
+        );
+        assert_eq!(
+            negotiate(Some(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Some(GraphqlResponseJson)
+        );
+        assert_eq!(
+            negotiate(Some(
+                "application/json, application/graphql-response+json;q=0.5"
+            )),
+            Some(Json)
+        );
+        assert_eq!(negotiate(Some("*/*")), Some(Json));
+        assert_eq!(
+            negotiate(Some("application/graphql-response+json, */*;q=0.1")),
+            Some(GraphqlResponseJson)
+        );
+        assert_eq!(negotiate(Some("text/html")), None);
+    }
+
+    #[test]
+    fn mutations_are_detected_for_get() {
+        assert!(is_mutation("mutation { a }", None));
+        assert!(!is_mutation("{ a }", None));
+        assert!(is_mutation("query A { a } mutation B { b }", Some("B")));
+        assert!(!is_mutation("query A { a } mutation B { b }", Some("A")));
+    }
+}

@@ -1,0 +1,57 @@
+//! HTTP: the routes, and serving them until shutdown. A request enters here, goes to
+//! [`graphql_http`] and from there to the GraphQL schema.
+
+pub mod graphiql;
+pub mod graphql_http;
+
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::graphql::ApiSchema;
+use crate::state::AppState;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The application state.
+    pub app: AppState,
+    /// The executable GraphQL schema.
+    pub schema: ApiSchema,
+}
+
+impl FromRef<HttpState> for AppState {
+    fn from_ref(state: &HttpState) -> AppState {
+        state.app.clone()
+    }
+}
+
+/// The router of every endpoint.
+pub fn router(app: AppState, schema: ApiSchema) -> Router {
+    let body_limit = app.settings().max_body_bytes;
+    Router::new()
+        .route("/", get(|| async { Redirect::temporary("/graphql") }))
+        .route("/graphql", get(graphql_http::get).post(graphql_http::post))
+        .route("/graphiql/assets/{package}/{*path}", get(graphiql::asset))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(HttpState { app, schema })
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 when it does not.
+async fn healthz(State(app): State<AppState>) -> Response {
+    match app.store().ping().await {
+        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "reason": "database unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The service layer's error: what went wrong in terms a client can act on. Mapped to GraphQL
+//! `extensions.code` in exactly one place (`graphql::error`).
+
+use crate::store::StoreError;
+
+/// Why an operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// An argument is invalid; `field` names it (`filter.status._eq`, `data`, `limit`).
+    #[error("{field}: {message}")]
+    BadInput {
+        /// The argument, or the path inside it.
+        field: String,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+    /// The thing asked for does not exist (or may not be seen).
+    #[error("{0}")]
+    NotFound(String),
+    /// The operation conflicts with the stored state (stale version).
+    #[error("{0}")]
+    Conflict(String),
+    /// Something failed on our side; the client gets no details.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// A bad argument.
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { .. } => Self::NotFound(error.to_string()),
+            StoreError::VersionConflict { .. } => Self::Conflict(error.to_string()),
+            StoreError::Invalid(message) => Self::bad_input("data", message),
+            StoreError::Database(_) | StoreError::Connect(_) => Self::Internal(error.to_string()),
+        }
+    }
+}

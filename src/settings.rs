@@ -1,0 +1,107 @@
+//! Server settings: every flag has a `HOOKQL_*` environment variable and a default that works
+//! with no configuration at all. Read once at start and passed down.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// How the server runs. Each field is a flag and an environment variable.
+#[derive(Clone, Debug, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "HOOKQL_LISTEN",
+        default_value = "127.0.0.1:4000",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Folder for the SQLite file and the generated JWT secret.
+    #[arg(long, env = "HOOKQL_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. Default: the
+    /// SQLite file `hookql.db` in the data folder.
+    #[arg(
+        long,
+        env = "HOOKQL_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Most database connections in the pool.
+    #[arg(
+        long,
+        env = "HOOKQL_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// The hooks file. Default `./hooks.yaml`; when the default file is missing the server
+    /// starts with no hooks and picks the file up when it appears.
+    #[arg(long, env = "HOOKQL_HOOKS", global = true)]
+    pub hooks: Option<PathBuf>,
+
+    /// How often to look for edits of the hooks files, in milliseconds.
+    #[arg(
+        long,
+        env = "HOOKQL_HOOKS_POLL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub hooks_poll_ms: u64,
+
+    /// Secret for signing access tokens (HS256). Default: generated on first start and kept
+    /// in the data folder. Set it when several instances share one database.
+    #[arg(long, env = "HOOKQL_JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Serve GraphiQL's scripts from this folder instead of the CDN (air-gapped hosts): a
+    /// `node_modules` folder holding the exact versions listed in the README.
+    #[arg(long, env = "HOOKQL_GRAPHIQL_ASSETS", global = true)]
+    pub graphiql_assets: Option<PathBuf>,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "HOOKQL_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Deepest GraphQL selection nesting a query may have.
+    #[arg(
+        long,
+        env = "HOOKQL_MAX_QUERY_DEPTH",
+        default_value_t = 12,
+        global = true
+    )]
+    pub max_query_depth: usize,
+
+    /// Largest GraphQL query complexity (roughly, fields selected).
+    #[arg(
+        long,
+        env = "HOOKQL_MAX_QUERY_COMPLEXITY",
+        default_value_t = 500,
+        global = true
+    )]
+    pub max_query_complexity: usize,
+}
+
+impl Settings {
+    /// The hooks file path, and whether it was asked for explicitly (then it must exist).
+    pub fn hooks_file(&self) -> (PathBuf, bool) {
+        match &self.hooks {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from("./hooks.yaml"), false),
+        }
+    }
+
+    /// The database URL, defaulting to the SQLite file in the data folder.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("hookql.db").display()),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The state every request shares: one cheap-to-clone handle.
+
+use std::sync::Arc;
+
+use crate::hooks::config::Secret;
+use crate::hooks::HooksHandle;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Shared state of a running server (`Arc` inside: clone freely).
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    hooks: Arc<HooksHandle>,
+    settings: Settings,
+    jwt_secret: Secret,
+}
+
+impl AppState {
+    /// Bundles the parts built at start.
+    pub fn new(
+        store: Store,
+        hooks: Arc<HooksHandle>,
+        settings: Settings,
+        jwt_secret: Secret,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            hooks,
+            settings,
+            jwt_secret,
+        }))
+    }
+
+    /// The document store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The hooks configuration in force (swapped on reload).
+    pub fn hooks(&self) -> &Arc<HooksHandle> {
+        &self.0.hooks
+    }
+
+    /// The settings the server started with.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// The access-token signing secret.
+    pub fn jwt_secret(&self) -> &Secret {
+        &self.0.jwt_secret
+    }
+}

@@ -1,0 +1,177 @@
+//! `spawn_app()`: a real hookql server on 127.0.0.1:0 with its own database and hooks file,
+//! and a small GraphQL client for it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hookql::state::AppState;
+use hookql::{App, Settings};
+use serde_json::{json, Value};
+
+/// A hooks file with no hooks.
+pub const NO_HOOKS: &str = "version: 1\n";
+
+/// A running server for one test; stopped when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// A client for it.
+    pub client: reqwest::Client,
+    /// The hooks file the server watches (tests edit it).
+    pub hooks_path: PathBuf,
+    /// The server's state, for observing what has no GraphQL API yet (hooks reloads).
+    pub state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The database for a test: a fresh SQLite file, or a fresh schema in the PostgreSQL database
+/// named by HOOKQL_TEST_DATABASE_URL.
+async fn fresh_database(dir: &std::path::Path) -> String {
+    match std::env::var("HOOKQL_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            use sea_orm::sqlx::Connection;
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let mut connection = sea_orm::sqlx::PgConnection::connect(&url)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("HOOKQL_TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {e}")
+                });
+            sea_orm::sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&mut connection)
+                .await
+                .expect("create schema");
+            let _ = connection.close().await;
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}options=-c%20search_path%3D{schema}")
+        }
+        _ => format!("sqlite://{}", dir.join("test.db").display()),
+    }
+}
+
+/// Settings for a test server in `dir`.
+pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.to_path_buf(),
+        database_url: Some(database_url),
+        db_max_connections: 8,
+        hooks: Some(dir.join("hooks.yaml")),
+        hooks_poll_ms: 50,
+        jwt_secret: Some("test-secret".into()),
+        graphiql_assets: None,
+        max_body_bytes: 2 * 1024 * 1024,
+        max_query_depth: 12,
+        max_query_complexity: 500,
+    }
+}
+
+/// Starts a server with no hooks.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(NO_HOOKS, |_| {}).await
+}
+
+/// Starts a server with `hooks_yaml`, after `adjust` has changed its settings.
+pub async fn spawn_app_with(hooks_yaml: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var_os("RUST_LOG").is_some() {
+        hookql::telemetry::init();
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("hooks.yaml"), hooks_yaml).expect("write hooks.yaml");
+    let mut settings = test_settings(dir.path(), fresh_database(dir.path()).await);
+    adjust(&mut settings);
+    let hooks_path = settings.hooks.clone().expect("hooks path");
+    let app = App::build(settings).await.expect("the server starts");
+    let address = format!("http://{}", app.local_addr().expect("bound"));
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        hooks_path,
+        state,
+        stop: Some(stop),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// POSTs a GraphQL request and returns the whole JSON response.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("request sent");
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        response.json().await.expect("JSON response")
+    }
+
+    /// Like [`gql`](Self::gql) but expects success and returns `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let response = self.gql(query, variables).await;
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response}"
+        );
+        response["data"].clone()
+    }
+
+    /// Expects exactly one error and returns it.
+    pub async fn error(&self, query: &str, variables: Value) -> Value {
+        let response = self.gql(query, variables).await;
+        let errors = response["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("expected an error, got {response}"));
+        assert_eq!(errors.len(), 1, "{response}");
+        errors[0].clone()
+    }
+
+    /// Creates a document and returns it (id, version, data).
+    pub async fn create(&self, collection: &str, data: Value) -> Value {
+        let response = self
+            .data(
+                "mutation($c: String!, $d: JSON!) { createDocument(collection: $c, data: $d) { id version data ownerId createdAt updatedAt collection } }",
+                json!({"c": collection, "d": data}),
+            )
+            .await;
+        response["createDocument"].clone()
+    }
+
+    /// How many documents `collection` holds.
+    pub async fn count(&self, collection: &str) -> i64 {
+        let data = self
+            .data(
+                "query($c: String!) { documents(collection: $c) { totalCount } }",
+                json!({"c": collection}),
+            )
+            .await;
+        data["documents"]["totalCount"]
+            .as_i64()
+            .expect("totalCount")
+    }
+
+    /// Waits (bounded) until `condition` holds on the server state.
+    pub async fn eventually(&self, what: &str, condition: impl Fn(&AppState) -> bool) {
+        for _ in 0..200 {
+            if condition(&self.state) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("timed out waiting for: {what}");
+    }
+}

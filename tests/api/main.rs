@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real server on a random port with a fresh database
+//! (SQLite by default; PostgreSQL when HOOKQL_TEST_DATABASE_URL points at one) and talks to it
+//! over HTTP.
+
+mod documents;
+mod filters;
+mod helpers;
+mod hooks_config;
+mod http;
