@@ -4,7 +4,7 @@ use async_graphql::{Context, Json, Object, ID};
 
 use super::error::resolve;
 use super::state;
-use super::types::{DocumentObject, DocumentPage, SortField};
+use super::types::{DocumentObject, DocumentPage, SortDirection, SortField};
 use crate::service::documents::{self, ListRequest, SortRequest};
 
 /// The query root.
@@ -41,11 +41,13 @@ impl QueryRoot {
                 .into_iter()
                 .map(|s| SortRequest {
                     field: s.field,
-                    direction: s.direction.into(),
+                    direction: s.direction.unwrap_or(SortDirection::Asc).into(),
                 })
                 .collect(),
             limit,
             offset,
+            // Counting is a second query: only run it when the client selected totalCount.
+            count_total: ctx.look_ahead().field("totalCount").exists(),
         };
         let page = documents::list(state, &collection, request).await;
         resolve(page.map(|p| DocumentPage::new(p, limit, offset)))

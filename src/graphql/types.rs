@@ -87,7 +87,9 @@ impl DocumentPage {
     pub fn new(page: Page, limit: i32, offset: i32) -> Self {
         Self {
             items: page.items.into_iter().map(Into::into).collect(),
-            total_count: i64::try_from(page.total_count).unwrap_or(i64::MAX),
+            total_count: page
+                .total_count
+                .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
             limit,
             offset,
         }
@@ -119,6 +121,6 @@ pub struct SortField {
     /// The field to sort by.
     pub field: String,
     /// The direction (ascending by default).
-    #[graphql(default_with = "SortDirection::Asc")]
-    pub direction: SortDirection,
+    #[graphql(default_with = "Some(SortDirection::Asc)")]
+    pub direction: Option<SortDirection>,
 }

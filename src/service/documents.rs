@@ -31,6 +31,8 @@ pub struct ListRequest {
     pub limit: i32,
     /// The `offset` argument.
     pub offset: i32,
+    /// Whether the client asked for `totalCount`.
+    pub count_total: bool,
 }
 
 fn collection(name: &str) -> Result<CollectionName, ServiceError> {
@@ -109,6 +111,7 @@ pub async fn list(
         sort,
         limit: request.limit as u64,
         offset: request.offset as u64,
+        count_total: request.count_total,
     };
     Ok(state.store().list_documents(&collection, &query).await?)
 }

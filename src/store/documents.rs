@@ -71,6 +71,8 @@ pub struct ListQuery {
     pub limit: u64,
     /// Documents to skip.
     pub offset: u64,
+    /// Whether to count every match (a second query; skipped when the client did not ask).
+    pub count_total: bool,
 }
 
 /// One page of documents and how many match in all.
@@ -78,8 +80,8 @@ pub struct ListQuery {
 pub struct Page {
     /// The documents of this page.
     pub items: Vec<Document>,
-    /// How many documents match the filter in all.
-    pub total_count: u64,
+    /// How many documents match the filter in all, when asked for.
+    pub total_count: Option<u64>,
 }
 
 /// How `updateDocument` changes the data.
@@ -172,19 +174,26 @@ impl Store {
             .push(" OFFSET ")
             .bind(query.offset as i64);
 
-        let items = document::Entity::find()
-            .from_raw_sql(select.into_statement())
-            .all(&self.db);
-        let total = self.db.query_one(count.into_statement());
-        let (items, total) = tokio::try_join!(items, total)?;
-        let total_count = match total {
-            Some(row) => row.try_get::<i64>("", "total")?,
-            None => 0,
+        let items = async {
+            if query.limit == 0 {
+                return Ok(Vec::new());
+            }
+            document::Entity::find()
+                .from_raw_sql(select.into_statement())
+                .all(&self.db)
+                .await
         };
-        Ok(Page {
-            items,
-            total_count: total_count.max(0) as u64,
-        })
+        let total = async {
+            if !query.count_total {
+                return Ok(None);
+            }
+            let row = self.db.query_one(count.into_statement()).await?;
+            row.map(|row| row.try_get::<i64>("", "total"))
+                .transpose()
+                .map(|n| Some(n.unwrap_or(0).max(0) as u64))
+        };
+        let (items, total_count) = tokio::try_join!(items, total)?;
+        Ok(Page { items, total_count })
     }
 
     /// Replaces or merges a document's data, bumping its version.

@@ -269,6 +269,18 @@ async fn sort_and_pagination_walk_every_document_once() {
     expected.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     assert_eq!(seen, expected);
 
+    // limit 0 only counts.
+    let counted = app
+        .data(
+            "{ documents(collection: \"items\", limit: 0) { totalCount items { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(counted["documents"], json!({"totalCount": 25, "items": []}));
+    // A null direction means ascending.
+    let asc = app.data("{ documents(collection: \"items\", sort: [{field: \"n\", direction: null}], limit: 1) { items { data } } }", json!({})).await;
+    assert_eq!(asc["documents"]["items"][0]["data"]["n"], 0);
+
     // Without a sort, documents come in creation order; meta fields sort too.
     let newest = app.data("{ documents(collection: \"items\", sort: [{field: \"createdAt\", direction: DESC}], limit: 1) { items { data } } }", json!({})).await;
     assert_eq!(newest["documents"]["items"][0]["data"]["n"], 24);
