@@ -6,6 +6,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+/// Default limit on GraphQL selection depth: deep enough for GraphiQL's introspection query
+/// (15 levels with nested `ofType`), shallow enough to stop abusive nesting.
+pub const DEFAULT_MAX_QUERY_DEPTH: usize = 16;
+/// Default limit on GraphQL query complexity.
+pub const DEFAULT_MAX_QUERY_COMPLEXITY: usize = 500;
+/// Default request body limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// How the server runs. Each field is a flag and an environment variable.
 #[derive(Clone, Debug, Args)]
 pub struct Settings {
@@ -66,14 +74,14 @@ pub struct Settings {
     pub graphiql_assets: Option<PathBuf>,
 
     /// Largest request body, in bytes.
-    #[arg(long, env = "HOOKQL_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, global = true)]
+    #[arg(long, env = "HOOKQL_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
 
     /// Deepest GraphQL selection nesting a query may have.
     #[arg(
         long,
         env = "HOOKQL_MAX_QUERY_DEPTH",
-        default_value_t = 12,
+        default_value_t = DEFAULT_MAX_QUERY_DEPTH,
         global = true
     )]
     pub max_query_depth: usize,
@@ -82,7 +90,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "HOOKQL_MAX_QUERY_COMPLEXITY",
-        default_value_t = 500,
+        default_value_t = DEFAULT_MAX_QUERY_COMPLEXITY,
         global = true
     )]
     pub max_query_complexity: usize,

@@ -58,9 +58,12 @@ const ASSETS: [Asset; 5] = [
     },
 ];
 
-const EXAMPLE_QUERY: &str = r#"# Welcome to hookql. Run this, then try the mutations below.
+const EXAMPLE_QUERY: &str = r#"# Welcome to hookql. Press run and pick an operation.
 mutation Create {
-  createDocument(collection: "posts", data: {title: "Hello", views: 1}) {
+  createDocument(
+    collection: "posts"
+    data: { title: "Hello", views: 1 }
+  ) {
     id
     version
     data
@@ -68,7 +71,12 @@ mutation Create {
 }
 
 query List {
-  documents(collection: "posts", filter: {views: {_gte: 1}}, sort: [{field: "createdAt", direction: DESC}], limit: 10) {
+  documents(
+    collection: "posts"
+    filter: { views: { _gte: 1 } }
+    sort: [{ field: "createdAt", direction: DESC }]
+    limit: 10
+  ) {
     totalCount
     items { id data createdAt }
   }

@@ -68,9 +68,9 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         hooks_poll_ms: 50,
         jwt_secret: Some("test-secret".into()),
         graphiql_assets: None,
-        max_body_bytes: 2 * 1024 * 1024,
-        max_query_depth: 12,
-        max_query_complexity: 500,
+        max_body_bytes: hookql::settings::DEFAULT_MAX_BODY_BYTES,
+        max_query_depth: hookql::settings::DEFAULT_MAX_QUERY_DEPTH,
+        max_query_complexity: hookql::settings::DEFAULT_MAX_QUERY_COMPLEXITY,
     }
 }
 

@@ -322,3 +322,38 @@ async fn graphiql_offline_mode_serves_the_pinned_files_from_a_folder() {
         assert_eq!(other.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+/// The introspection query GraphiQL sends (graphql-js `getIntrospectionQuery` with every
+/// option on): it must pass the default depth and complexity limits, or GraphiQL has no schema.
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description isRepeatable locations args(includeDeprecated: true) { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL isOneOf
+  fields(includeDeprecated: true) { name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue isDeprecated deprecationReason }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}
+"#;
+
+#[tokio::test]
+async fn graphiql_introspection_fits_the_default_limits() {
+    let app = spawn_app().await;
+    let response = app.gql(INTROSPECTION, json!({})).await;
+    assert!(response.get("errors").is_none(), "{response}");
+    let types = response["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Document"));
+}
