@@ -1,21 +1,24 @@
 //! Checks a parsed hooks file and compiles it into a [`HooksConfig`], collecting every error
-//! with its position rather than stopping at the first.
+//! with its position rather than stopping at the first. The file-level sections are checked
+//! here; each hook binding in [`binding`].
+
+mod binding;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::model::{HookBinding, HooksFile, Ordering, Rules};
+use super::model::{HooksFile, Rules};
 use super::yaml::{self, child_key, Position, Positions};
 use super::{
-    template, Action, Binding, CollectionPattern, CollectionRules, ConfigError, ConfigErrors,
-    HooksConfig, Rule, Secret, DEFAULT_TIMEOUT,
+    template, Action, CollectionRules, ConfigError, ConfigErrors, HooksConfig, Rule,
+    DEFAULT_TIMEOUT,
 };
-use crate::hooks::script::{self, ScriptError};
+use crate::hooks::script;
 use crate::hooks::Event;
-use crate::store::filter::{parse_field, suggest, Filter};
+use crate::store::filter::suggest;
 use crate::store::CollectionName;
 
 /// Longest timeout a hook may ask for.
@@ -172,6 +175,11 @@ impl Checker<'_> {
             let rules = self.rules(settings.rules, &default_rules, &child_key(&at, "rules"));
             collections.insert(name, rules);
         }
+        let defaults = binding::BindingDefaults {
+            config: &config,
+            timeout: default_timeout,
+            on_error: default_on_error,
+        };
         let mut bindings = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         for (i, hook) in file.hooks.into_iter().enumerate() {
@@ -182,9 +190,7 @@ impl Checker<'_> {
                 self.error(&name_at, format!("duplicate hook name `{}` (first used on line {line}); hook names must be unique", hook.name));
             }
             names.insert(hook.name.clone(), i);
-            if let Some(binding) =
-                self.binding(hook, &at, &config, default_timeout, default_on_error)
-            {
+            if let Some(binding) = self.binding(hook, &at, &defaults) {
                 bindings.push(binding);
             }
         }
@@ -286,13 +292,7 @@ impl Checker<'_> {
                     None
                 }
             },
-            Value::Object(_) => match Filter::parse(value, at) {
-                Ok(filter) => Some(Rule::Filter(filter)),
-                Err(e) => {
-                    self.error(&e.path.clone(), format!("in rule `{at}`: {e}"));
-                    None
-                }
-            },
+            Value::Object(_) => self.filter(value, at).map(Rule::Filter),
             _ => {
                 self.error(
                     at,
@@ -301,306 +301,6 @@ impl Checker<'_> {
                 None
             }
         }
-    }
-
-    fn binding(
-        &mut self,
-        hook: HookBinding,
-        at: &str,
-        config: &BTreeMap<String, Value>,
-        default_timeout: Duration,
-        default_on_error: super::OnError,
-    ) -> Option<Binding> {
-        let errors_before = self.errors.len();
-        let name_ok = hook.name.len() <= 64
-            && hook.name.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && hook
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !name_ok {
-            self.error(&child_key(at, "name"), format!("invalid hook name `{}`: use 1 to 64 letters, digits, `-` and `_`, starting with a letter or digit", hook.name));
-        }
-        let events = self.events(hook.on, &child_key(at, "on"));
-        let has = |pred: fn(Event) -> bool| events.iter().any(|e| pred(*e));
-
-        let collections = hook.collections.map(|patterns| {
-            let here = child_key(at, "collections");
-            if !events.is_empty() && !has(Event::is_document_event) {
-                self.key_error(&here, "`collections` narrows document events only; this hook has none");
-            }
-            patterns
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, p)| {
-                    let valid = !p.is_empty() && p.len() <= 63 && p.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '*' | '?'));
-                    if !valid {
-                        self.error(&format!("{here}[{i}]"), format!("invalid collection pattern `{p}`: use a-z, 0-9, `_`, and `*`/`?` as wildcards"));
-                    }
-                    valid.then_some(CollectionPattern(p))
-                })
-                .collect()
-        });
-        if let Some(ops) = &hook.operations {
-            let all_saves = events
-                .iter()
-                .all(|e| matches!(e, Event::PreSave | Event::PostSave));
-            if !all_saves {
-                self.key_error(
-                    &child_key(at, "operations"),
-                    "`operations` applies to `pre_save` and `post_save` only",
-                );
-            }
-            if ops.is_empty() {
-                self.error(
-                    &child_key(at, "operations"),
-                    "expected at least one of create, update",
-                );
-            }
-        }
-        let when = hook.when.and_then(|value| {
-            let here = child_key(at, "when");
-            match Filter::parse(&value, &here) {
-                Ok(filter) => Some(filter),
-                Err(e) => {
-                    self.error(&e.path.clone(), format!("in `when`: {e}"));
-                    None
-                }
-            }
-        });
-        if let Some(fields) = &hook.changed {
-            let here = child_key(at, "changed");
-            if !events.is_empty() && !has(Event::can_be_update) {
-                self.key_error(&here, "`changed` applies to update events (pre_save, post_save, pre_user_update, post_user_update)");
-            }
-            for (i, field) in fields.iter().enumerate() {
-                if let Err(message) = parse_field(field) {
-                    self.error(&format!("{here}[{i}]"), message);
-                }
-            }
-        }
-        let timeout = self
-            .timeout(hook.timeout_ms, &child_key(at, "timeout_ms"))
-            .unwrap_or(default_timeout);
-
-        let lookup = |name: &str| match config.get(name) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Null) | None => (self.env)(name),
-            Some(other) => Some(other.to_string()),
-        };
-        let kinds = [
-            hook.url.is_some(),
-            hook.script.is_some(),
-            hook.script_file.is_some(),
-        ];
-        let action = match kinds.iter().filter(|k| **k).count() {
-            0 => {
-                self.error(
-                    at,
-                    format!(
-                        "hook `{}` needs exactly one of `url`, `script` or `script_file`",
-                        hook.name
-                    ),
-                );
-                None
-            }
-            1 => None,
-            _ => {
-                self.error(at, format!("hook `{}` has more than one of `url`, `script`, `script_file`; keep exactly one", hook.name));
-                None
-            }
-        };
-        let action = action.or_else(|| {
-            if let Some(url) = &hook.url {
-                let here = child_key(at, "url");
-                let url = match template::expand(url, &lookup) {
-                    Ok(url) => url,
-                    Err(message) => {
-                        self.error(&here, message);
-                        return None;
-                    }
-                };
-                let parsed = match url::Url::parse(&url) {
-                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed,
-                    Ok(parsed) => {
-                        self.error(
-                            &here,
-                            format!(
-                                "unsupported URL scheme `{}`: hook URLs must be http or https",
-                                parsed.scheme()
-                            ),
-                        );
-                        return None;
-                    }
-                    Err(e) => {
-                        self.error(&here, format!("invalid URL `{url}`: {e}"));
-                        return None;
-                    }
-                };
-                let mut headers = Vec::new();
-                for (name, value) in hook.headers.clone().unwrap_or_default() {
-                    let header_at = child_key(&child_key(at, "headers"), &name);
-                    let valid = !name.is_empty()
-                        && name
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-                    if !valid {
-                        self.key_error(&header_at, format!("invalid header name `{name}`"));
-                    }
-                    match template::expand(&value, &lookup) {
-                        Ok(value) if value.contains(['\r', '\n']) => {
-                            self.error(&header_at, "header values cannot contain line breaks")
-                        }
-                        Ok(value) => headers.push((name, value)),
-                        Err(message) => self.error(&header_at, message),
-                    }
-                }
-                let secret =
-                    hook.secret
-                        .as_ref()
-                        .and_then(|s| match template::expand(s, &lookup) {
-                            Ok(s) if s.is_empty() => {
-                                self.error(&child_key(at, "secret"), "the secret is empty");
-                                None
-                            }
-                            Ok(s) => Some(Secret::new(s)),
-                            Err(message) => {
-                                self.error(&child_key(at, "secret"), message);
-                                None
-                            }
-                        });
-                return Some(Action::Url {
-                    url: parsed,
-                    headers,
-                    secret,
-                });
-            }
-            if let Some(source) = &hook.script {
-                let here = child_key(at, "script");
-                return match script::compile(&self.engine, source) {
-                    Ok(script) => Some(Action::Script { script, file: None }),
-                    Err(e) => {
-                        let line = self.positions.text_start_line(&here) + e.line.saturating_sub(1);
-                        self.script_error(self.path.to_path_buf(), line, e, &hook.name);
-                        None
-                    }
-                };
-            }
-            let relative = hook.script_file.as_ref()?;
-            let here = child_key(at, "script_file");
-            let file = self.path.parent().unwrap_or(Path::new(".")).join(relative);
-            let source = match std::fs::read_to_string(&file) {
-                Ok(source) => source,
-                Err(e) => {
-                    self.error(
-                        &here,
-                        format!("cannot read script file `{}`: {e}", file.display()),
-                    );
-                    return None;
-                }
-            };
-            match script::compile(&self.engine, &source) {
-                Ok(script) => Some(Action::Script {
-                    script,
-                    file: Some(file),
-                }),
-                Err(e) => {
-                    let line = e.line;
-                    self.script_error(file, line, e, &hook.name);
-                    None
-                }
-            }
-        });
-        let is_url = hook.url.is_some();
-        if !is_url {
-            for key in ["headers", "secret", "ordering"] {
-                let present = match key {
-                    "headers" => hook.headers.is_some(),
-                    "secret" => hook.secret.is_some(),
-                    _ => hook.ordering.is_some(),
-                };
-                if present {
-                    self.key_error(
-                        &child_key(at, key),
-                        format!("`{key}` applies to `url` hooks only"),
-                    );
-                }
-            }
-        }
-        if is_url && hook.allow_hosts.is_some() {
-            self.key_error(
-                &child_key(at, "allow_hosts"),
-                "`allow_hosts` applies to script hooks only",
-            );
-        }
-        if hook.ordering == Some(Ordering::PerDocument) && has(Event::is_before) {
-            self.key_error(
-                &child_key(at, "ordering"),
-                "`ordering` applies to after-hooks (post_*) only",
-            );
-        }
-        if self.errors.len() > errors_before || events.is_empty() {
-            return None;
-        }
-        Some(Binding {
-            name: hook.name,
-            events,
-            collections,
-            operations: hook.operations,
-            when,
-            changed: hook.changed,
-            action: action?,
-            timeout,
-            on_error: hook.on_error.unwrap_or(default_on_error),
-            allow_hosts: hook.allow_hosts.unwrap_or_default(),
-            ordering: hook.ordering.unwrap_or(Ordering::Unordered),
-        })
-    }
-
-    fn script_error(&mut self, file: PathBuf, line: usize, error: ScriptError, hook: &str) {
-        self.errors.push(ConfigError {
-            file,
-            position: Position {
-                line,
-                column: error.column,
-            },
-            message: format!("hook `{hook}`: script does not compile: {}", error.message),
-        });
-    }
-
-    fn events(&mut self, on: super::model::OneOrMany<String>, at: &str) -> Vec<Event> {
-        let names: Vec<(String, String)> = match on {
-            super::model::OneOrMany::One(name) => vec![(name, at.to_string())],
-            super::model::OneOrMany::Many(names) => names
-                .into_iter()
-                .enumerate()
-                .map(|(i, n)| (n, format!("{at}[{i}]")))
-                .collect(),
-        };
-        if names.is_empty() {
-            self.error(at, "expected at least one event");
-        }
-        let known: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
-        let mut events = Vec::new();
-        for (name, here) in names {
-            match Event::from_name(&name) {
-                Some(event) if !events.contains(&event) => events.push(event),
-                Some(_) => {}
-                None => {
-                    let hint = suggest(&name, &known)
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    self.error(
-                        &here,
-                        format!(
-                            "unknown event `{name}`{hint} (events: {})",
-                            known.join(", ")
-                        ),
-                    );
-                }
-            }
-        }
-        events
     }
 }
 

@@ -1,0 +1,361 @@
+//! Checking one hook binding: its name, events, narrowing keys and its action (a URL with
+//! headers and secret, an inline script or a script file), compiled into a [`Binding`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::super::model::{HookBinding, OnError, OneOrMany, Ordering};
+use super::super::yaml::{child_key, Position};
+use super::super::{template, Action, Binding, CollectionPattern, ConfigError, Secret};
+use super::Checker;
+use crate::hooks::script::{self, ScriptError};
+use crate::hooks::Event;
+use crate::store::filter::{parse_field, suggest, Filter};
+
+/// What a binding falls back to when it does not say.
+pub(super) struct BindingDefaults<'a> {
+    pub config: &'a BTreeMap<String, Value>,
+    pub timeout: Duration,
+    pub on_error: OnError,
+}
+
+impl Checker<'_> {
+    /// Checks `hook` (at path `at`); `None` if it had any error (already recorded).
+    pub(super) fn binding(
+        &mut self,
+        hook: HookBinding,
+        at: &str,
+        defaults: &BindingDefaults,
+    ) -> Option<Binding> {
+        let errors_before = self.errors.len();
+        self.check_name(&hook.name, &child_key(at, "name"));
+        let events = self.events(&hook.on, &child_key(at, "on"));
+        let collections = hook.collections.clone().map(|patterns| {
+            self.collection_patterns(patterns, &events, &child_key(at, "collections"))
+        });
+        if let Some(ops) = &hook.operations {
+            let here = child_key(at, "operations");
+            if !events
+                .iter()
+                .all(|e| matches!(e, Event::PreSave | Event::PostSave))
+            {
+                self.key_error(
+                    &here,
+                    "`operations` applies to `pre_save` and `post_save` only",
+                );
+            }
+            if ops.is_empty() {
+                self.error(&here, "expected at least one of create, update");
+            }
+        }
+        let when = hook
+            .when
+            .as_ref()
+            .and_then(|value| self.filter(value, &child_key(at, "when")));
+        if let Some(fields) = &hook.changed {
+            self.changed_fields(fields, &events, &child_key(at, "changed"));
+        }
+        let timeout = self
+            .timeout(hook.timeout_ms, &child_key(at, "timeout_ms"))
+            .unwrap_or(defaults.timeout);
+        self.check_keys_fit_the_kind(&hook, &events, at);
+        let action = self.action(&hook, at, defaults.config);
+        if self.errors.len() > errors_before || events.is_empty() {
+            return None;
+        }
+        Some(Binding {
+            name: hook.name,
+            events,
+            collections,
+            operations: hook.operations,
+            when,
+            changed: hook.changed,
+            action: action?,
+            timeout,
+            on_error: hook.on_error.unwrap_or(defaults.on_error),
+            allow_hosts: hook.allow_hosts.unwrap_or_default(),
+            ordering: hook.ordering.unwrap_or(Ordering::Unordered),
+        })
+    }
+
+    fn check_name(&mut self, name: &str, at: &str) {
+        let valid = name.len() <= 64
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            self.error(at, format!("invalid hook name `{name}`: use 1 to 64 letters, digits, `-` and `_`, starting with a letter or digit"));
+        }
+    }
+
+    fn events(&mut self, on: &OneOrMany<String>, at: &str) -> Vec<Event> {
+        let names: Vec<(String, String)> = match on {
+            OneOrMany::One(name) => vec![(name.clone(), at.to_string())],
+            OneOrMany::Many(names) => names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), format!("{at}[{i}]")))
+                .collect(),
+        };
+        if names.is_empty() {
+            self.error(at, "expected at least one event");
+        }
+        let known: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
+        let mut events = Vec::new();
+        for (name, here) in names {
+            match Event::from_name(&name) {
+                Some(event) if !events.contains(&event) => events.push(event),
+                Some(_) => {}
+                None => {
+                    let hint = suggest(&name, &known)
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    self.error(
+                        &here,
+                        format!(
+                            "unknown event `{name}`{hint} (events: {})",
+                            known.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        events
+    }
+
+    fn collection_patterns(
+        &mut self,
+        patterns: Vec<String>,
+        events: &[Event],
+        at: &str,
+    ) -> Vec<CollectionPattern> {
+        if !events.is_empty() && !events.iter().any(|e| e.is_document_event()) {
+            self.key_error(
+                at,
+                "`collections` narrows document events only; this hook has none",
+            );
+        }
+        let mut valid_patterns = Vec::new();
+        for (i, pattern) in patterns.into_iter().enumerate() {
+            let valid = !pattern.is_empty()
+                && pattern.len() <= 63
+                && pattern
+                    .chars()
+                    .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '*' | '?'));
+            if valid {
+                valid_patterns.push(CollectionPattern(pattern));
+            } else {
+                self.error(&format!("{at}[{i}]"), format!("invalid collection pattern `{pattern}`: use a-z, 0-9, `_`, and `*`/`?` as wildcards"));
+            }
+        }
+        valid_patterns
+    }
+
+    /// A filter (for `when` and rules), its errors reported at the place inside it.
+    pub(super) fn filter(&mut self, value: &Value, at: &str) -> Option<Filter> {
+        match Filter::parse(value, at) {
+            Ok(filter) => Some(filter),
+            Err(e) => {
+                self.error(&e.path, format!("invalid filter: {e}"));
+                None
+            }
+        }
+    }
+
+    fn changed_fields(&mut self, fields: &[String], events: &[Event], at: &str) {
+        if !events.is_empty() && !events.iter().any(|e| e.can_be_update()) {
+            self.key_error(at, "`changed` applies to update events (pre_save, post_save, pre_user_update, post_user_update)");
+        }
+        for (i, field) in fields.iter().enumerate() {
+            if let Err(message) = parse_field(field) {
+                self.error(&format!("{at}[{i}]"), message);
+            }
+        }
+    }
+
+    /// Keys that belong to one kind of binding only.
+    fn check_keys_fit_the_kind(&mut self, hook: &HookBinding, events: &[Event], at: &str) {
+        let url_only = [
+            ("headers", hook.headers.is_some()),
+            ("secret", hook.secret.is_some()),
+            ("ordering", hook.ordering.is_some()),
+        ];
+        if hook.url.is_none() {
+            for (key, present) in url_only {
+                if present {
+                    self.key_error(
+                        &child_key(at, key),
+                        format!("`{key}` applies to `url` hooks only"),
+                    );
+                }
+            }
+        }
+        if hook.url.is_some() && hook.allow_hosts.is_some() {
+            self.key_error(
+                &child_key(at, "allow_hosts"),
+                "`allow_hosts` applies to script hooks only",
+            );
+        }
+        if hook.ordering == Some(Ordering::PerDocument) && events.iter().any(|e| e.is_before()) {
+            self.key_error(
+                &child_key(at, "ordering"),
+                "`ordering` applies to after-hooks (post_*) only",
+            );
+        }
+    }
+
+    /// Exactly one of `url`, `script`, `script_file`, checked and compiled.
+    fn action(
+        &mut self,
+        hook: &HookBinding,
+        at: &str,
+        config: &BTreeMap<String, Value>,
+    ) -> Option<Action> {
+        let kinds = [
+            hook.url.is_some(),
+            hook.script.is_some(),
+            hook.script_file.is_some(),
+        ];
+        match kinds.iter().filter(|k| **k).count() {
+            0 => {
+                self.error(
+                    at,
+                    format!(
+                        "hook `{}` needs exactly one of `url`, `script` or `script_file`",
+                        hook.name
+                    ),
+                );
+                return None;
+            }
+            1 => {}
+            _ => {
+                self.error(at, format!("hook `{}` has more than one of `url`, `script`, `script_file`; keep exactly one", hook.name));
+                return None;
+            }
+        }
+        if let Some(url) = &hook.url {
+            return self.url_action(hook, url, at, config);
+        }
+        if let Some(source) = &hook.script {
+            return match script::compile(&self.engine, source) {
+                Ok(script) => Some(Action::Script { script, file: None }),
+                Err(e) => {
+                    let line = self.positions.text_start_line(&child_key(at, "script"))
+                        + e.line.saturating_sub(1);
+                    self.script_error(self.path.to_path_buf(), line, e, &hook.name);
+                    None
+                }
+            };
+        }
+        let relative = hook.script_file.as_ref()?;
+        let file = self.path.parent().unwrap_or(Path::new(".")).join(relative);
+        let source = match std::fs::read_to_string(&file) {
+            Ok(source) => source,
+            Err(e) => {
+                self.error(
+                    &child_key(at, "script_file"),
+                    format!("cannot read script file `{}`: {e}", file.display()),
+                );
+                return None;
+            }
+        };
+        match script::compile(&self.engine, &source) {
+            Ok(script) => Some(Action::Script {
+                script,
+                file: Some(file),
+            }),
+            Err(e) => {
+                self.script_error(file, e.line, e, &hook.name);
+                None
+            }
+        }
+    }
+
+    /// A webhook: URL, headers and secret with `${NAME}` expanded from `config`, then the
+    /// environment.
+    fn url_action(
+        &mut self,
+        hook: &HookBinding,
+        url: &str,
+        at: &str,
+        config: &BTreeMap<String, Value>,
+    ) -> Option<Action> {
+        let env = self.env;
+        let lookup = |name: &str| match config.get(name) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) | None => env(name),
+            Some(other) => Some(other.to_string()),
+        };
+        let here = child_key(at, "url");
+        let url = template::expand(url, &lookup)
+            .map_err(|message| self.error(&here, message))
+            .ok()?;
+        let parsed = match url::Url::parse(&url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed,
+            Ok(parsed) => {
+                self.error(
+                    &here,
+                    format!(
+                        "unsupported URL scheme `{}`: hook URLs must be http or https",
+                        parsed.scheme()
+                    ),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.error(&here, format!("invalid URL `{url}`: {e}"));
+                return None;
+            }
+        };
+        let mut headers = Vec::new();
+        for (name, value) in hook.headers.clone().unwrap_or_default() {
+            let header_at = child_key(&child_key(at, "headers"), &name);
+            let valid_name = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid_name {
+                self.key_error(&header_at, format!("invalid header name `{name}`"));
+            }
+            match template::expand(&value, &lookup) {
+                Ok(value) if value.contains(['\r', '\n']) => {
+                    self.error(&header_at, "header values cannot contain line breaks")
+                }
+                Ok(value) => headers.push((name, value)),
+                Err(message) => self.error(&header_at, message),
+            }
+        }
+        let secret = match hook.secret.as_ref().map(|s| template::expand(s, &lookup)) {
+            None => None,
+            Some(Ok(s)) if !s.is_empty() => Some(Secret::new(s)),
+            Some(Ok(_)) => {
+                self.error(&child_key(at, "secret"), "the secret is empty");
+                None
+            }
+            Some(Err(message)) => {
+                self.error(&child_key(at, "secret"), message);
+                None
+            }
+        };
+        Some(Action::Url {
+            url: parsed,
+            headers,
+            secret,
+        })
+    }
+
+    fn script_error(&mut self, file: PathBuf, line: usize, error: ScriptError, hook: &str) {
+        self.errors.push(ConfigError {
+            file,
+            position: Position {
+                line,
+                column: error.column,
+            },
+            message: format!("hook `{hook}`: script does not compile: {}", error.message),
+        });
+    }
+}

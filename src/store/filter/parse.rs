@@ -1,0 +1,275 @@
+//! Parsing a filter from JSON, with the exact place of every problem.
+
+use serde_json::Value;
+
+use super::{
+    kind, parse_field, parse_timestamp, suggest, Field, Filter, FilterError, MetaField, Op, Scalar,
+    MAX_DEPTH, MAX_TERMS, OPERATORS,
+};
+
+pub(super) fn parse(value: &Value, root: &str) -> Result<Filter, FilterError> {
+    Parser { terms: 0 }.expression(value, root, 0)
+}
+
+struct Parser {
+    /// Comparisons seen so far, against [`MAX_TERMS`].
+    terms: usize,
+}
+
+fn err(path: &str, message: impl Into<String>) -> FilterError {
+    FilterError {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Parser {
+    fn count(&mut self, path: &str, n: usize) -> Result<(), FilterError> {
+        self.terms += n;
+        if self.terms > MAX_TERMS {
+            return Err(err(
+                path,
+                format!("a filter may hold at most {MAX_TERMS} comparisons"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A boolean expression: an object whose keys are `_and`/`_or`/`_not` or field paths.
+    fn expression(
+        &mut self,
+        value: &Value,
+        path: &str,
+        depth: usize,
+    ) -> Result<Filter, FilterError> {
+        if depth > MAX_DEPTH {
+            return Err(err(
+                path,
+                format!("a filter may nest at most {MAX_DEPTH} levels deep"),
+            ));
+        }
+        let Value::Object(object) = value else {
+            return Err(err(
+                path,
+                format!(
+                    "expected an object like {{\"field\": {{\"_eq\": 1}}}}, got {}",
+                    kind(value)
+                ),
+            ));
+        };
+        let mut all = Vec::with_capacity(object.len());
+        for (key, value) in object {
+            let here = format!("{path}.{key}");
+            let filter = match key.as_str() {
+                "_and" | "_or" => {
+                    let Value::Array(items) = value else {
+                        return Err(err(
+                            &here,
+                            format!("expected a list of filters, got {}", kind(value)),
+                        ));
+                    };
+                    let items = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| self.expression(item, &format!("{here}.{i}"), depth + 1))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if key == "_and" {
+                        Filter::And(items)
+                    } else {
+                        Filter::Or(items)
+                    }
+                }
+                "_not" => Filter::Not(Box::new(self.expression(value, &here, depth + 1)?)),
+                _ if key.starts_with('_') => {
+                    return Err(err(&here, format!("unknown logical operator `{key}`; expected `_and`, `_or`, `_not` or a field name")));
+                }
+                _ => self.field(key, value, &here)?,
+            };
+            all.push(filter);
+        }
+        Ok(if all.len() == 1 {
+            all.remove(0)
+        } else {
+            Filter::And(all)
+        })
+    }
+
+    /// The conditions on one field: an operator object, or a bare value meaning `_eq`.
+    fn field(&mut self, key: &str, value: &Value, path: &str) -> Result<Filter, FilterError> {
+        let field = parse_field(key).map_err(|message| err(path, message))?;
+        let Value::Object(ops) = value else {
+            self.count(path, 1)?;
+            return Ok(Filter::Compare(field.clone(), equality(value, path)?));
+        };
+        if ops.is_empty() {
+            return Err(err(
+                path,
+                format!("expected at least one operator ({})", OPERATORS.join(" ")),
+            ));
+        }
+        let mut all = Vec::with_capacity(ops.len());
+        for (name, operand) in ops {
+            let here = format!("{path}.{name}");
+            self.count(&here, 1)?;
+            let op = match name.as_str() {
+                "_eq" => equality(operand, &here)?,
+                "_neq" => match operand {
+                    Value::Null => Op::IsNull(false),
+                    _ => Op::Neq(scalar(operand, &here)?),
+                },
+                "_gt" => Op::Gt(ordered(operand, &here)?),
+                "_gte" => Op::Gte(ordered(operand, &here)?),
+                "_lt" => Op::Lt(ordered(operand, &here)?),
+                "_lte" => Op::Lte(ordered(operand, &here)?),
+                "_in" | "_nin" => {
+                    let items = scalar_list(operand, &here)?;
+                    self.count(&here, items.len())?;
+                    if name == "_in" {
+                        Op::In(items)
+                    } else {
+                        Op::Nin(items)
+                    }
+                }
+                "_like" | "_ilike" => {
+                    let Value::String(pattern) = operand else {
+                        return Err(err(
+                            &here,
+                            format!("expected a LIKE pattern string, got {}", kind(operand)),
+                        ));
+                    };
+                    if name == "_like" {
+                        Op::Like(pattern.clone())
+                    } else {
+                        Op::Ilike(pattern.clone())
+                    }
+                }
+                "_is_null" => match operand {
+                    Value::Bool(b) => Op::IsNull(*b),
+                    _ => {
+                        return Err(err(
+                            &here,
+                            format!("expected true or false, got {}", kind(operand)),
+                        ))
+                    }
+                },
+                "_contains" => {
+                    let items = match operand {
+                        Value::Array(_) => scalar_list(operand, &here)?,
+                        _ => vec![scalar(operand, &here)?],
+                    };
+                    self.count(&here, items.len())?;
+                    Op::Contains(items)
+                }
+                other => {
+                    let hint = suggest(other, OPERATORS)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    return Err(err(
+                        &here,
+                        format!(
+                            "unknown operator `{other}`{hint}; expected one of {}",
+                            OPERATORS.join(" ")
+                        ),
+                    ));
+                }
+            };
+            check_meta_operand(&field, &op, &here)?;
+            all.push(Filter::Compare(field.clone(), op));
+        }
+        Ok(if all.len() == 1 {
+            all.remove(0)
+        } else {
+            Filter::And(all)
+        })
+    }
+}
+
+/// `_eq` and the shorthand: a scalar, or null meaning "missing or null".
+fn equality(value: &Value, path: &str) -> Result<Op, FilterError> {
+    match value {
+        Value::Null => Ok(Op::IsNull(true)),
+        _ => Ok(Op::Eq(scalar(value, path)?)),
+    }
+}
+
+fn scalar(value: &Value, path: &str) -> Result<Scalar, FilterError> {
+    match value {
+        Value::String(s) => Ok(Scalar::Str(s.clone())),
+        Value::Bool(b) => Ok(Scalar::Bool(*b)),
+        Value::Number(n) => Ok(match n.as_i64() {
+            Some(i) => Scalar::Int(i),
+            None => Scalar::Float(n.as_f64().unwrap_or(f64::NAN)),
+        }),
+        _ => Err(err(path, format!("expected a string, number or boolean, got {} (use `_contains` for arrays, `_is_null` for null)", kind(value)))),
+    }
+}
+
+/// Operands of `_gt` and friends: only numbers and strings have an order.
+fn ordered(value: &Value, path: &str) -> Result<Scalar, FilterError> {
+    match scalar(value, path)? {
+        Scalar::Bool(_) => Err(err(
+            path,
+            "expected a number or a string to compare with, got a boolean",
+        )),
+        s => Ok(s),
+    }
+}
+
+fn scalar_list(value: &Value, path: &str) -> Result<Vec<Scalar>, FilterError> {
+    let Value::Array(items) = value else {
+        return Err(err(
+            path,
+            format!(
+                "expected a list of strings, numbers or booleans, got {}",
+                kind(value)
+            ),
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| scalar(item, &format!("{path}.{i}")))
+        .collect()
+}
+
+/// Meta fields have fixed types; an operand of another type could never match, so say so.
+fn check_meta_operand(field: &Field, op: &Op, path: &str) -> Result<(), FilterError> {
+    let Field::Meta(meta) = field else {
+        return Ok(());
+    };
+    let operands: Vec<&Scalar> = match op {
+        Op::Eq(s) | Op::Neq(s) | Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s) => vec![s],
+        Op::In(items) | Op::Nin(items) => items.iter().collect(),
+        Op::Like(_) | Op::Ilike(_) => {
+            return match meta {
+                MetaField::Id | MetaField::OwnerId => Ok(()),
+                _ => Err(err(path, "`_like` works on strings; this field is not one")),
+            }
+        }
+        Op::IsNull(_) => return Ok(()),
+        Op::Contains(_) => {
+            return Err(err(
+                path,
+                "`_contains` works on arrays in the document's data, not on meta fields",
+            ))
+        }
+    };
+    for operand in operands {
+        match (meta, operand) {
+            (MetaField::Id | MetaField::OwnerId, Scalar::Str(_)) => {}
+            (MetaField::Version, Scalar::Int(_)) => {}
+            (MetaField::CreatedAt | MetaField::UpdatedAt, Scalar::Str(s)) => {
+                parse_timestamp(s).map_err(|m| err(path, m))?;
+            }
+            (MetaField::Version, _) => return Err(err(path, "expected an integer version")),
+            (MetaField::CreatedAt | MetaField::UpdatedAt, _) => {
+                return Err(err(
+                    path,
+                    "expected an RFC 3339 date-time string such as \"2026-01-31T12:00:00Z\"",
+                ))
+            }
+            _ => return Err(err(path, "expected a string id")),
+        }
+    }
+    Ok(())
+}
