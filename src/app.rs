@@ -29,6 +29,9 @@ impl App {
     /// half-configured.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         let (hooks_path, required) = settings.hooks_file();
+        if !required && !hooks_path.exists() {
+            tracing::warn!(file = %hooks_path.display(), "no hooks file; running with no hooks until it appears");
+        }
         let hooks = HooksHandle::load(&hooks_path, required)
             .map_err(|errors| anyhow::anyhow!("{errors}"))?;
         let database_url = settings.database_url();

@@ -100,6 +100,12 @@ fn now_micros() -> i64 {
 }
 
 impl Store {
+    /// Runs a write statement that returns the written row, in this process's write order.
+    async fn write_one(&self, sql: Sql) -> Result<Option<Document>, StoreError> {
+        let _turn = self.write_turn().await;
+        self.fetch_one(sql).await
+    }
+
     async fn fetch_one(&self, sql: Sql) -> Result<Option<Document>, StoreError> {
         Ok(document::Entity::find()
             .from_raw_sql(sql.into_statement())
@@ -128,7 +134,7 @@ impl Store {
             .bind(now)
             .push(", 1) RETURNING ")
             .push(COLUMNS);
-        self.fetch_one(sql)
+        self.write_one(sql)
             .await?
             .ok_or_else(|| StoreError::Database(sea_orm::DbErr::RecordNotInserted))
     }
@@ -234,7 +240,7 @@ impl Store {
             sql.push(" AND id = ").bind(id.to_string());
             sql.push(" AND version = ").bind(current.version);
             sql.push(" RETURNING ").push(COLUMNS);
-            if let Some(updated) = self.fetch_one(sql).await? {
+            if let Some(updated) = self.write_one(sql).await? {
                 return Ok(updated);
             }
             // Another writer got there first: read again (and report a conflict if the
@@ -258,7 +264,7 @@ impl Store {
             .bind(id.to_string())
             .push(" RETURNING ")
             .push(COLUMNS);
-        self.fetch_one(sql)
+        self.write_one(sql)
             .await?
             .ok_or_else(|| not_found(collection, id))
     }
