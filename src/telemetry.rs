@@ -1,4 +1,7 @@
-//! Logging: `RUST_LOG`-style filtering with tracing, `info` by default.
+//! Logging: `RUST_LOG`-style filtering with tracing, `info` by default; colours only on a
+//! terminal, so log files and journald get plain text.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,5 +12,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
         .try_init();
 }

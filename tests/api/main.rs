@@ -2,6 +2,7 @@
 //! (SQLite by default; PostgreSQL when HOOKQL_TEST_DATABASE_URL points at one) and talks to it
 //! over HTTP.
 
+mod cli;
 mod documents;
 mod filters;
 mod helpers;

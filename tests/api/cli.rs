@@ -1,0 +1,116 @@
+//! The `hookql` binary itself: `check`, `schema`, `migrate`, and `serve` until SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn hookql() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hookql"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("HOOKQL_HOOKS")
+        .env_remove("HOOKQL_DATABASE_URL");
+    command
+}
+
+#[test]
+fn check_accepts_the_sample_and_reports_errors_with_positions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = hookql()
+        .arg("check")
+        .arg(root.join("hooks.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK, 3 hooks"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("hooks.yaml");
+    std::fs::write(&bad, "version: 1\nhooks:\n  - name: a\n    on: pre_save\n    script: \"1\"\n  - name: a\n    on: post_sav\n    script: \"1\"\n").unwrap();
+    let failed = hookql().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("hooks.yaml:6:11: duplicate hook name `a`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hooks.yaml:7:9: unknown event `post_sav`; did you mean `post_save`?"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 error(s)"), "{stderr}");
+}
+
+#[test]
+fn schema_prints_the_committed_json_schema() {
+    let out = hookql().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(printed, committed);
+}
+
+#[test]
+fn serve_answers_then_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = hookql()
+        .arg("migrate")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(dir.path().join("data/hookql.db").exists());
+
+    // No hooks.yaml in this folder: the server starts with none (zero configuration).
+    let mut server = hookql()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let health = std::net::TcpStream::connect(&address).and_then(|mut stream| {
+        use std::io::{Read, Write};
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    });
+    assert!(health.unwrap().starts_with("HTTP/1.1 200"));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("hookql stopped")),
+        "{rest:?}"
+    );
+}
