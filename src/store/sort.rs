@@ -6,7 +6,7 @@
 //! pages never overlap or skip.
 
 use super::filter::{parse_field, Field};
-use super::sql::Sql;
+use super::sql::{JsonKind, Sql};
 
 /// Most fields one sort may name.
 pub const MAX_SORT_FIELDS: usize = 8;
@@ -54,30 +54,14 @@ pub fn push_order_by(sql: &mut Sql, keys: &[SortKey]) {
             Field::Data(path) => {
                 push_rank(sql, path);
                 sql.push(dir);
-                sql.push("CASE WHEN ");
-                sql.json_type(path);
-                sql.push(if sql.is_postgres() {
-                    " = 'number' THEN ("
-                } else {
-                    " IN ('integer', 'real') THEN "
-                });
-                sql.json_value(path);
-                sql.push(if sql.is_postgres() {
-                    ")::numeric END"
-                } else {
-                    " END"
-                });
-                sql.push(dir);
-                sql.push("CASE WHEN ");
-                sql.json_type(path);
-                sql.push(if sql.is_postgres() {
-                    " = 'string'"
-                } else {
-                    " = 'text'"
-                });
-                sql.push(" THEN ");
-                sql.json_text(path);
-                sql.push(" END").push(dir);
+                sql.push("CASE WHEN ")
+                    .json_is(path, JsonKind::Number)
+                    .push(" THEN ");
+                sql.json_number(path).push(" END").push(dir);
+                sql.push("CASE WHEN ")
+                    .json_is(path, JsonKind::String)
+                    .push(" THEN ");
+                sql.json_text(path).push(" END").push(dir);
             }
         }
     }

@@ -93,6 +93,31 @@ impl Sql {
         }
     }
 
+    /// Appends a test that the value at `path` is of `kind` (NULL when the field is missing).
+    pub fn json_is(&mut self, path: &[String], kind: JsonKind) -> &mut Self {
+        self.json_type(path);
+        self.push(match (self.is_postgres(), kind) {
+            (true, JsonKind::String) => " = 'string'",
+            (true, JsonKind::Number) => " = 'number'",
+            (true, JsonKind::Boolean) => " = 'boolean'",
+            (false, JsonKind::String) => " = 'text'",
+            (false, JsonKind::Number) => " IN ('integer', 'real')",
+            (false, JsonKind::Boolean) => " IN ('true', 'false')",
+        })
+    }
+
+    /// Appends the value at `path` as an SQL number; only meaningful where [`json_is`]
+    /// (Number) holds, which callers guard with CASE.
+    ///
+    /// [`json_is`]: Sql::json_is
+    pub fn json_number(&mut self, path: &[String]) -> &mut Self {
+        if self.is_postgres() {
+            self.push("(").json_value(path).push(")::numeric")
+        } else {
+            self.json_value(path)
+        }
+    }
+
     /// The finished statement.
     pub fn into_statement(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text, self.values)
@@ -107,6 +132,17 @@ impl Sql {
     pub fn value_count(&self) -> usize {
         self.values.len()
     }
+}
+
+/// The JSON types a comparison or sort distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonKind {
+    /// A JSON string.
+    String,
+    /// A JSON number (integer or not).
+    Number,
+    /// `true` or `false`.
+    Boolean,
 }
 
 /// An SQLite JSON path for object keys, each quoted: `$."author"."name"`. Keys were checked to

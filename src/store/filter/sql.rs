@@ -7,7 +7,7 @@
 //! only, which is what both SQLite and PostgreSQL can do identically.
 
 use super::{Field, Filter, MetaField, Op, Scalar};
-use crate::store::sql::Sql;
+use crate::store::sql::{JsonKind, Sql};
 
 /// Appends `filter` to `sql` as one parenthesised boolean expression.
 pub fn push_filter(sql: &mut Sql, filter: &Filter) {
@@ -132,16 +132,15 @@ fn meta_compare(sql: &mut Sql, meta: MetaField, op: &Op) {
 
 /// The JSON type test for a scalar's kind.
 fn push_type_is(sql: &mut Sql, path: &[String], operand: &Scalar) {
-    sql.json_type(path);
-    let types = match (sql.is_postgres(), operand) {
-        (true, Scalar::Str(_)) => " = 'string'",
-        (true, Scalar::Int(_) | Scalar::Float(_)) => " = 'number'",
-        (true, Scalar::Bool(_)) => " = 'boolean'",
-        (false, Scalar::Str(_)) => " = 'text'",
-        (false, Scalar::Int(_) | Scalar::Float(_)) => " IN ('integer', 'real')",
-        (false, Scalar::Bool(_)) => " IN ('true', 'false')",
-    };
-    sql.push(types);
+    sql.json_is(path, kind_of(operand));
+}
+
+fn kind_of(operand: &Scalar) -> JsonKind {
+    match operand {
+        Scalar::Str(_) => JsonKind::String,
+        Scalar::Int(_) | Scalar::Float(_) => JsonKind::Number,
+        Scalar::Bool(_) => JsonKind::Boolean,
+    }
 }
 
 /// `value <op> operand`, for a field already known to hold the operand's type.
@@ -155,12 +154,7 @@ fn push_typed_compare(sql: &mut Sql, path: &[String], cmp: &str, operand: &Scala
                 .bind(s.clone());
         }
         Scalar::Int(_) | Scalar::Float(_) => {
-            if sql.is_postgres() {
-                sql.push("(").json_value(path).push(")::numeric");
-            } else {
-                sql.json_value(path);
-            }
-            sql.push(" ").push(cmp).push(" ");
+            sql.json_number(path).push(" ").push(cmp).push(" ");
             match operand {
                 Scalar::Int(i) => sql.bind(*i),
                 Scalar::Float(f) => sql.bind(*f),
@@ -254,10 +248,9 @@ fn data_compare(sql: &mut Sql, path: &[String], op: &Op) {
             sql.push(")");
         }
         Op::Like(pattern) | Op::Ilike(pattern) => {
-            let text = Scalar::Str(String::new());
-            sql.push("CASE WHEN ");
-            push_type_is(sql, path, &text);
-            sql.push(" THEN ");
+            sql.push("CASE WHEN ")
+                .json_is(path, JsonKind::String)
+                .push(" THEN ");
             if matches!(op, Op::Like(_)) {
                 sql.json_text(path).push(" LIKE ").bind(pattern.clone());
             } else {
