@@ -30,7 +30,7 @@ pub struct SortKey {
 }
 
 impl SortKey {
-    /// Parses a field name for sorting; `path` names it in errors.
+    /// Parses a field name for sorting.
     pub fn parse(field: &str, direction: Direction) -> Result<Self, String> {
         Ok(Self {
             field: parse_field(field)?,

@@ -173,7 +173,7 @@ impl Parser {
                     ));
                 }
             };
-            check_meta_operand(&field, &op, &here)?;
+            let op = check_meta_operand(&field, op, &here)?;
             all.push(Filter::Compare(field.clone(), op));
         }
         Ok(if all.len() == 1 {
@@ -233,20 +233,21 @@ fn scalar_list(value: &Value, path: &str) -> Result<Vec<Scalar>, FilterError> {
 }
 
 /// Meta fields have fixed types; an operand of another type could never match, so say so.
-fn check_meta_operand(field: &Field, op: &Op, path: &str) -> Result<(), FilterError> {
+/// Date-time operands become Unix microseconds here, the form timestamps are stored in.
+fn check_meta_operand(field: &Field, mut op: Op, path: &str) -> Result<Op, FilterError> {
     let Field::Meta(meta) = field else {
-        return Ok(());
+        return Ok(op);
     };
-    let operands: Vec<&Scalar> = match op {
+    let operands: Vec<&mut Scalar> = match &mut op {
         Op::Eq(s) | Op::Neq(s) | Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s) => vec![s],
-        Op::In(items) | Op::Nin(items) => items.iter().collect(),
+        Op::In(items) | Op::Nin(items) => items.iter_mut().collect(),
         Op::Like(_) | Op::Ilike(_) => {
             return match meta {
-                MetaField::Id | MetaField::OwnerId => Ok(()),
+                MetaField::Id | MetaField::OwnerId => Ok(op),
                 _ => Err(err(path, "`_like` works on strings; this field is not one")),
             }
         }
-        Op::IsNull(_) => return Ok(()),
+        Op::IsNull(_) => return Ok(op),
         Op::Contains(_) => {
             return Err(err(
                 path,
@@ -255,11 +256,11 @@ fn check_meta_operand(field: &Field, op: &Op, path: &str) -> Result<(), FilterEr
         }
     };
     for operand in operands {
-        match (meta, operand) {
-            (MetaField::Id | MetaField::OwnerId, Scalar::Str(_)) => {}
-            (MetaField::Version, Scalar::Int(_)) => {}
+        let stored_form = match (meta, &*operand) {
+            (MetaField::Id | MetaField::OwnerId, Scalar::Str(_))
+            | (MetaField::Version, Scalar::Int(_)) => None,
             (MetaField::CreatedAt | MetaField::UpdatedAt, Scalar::Str(s)) => {
-                parse_timestamp(s).map_err(|m| err(path, m))?;
+                Some(Scalar::Int(parse_timestamp(s).map_err(|m| err(path, m))?))
             }
             (MetaField::Version, _) => return Err(err(path, "expected an integer version")),
             (MetaField::CreatedAt | MetaField::UpdatedAt, _) => {
@@ -269,7 +270,10 @@ fn check_meta_operand(field: &Field, op: &Op, path: &str) -> Result<(), FilterEr
                 ))
             }
             _ => return Err(err(path, "expected a string id")),
+        };
+        if let Some(stored_form) = stored_form {
+            *operand = stored_form;
         }
     }
-    Ok(())
+    Ok(op)
 }

@@ -62,16 +62,13 @@ fn comparison(op: &Op) -> &'static str {
     }
 }
 
-fn bind_meta_operand(sql: &mut Sql, meta: MetaField, operand: &Scalar) {
-    match (meta, operand) {
-        (MetaField::CreatedAt | MetaField::UpdatedAt, Scalar::Str(s)) => {
-            // The parser has checked that the string is an RFC 3339 date-time.
-            sql.bind(super::parse_timestamp(s).unwrap_or_default())
-        }
-        (_, Scalar::Str(s)) => sql.bind(s.clone()),
-        (_, Scalar::Int(i)) => sql.bind(*i),
-        (_, Scalar::Float(f)) => sql.bind(*f),
-        (_, Scalar::Bool(b)) => sql.bind(*b),
+/// Binds a meta-field operand; date-times were turned into microseconds by the parser.
+fn bind_meta_operand(sql: &mut Sql, operand: &Scalar) {
+    match operand {
+        Scalar::Str(s) => sql.bind(s.clone()),
+        Scalar::Int(i) => sql.bind(*i),
+        Scalar::Float(f) => sql.bind(*f),
+        Scalar::Bool(b) => sql.bind(*b),
     };
 }
 
@@ -84,7 +81,7 @@ fn meta_compare(sql: &mut Sql, meta: MetaField, op: &Op) {
                 sql.push(" COLLATE \"C\"");
             }
             sql.push(" ").push(comparison(op)).push(" ");
-            bind_meta_operand(sql, meta, s);
+            bind_meta_operand(sql, s);
         }
         Op::In(items) | Op::Nin(items) => {
             sql.push(&column).push(if matches!(op, Op::In(_)) {
@@ -96,7 +93,7 @@ fn meta_compare(sql: &mut Sql, meta: MetaField, op: &Op) {
                 if i > 0 {
                     sql.push(", ");
                 }
-                bind_meta_operand(sql, meta, item);
+                bind_meta_operand(sql, item);
             }
             if items.is_empty() {
                 sql.push("NULL");
