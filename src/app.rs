@@ -61,7 +61,8 @@ impl App {
         let bindings = hooks.current().bindings.len();
         let state = AppState::new(store, Arc::new(hooks), settings, jwt_secret);
         let schema = build_schema(state.clone(), state.settings());
-        let router = server::router(state.clone(), schema);
+        let cors = server::cors(&state.settings().cors_origins)?;
+        let router = server::router(state.clone(), schema, cors);
         let address = listener.local_addr()?;
         tracing::info!(
             "hookql listening on http://{address} (GraphiQL at http://{address}/graphql); database {}; hooks {} ({bindings} bindings)",

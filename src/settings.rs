@@ -73,6 +73,12 @@ pub struct Settings {
     #[arg(long, env = "HOOKQL_GRAPHIQL_ASSETS", global = true)]
     pub graphiql_assets: Option<PathBuf>,
 
+    /// Origins browsers may call the API from: `*` (any; the default, as the API uses bearer
+    /// tokens rather than cookies) or a comma-separated list such as
+    /// `https://app.example.com,http://localhost:3000`.
+    #[arg(long, env = "HOOKQL_CORS_ORIGINS", default_value = "*", global = true)]
+    pub cors_origins: String,
+
     /// Largest request body, in bytes.
     #[arg(long, env = "HOOKQL_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,

@@ -5,11 +5,14 @@ pub mod graphiql;
 pub mod graphql_http;
 
 use axum::extract::{DefaultBodyLimit, FromRef, State};
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::graphql::ApiSchema;
 use crate::state::AppState;
@@ -29,8 +32,31 @@ impl FromRef<HttpState> for AppState {
     }
 }
 
+/// The CORS policy for `origins` (`*` or a comma-separated list of origins).
+pub fn cors(origins: &str) -> anyhow::Result<CorsLayer> {
+    let allow_origin = if origins.trim() == "*" {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                url::Url::parse(o).map_err(|e| anyhow::anyhow!("HOOKQL_CORS_ORIGINS: `{o}` is not an origin such as https://app.example.com ({e})"))?;
+                HeaderValue::from_str(o).map_err(|_| anyhow::anyhow!("HOOKQL_CORS_ORIGINS: `{o}` is not a valid header value"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+        .max_age(Duration::from_secs(3600)))
+}
+
 /// The router of every endpoint.
-pub fn router(app: AppState, schema: ApiSchema) -> Router {
+pub fn router(app: AppState, schema: ApiSchema, cors: CorsLayer) -> Router {
     let body_limit = app.settings().max_body_bytes;
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
@@ -38,6 +64,7 @@ pub fn router(app: AppState, schema: ApiSchema) -> Router {
         .route("/graphiql/assets/{package}/{*path}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(cors)
         .with_state(HttpState { app, schema })
 }
 

@@ -68,6 +68,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         hooks_poll_ms: 50,
         jwt_secret: Some("test-secret".into()),
         graphiql_assets: None,
+        cors_origins: "*".into(),
         max_body_bytes: hookql::settings::DEFAULT_MAX_BODY_BYTES,
         max_query_depth: hookql::settings::DEFAULT_MAX_QUERY_DEPTH,
         max_query_complexity: hookql::settings::DEFAULT_MAX_QUERY_COMPLEXITY,

@@ -357,3 +357,46 @@ async fn graphiql_introspection_fits_the_default_limits() {
     let types = response["data"]["__schema"]["types"].as_array().unwrap();
     assert!(types.iter().any(|t| t["name"] == "Document"));
 }
+
+#[tokio::test]
+async fn browsers_may_call_from_allowed_origins_only() {
+    let app = spawn_app_with(NO_HOOKS, |s| {
+        s.cors_origins = "http://localhost:3000, https://app.example.com".into()
+    })
+    .await;
+    let url = format!("{}/graphql", app.address);
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+            .send()
+    };
+    let allowed = preflight("http://localhost:3000").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert!(allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let post = app
+        .client
+        .post(&url)
+        .header("origin", "https://app.example.com")
+        .json(&json!({"query": "{ documents(collection: \"x\") { totalCount } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        post.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+}
