@@ -8,3 +8,4 @@ mod filters;
 mod helpers;
 mod hooks_config;
 mod http;
+mod readme;
