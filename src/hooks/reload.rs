@@ -68,11 +68,6 @@ impl HooksHandle {
         self.last_error.read().map(|e| e.clone()).unwrap_or(None)
     }
 
-    /// The hooks file path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Loads the file again; swaps it in when valid, keeps the old one and records the error
     /// when not.
     pub fn reload(&self) -> Result<(), ConfigErrors> {

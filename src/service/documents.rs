@@ -46,6 +46,11 @@ fn document_id(id: &str) -> Result<String, ServiceError> {
         .map_err(|_| ServiceError::bad_input("id", format!("`{}` is not a document id: expected a UUID such as 0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b", id.chars().take(64).collect::<String>())))
 }
 
+/// The collection and document an operation addresses.
+fn target(collection_name: &str, id: &str) -> Result<(CollectionName, String), ServiceError> {
+    Ok((collection(collection_name)?, document_id(id)?))
+}
+
 fn data(value: Value) -> Result<DocumentData, ServiceError> {
     DocumentData::parse(value).map_err(|m| ServiceError::bad_input("data", m))
 }
@@ -56,8 +61,7 @@ pub async fn get(
     collection_name: &str,
     id: &str,
 ) -> Result<Document, ServiceError> {
-    let collection = collection(collection_name)?;
-    let id = document_id(id)?;
+    let (collection, id) = target(collection_name, id)?;
     state
         .store()
         .get_document(&collection, &id)
@@ -139,8 +143,7 @@ pub async fn update(
     merge: bool,
     expected_version: Option<i32>,
 ) -> Result<Document, ServiceError> {
-    let collection = collection(collection_name)?;
-    let id = document_id(id)?;
+    let (collection, id) = target(collection_name, id)?;
     let data = data(value)?;
     if let Some(v) = expected_version {
         if v < 1 {
@@ -167,7 +170,6 @@ pub async fn delete(
     collection_name: &str,
     id: &str,
 ) -> Result<Document, ServiceError> {
-    let collection = collection(collection_name)?;
-    let id = document_id(id)?;
+    let (collection, id) = target(collection_name, id)?;
     Ok(state.store().delete_document(&collection, &id).await?)
 }

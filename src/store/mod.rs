@@ -86,11 +86,6 @@ impl Store {
         self.kind
     }
 
-    /// The underlying connection, for the layers that add their own tables later.
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     fn backend(&self) -> DbBackend {
         match self.kind {
             DatabaseKind::Sqlite => DbBackend::Sqlite,

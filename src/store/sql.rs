@@ -24,11 +24,6 @@ impl Sql {
         }
     }
 
-    /// The backend this SQL is written for.
-    pub fn backend(&self) -> DbBackend {
-        self.backend
-    }
-
     /// Whether this is PostgreSQL (otherwise SQLite).
     pub fn is_postgres(&self) -> bool {
         self.backend == DbBackend::Postgres

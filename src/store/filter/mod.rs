@@ -157,17 +157,6 @@ impl Filter {
     pub fn always() -> Filter {
         Filter::And(Vec::new())
     }
-
-    /// Both filters; used to put a rule or a hook's filter next to the caller's.
-    pub fn and(self, other: Filter) -> Filter {
-        match self {
-            Filter::And(mut items) => {
-                items.push(other);
-                Filter::And(items)
-            }
-            first => Filter::And(vec![first, other]),
-        }
-    }
 }
 
 /// Parses an RFC 3339 date-time into Unix microseconds, the form timestamps are stored in.
