@@ -5,7 +5,7 @@
 //! objects. Ties, and documents equal on every sort key, fall back to id (creation order), so
 //! pages never overlap or skip.
 
-use super::filter::{parse_field, Field};
+use super::filter::{parse_field, Field, Target};
 use super::sql::{JsonKind, Sql};
 
 /// Most fields one sort may name.
@@ -33,7 +33,7 @@ impl SortKey {
     /// Parses a field name for sorting.
     pub fn parse(field: &str, direction: Direction) -> Result<Self, String> {
         Ok(Self {
-            field: parse_field(field)?,
+            field: parse_field(field, Target::Documents)?,
             direction,
         })
     }
@@ -49,7 +49,7 @@ pub fn push_order_by(sql: &mut Sql, keys: &[SortKey]) {
         };
         match &key.field {
             Field::Meta(meta) => {
-                sql.push("documents.").push(meta.column()).push(dir);
+                sql.column(meta.column()).push(dir);
             }
             Field::Data(path) => {
                 push_rank(sql, path);
@@ -65,7 +65,7 @@ pub fn push_order_by(sql: &mut Sql, keys: &[SortKey]) {
             }
         }
     }
-    sql.push("documents.id ASC");
+    sql.column("id").push(" ASC");
 }
 
 /// The type rank of the value at `path` (see the module doc).

@@ -10,6 +10,8 @@ use sea_orm::{DbBackend, Statement, Value};
 #[derive(Clone, Debug)]
 pub struct Sql {
     backend: DbBackend,
+    /// The table (or alias) whose columns filters and sorts name: `documents` or `users`.
+    rows: &'static str,
     text: String,
     values: Vec<Value>,
 }
@@ -17,11 +19,28 @@ pub struct Sql {
 impl Sql {
     /// Starts empty SQL for one backend.
     pub fn new(backend: DbBackend) -> Self {
+        Self::for_rows(backend, "documents")
+    }
+
+    /// Starts empty SQL whose filters and sorts read columns of `rows` (a table or alias).
+    pub fn for_rows(backend: DbBackend, rows: &'static str) -> Self {
         Self {
             backend,
+            rows,
             text: String::new(),
             values: Vec::new(),
         }
+    }
+
+    /// The table or alias filters and sorts read from.
+    pub fn rows(&self) -> &'static str {
+        self.rows
+    }
+
+    /// Appends `rows.column`.
+    pub fn column(&mut self, column: &str) -> &mut Self {
+        let rows = self.rows;
+        self.push(rows).push(".").push(column)
     }
 
     /// Whether this is PostgreSQL (otherwise SQLite).
@@ -51,13 +70,15 @@ impl Sql {
     /// `jsonb` on PostgreSQL, SQLite's `json_extract` result on SQLite.
     pub fn json_value(&mut self, path: &[String]) -> &mut Self {
         if self.is_postgres() {
-            self.push("jsonb_extract_path(documents.data");
+            self.push("jsonb_extract_path(").column("data");
             for segment in path {
                 self.push(", ").bind(segment.clone());
             }
             self.push(")")
         } else {
-            self.push("json_extract(documents.data, ")
+            self.push("json_extract(")
+                .column("data")
+                .push(", ")
                 .bind(sqlite_path(path))
                 .push(")")
         }
@@ -70,7 +91,9 @@ impl Sql {
         if self.is_postgres() {
             self.push("jsonb_typeof(").json_value(path).push(")")
         } else {
-            self.push("json_type(documents.data, ")
+            self.push("json_type(")
+                .column("data")
+                .push(", ")
                 .bind(sqlite_path(path))
                 .push(")")
         }

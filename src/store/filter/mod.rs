@@ -39,7 +39,18 @@ pub enum Field {
     Data(Vec<String>),
 }
 
-/// The document columns a filter or sort may name at the top level.
+/// What a filter selects: documents, or (for admins) app users. It decides which top-level
+/// names are columns; every other name is a path into the row's `data` object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Target {
+    /// Documents: `id ownerId createdAt updatedAt version`.
+    #[default]
+    Documents,
+    /// App users: `id email role createdAt updatedAt lastLoginAt`.
+    Users,
+}
+
+/// The columns a filter or sort may name at the top level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetaField {
     /// `id`: the document id (a string).
@@ -52,19 +63,38 @@ pub enum MetaField {
     UpdatedAt,
     /// `version`: an integer.
     Version,
+    /// A user's `email` (lower-cased).
+    Email,
+    /// A user's `role`.
+    Role,
+    /// A user's `lastLoginAt`: compared with RFC 3339 strings; null before the first sign-in.
+    LastLoginAt,
 }
 
 impl MetaField {
     /// The meta field a top-level name refers to; these names are reserved in filters and sorts.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "id" => Self::Id,
-            "ownerId" => Self::OwnerId,
-            "createdAt" => Self::CreatedAt,
-            "updatedAt" => Self::UpdatedAt,
-            "version" => Self::Version,
+    pub fn from_name(name: &str, target: Target) -> Option<Self> {
+        Some(match (name, target) {
+            ("id", _) => Self::Id,
+            ("createdAt", _) => Self::CreatedAt,
+            ("updatedAt", _) => Self::UpdatedAt,
+            ("ownerId", Target::Documents) => Self::OwnerId,
+            ("version", Target::Documents) => Self::Version,
+            ("email", Target::Users) => Self::Email,
+            ("role", Target::Users) => Self::Role,
+            ("lastLoginAt", Target::Users) => Self::LastLoginAt,
             _ => return None,
         })
+    }
+
+    /// Whether the column holds text (ids, emails, roles): those take strings and `_like`.
+    pub fn is_text(self) -> bool {
+        matches!(self, Self::Id | Self::OwnerId | Self::Email | Self::Role)
+    }
+
+    /// Whether the column holds a timestamp (compared with RFC 3339 strings).
+    pub fn is_timestamp(self) -> bool {
+        matches!(self, Self::CreatedAt | Self::UpdatedAt | Self::LastLoginAt)
     }
 
     /// The column holding this field.
@@ -75,6 +105,9 @@ impl MetaField {
             Self::CreatedAt => "created_at",
             Self::UpdatedAt => "updated_at",
             Self::Version => "version",
+            Self::Email => "email",
+            Self::Role => "role",
+            Self::LastLoginAt => "last_login_at",
         }
     }
 }
@@ -150,7 +183,17 @@ pub struct FilterError {
 impl Filter {
     /// Parses a filter given as JSON; `root` names the argument in error paths (`filter`).
     pub fn parse(value: &Value, root: &str) -> Result<Filter, FilterError> {
-        parse::parse(value, root)
+        parse::parse(value, root, Target::Documents)
+    }
+
+    /// Parses a filter on app users (`users(filter:)`).
+    pub fn parse_users(value: &Value, root: &str) -> Result<Filter, FilterError> {
+        parse::parse(value, root, Target::Users)
+    }
+
+    /// A filter that no document matches.
+    pub fn never() -> Filter {
+        Filter::Or(Vec::new())
     }
 
     /// A filter that every document matches.
@@ -172,8 +215,8 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
 ///
 /// Keys are restricted to letters, digits, `_` and `-` so that a path can never carry SQL or
 /// JSON-path syntax; paths are still bound as parameters, never spliced.
-pub fn parse_field(key: &str) -> Result<Field, String> {
-    if let Some(meta) = MetaField::from_name(key) {
+pub fn parse_field(key: &str, target: Target) -> Result<Field, String> {
+    if let Some(meta) = MetaField::from_name(key, target) {
         return Ok(Field::Meta(meta));
     }
     let segments: Vec<&str> = key.split('.').collect();

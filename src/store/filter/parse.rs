@@ -4,16 +4,18 @@ use serde_json::Value;
 
 use super::{
     kind, parse_field, parse_timestamp, suggest, Field, Filter, FilterError, MetaField, Op, Scalar,
-    MAX_DEPTH, MAX_TERMS, OPERATORS,
+    Target, MAX_DEPTH, MAX_TERMS, OPERATORS,
 };
 
-pub(super) fn parse(value: &Value, root: &str) -> Result<Filter, FilterError> {
-    Parser { terms: 0 }.expression(value, root, 0)
+pub(super) fn parse(value: &Value, root: &str, target: Target) -> Result<Filter, FilterError> {
+    Parser { terms: 0, target }.expression(value, root, 0)
 }
 
 struct Parser {
     /// Comparisons seen so far, against [`MAX_TERMS`].
     terms: usize,
+    /// Which top-level names are columns.
+    target: Target,
 }
 
 fn err(path: &str, message: impl Into<String>) -> FilterError {
@@ -96,7 +98,7 @@ impl Parser {
 
     /// The conditions on one field: an operator object, or a bare value meaning `_eq`.
     fn field(&mut self, key: &str, value: &Value, path: &str) -> Result<Filter, FilterError> {
-        let field = parse_field(key).map_err(|message| err(path, message))?;
+        let field = parse_field(key, self.target).map_err(|message| err(path, message))?;
         let Value::Object(ops) = value else {
             self.count(path, 1)?;
             return Ok(Filter::Compare(field.clone(), equality(value, path)?));
@@ -242,9 +244,9 @@ fn check_meta_operand(field: &Field, mut op: Op, path: &str) -> Result<Op, Filte
         Op::Eq(s) | Op::Neq(s) | Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s) => vec![s],
         Op::In(items) | Op::Nin(items) => items.iter_mut().collect(),
         Op::Like(_) | Op::Ilike(_) => {
-            return match meta {
-                MetaField::Id | MetaField::OwnerId => Ok(op),
-                _ => Err(err(path, "`_like` works on strings; this field is not one")),
+            return match meta.is_text() {
+                true => Ok(op),
+                false => Err(err(path, "`_like` works on strings; this field is not one")),
             }
         }
         Op::IsNull(_) => return Ok(op),
@@ -257,19 +259,19 @@ fn check_meta_operand(field: &Field, mut op: Op, path: &str) -> Result<Op, Filte
     };
     for operand in operands {
         let stored_form = match (meta, &*operand) {
-            (MetaField::Id | MetaField::OwnerId, Scalar::Str(_))
-            | (MetaField::Version, Scalar::Int(_)) => None,
-            (MetaField::CreatedAt | MetaField::UpdatedAt, Scalar::Str(s)) => {
+            (MetaField::Version, Scalar::Int(_)) => None,
+            (m, Scalar::Str(_)) if m.is_text() => None,
+            (m, Scalar::Str(s)) if m.is_timestamp() => {
                 Some(Scalar::Int(parse_timestamp(s).map_err(|m| err(path, m))?))
             }
             (MetaField::Version, _) => return Err(err(path, "expected an integer version")),
-            (MetaField::CreatedAt | MetaField::UpdatedAt, _) => {
+            (m, _) if m.is_timestamp() => {
                 return Err(err(
                     path,
                     "expected an RFC 3339 date-time string such as \"2026-01-31T12:00:00Z\"",
                 ))
             }
-            _ => return Err(err(path, "expected a string id")),
+            _ => return Err(err(path, "expected a string")),
         };
         if let Some(stored_form) = stored_form {
             *operand = stored_form;

@@ -73,11 +73,11 @@ fn bind_meta_operand(sql: &mut Sql, operand: &Scalar) {
 }
 
 fn meta_compare(sql: &mut Sql, meta: MetaField, op: &Op) {
-    let column = format!("documents.{}", meta.column());
+    let column = format!("{}.{}", sql.rows(), meta.column());
     match op {
         Op::Eq(s) | Op::Neq(s) | Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s) => {
             sql.push(&column);
-            if sql.is_postgres() && matches!(meta, MetaField::Id | MetaField::OwnerId) {
+            if sql.is_postgres() && meta.is_text() {
                 sql.push(" COLLATE \"C\"");
             }
             sql.push(" ").push(comparison(op)).push(" ");
@@ -278,7 +278,9 @@ fn push_contains(sql: &mut Sql, path: &[String], items: &[Scalar]) {
             .bind(serde_json::Value::Array(array));
     } else {
         for item in items {
-            sql.push(" AND EXISTS (SELECT 1 FROM json_each(documents.data, ");
+            sql.push(" AND EXISTS (SELECT 1 FROM json_each(")
+                .column("data")
+                .push(", ");
             sql.bind(crate::store::sql::sqlite_path(path));
             sql.push(") AS element WHERE ");
             match item {

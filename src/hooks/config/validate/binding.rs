@@ -13,7 +13,7 @@ use super::super::{template, Action, Binding, CollectionPattern, ConfigError, Se
 use super::Checker;
 use crate::hooks::script::{self, ScriptError};
 use crate::hooks::Event;
-use crate::store::filter::{parse_field, suggest, Filter};
+use crate::store::filter::{parse_field, suggest, Filter, Target};
 
 /// What a binding falls back to when it does not say.
 pub(super) struct BindingDefaults<'a> {
@@ -171,7 +171,7 @@ impl Checker<'_> {
             self.key_error(at, "`changed` applies to update events (pre_save, post_save, pre_user_update, post_user_update)");
         }
         for (i, field) in fields.iter().enumerate() {
-            if let Err(message) = parse_field(field) {
+            if let Err(message) = parse_field(field, Target::Documents) {
                 self.error(&format!("{at}[{i}]"), message);
             }
         }
