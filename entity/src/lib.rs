@@ -5,3 +5,5 @@
 #![forbid(unsafe_code)]
 
 pub mod document;
+pub mod refresh_token;
+pub mod user;

@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_documents;
+mod m20261125_000002_create_users;
 
 /// The ordered list of migrations; append, never edit one that has shipped.
 pub struct Migrator;
@@ -11,6 +12,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_documents::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_documents::Migration),
+            Box::new(m20261125_000002_create_users::Migration),
+        ]
     }
 }
