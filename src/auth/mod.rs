@@ -1,0 +1,63 @@
+//! Identity: who is calling (access tokens), how users prove it (passwords, refresh tokens),
+//! and what they may do (access rules as filters).
+
+pub mod access;
+pub mod claims;
+pub mod email;
+mod hs256;
+pub mod limiter;
+pub mod password;
+pub mod tokens;
+
+pub use claims::{Caller, Claims, RequestAuth, ADMIN_ROLE, USER_ROLE};
+pub use email::Email;
+
+use std::time::Duration;
+
+use crate::hooks::config::Secret;
+use crate::settings::Settings;
+
+/// The identity services a server shares: token signing, password hashing, login limiting.
+#[derive(Debug)]
+pub struct Auth {
+    /// Access-token signer and verifier.
+    pub access_tokens: tokens::AccessTokens,
+    /// How long a refresh token lives.
+    pub refresh_ttl: Duration,
+    /// The password hasher.
+    pub passwords: password::Passwords,
+    /// Failed-login records.
+    pub login_limiter: limiter::LoginLimiter,
+}
+
+impl Auth {
+    /// Builds the services from the settings and the JWT secret.
+    pub fn new(settings: &Settings, secret: &Secret) -> Result<Self, String> {
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            access_tokens: tokens::AccessTokens::new(
+                secret.expose().as_bytes(),
+                &settings.jwt_issuer,
+                Duration::from_secs(settings.access_token_ttl_secs.max(1)),
+            ),
+            refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_secs.max(1)),
+            passwords: password::Passwords::new(parallel)?,
+            login_limiter: limiter::LoginLimiter::default(),
+        })
+    }
+
+    /// The caller named by an `Authorization` header value (`None`: no header).
+    pub fn caller(&self, authorization: Option<&str>) -> RequestAuth {
+        let Some(header) = authorization else {
+            return Ok(Caller::Anonymous);
+        };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                "the Authorization header must be `Bearer <access token>`".to_string()
+            })?;
+        self.access_tokens.verify(token).map(Caller::User)
+    }
+}
