@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use crate::auth::tokens::MIN_SECRET_BYTES;
+use crate::auth::Auth;
 use crate::graphql::build_schema;
 use crate::hooks::{reload, HooksHandle};
 use crate::settings::Settings;
@@ -55,11 +57,18 @@ impl App {
                         settings.data_dir.display()
                     )
                 })?;
+        if jwt_secret.expose().len() < MIN_SECRET_BYTES {
+            anyhow::bail!(
+                "HOOKQL_JWT_SECRET must have at least {MIN_SECRET_BYTES} bytes (a short HS256 secret can be guessed from any token); leave it unset to have one generated"
+            );
+        }
+        let auth = Auth::new(&settings, &jwt_secret).map_err(|e| anyhow::anyhow!(e))?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let bindings = hooks.current().bindings.len();
-        let state = AppState::new(store, Arc::new(hooks), settings, jwt_secret);
+        let state = AppState::new(store, Arc::new(hooks), settings, jwt_secret, auth);
+        bootstrap_admin(&state).await?;
         let schema = build_schema(state.clone(), state.settings());
         let cors = server::cors(&state.settings().cors_origins)?;
         let router = server::router(state.clone(), schema, cors);
@@ -112,6 +121,25 @@ impl App {
         self.state.store().clone().close().await;
         tracing::info!("hookql stopped");
         served.context("the HTTP server failed")
+    }
+}
+
+/// `HOOKQL_ADMIN_EMAIL` + `HOOKQL_ADMIN_PASSWORD`: make sure that admin exists.
+async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
+    let settings = state.settings();
+    match (&settings.admin_email, &settings.admin_password) {
+        (Some(email), Some(password)) => {
+            let passwords = &state.auth().passwords;
+            let outcome = crate::service::users::ensure_admin(state.store(), passwords, email, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("HOOKQL_ADMIN_EMAIL/HOOKQL_ADMIN_PASSWORD: {e}"))?;
+            tracing::info!(email = %email, "bootstrap admin: {outcome}");
+            Ok(())
+        }
+        (Some(_), None) | (None, Some(_)) => anyhow::bail!(
+            "set both HOOKQL_ADMIN_EMAIL and HOOKQL_ADMIN_PASSWORD to bootstrap an admin, or neither"
+        ),
+        (None, None) => Ok(()),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `migrate`, `check`, `schema`.
+//! The command line: `serve` (the default), `migrate`, `check`, `schema`, `admin create`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
+use crate::auth::password::Passwords;
 use crate::hooks::{config, reload};
+use crate::service::users::ensure_admin;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -34,6 +36,24 @@ enum Command {
     },
     /// Print the JSON Schema of hooks.yaml (for editors' YAML language servers).
     Schema,
+    /// Manage app users from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Make sure a user exists and is an admin: create it with the password if missing,
+    /// promote it if it exists (its password is left alone).
+    Create {
+        /// The admin's email.
+        #[arg(long)]
+        email: String,
+        /// The password for a new admin. Omit it to type it on standard input, which keeps it
+        /// out of shell history and process lists.
+        #[arg(long)]
+        password: Option<String>,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -50,6 +70,9 @@ pub fn run() -> ExitCode {
         Command::Check { file } => check(file.unwrap_or_else(|| cli.settings.hooks_file().0)),
         Command::Migrate => block_on(migrate(cli.settings)),
         Command::Serve => block_on(serve(cli.settings)),
+        Command::Admin(AdminCommand::Create { email, password }) => {
+            block_on(create_admin(cli.settings, email, password))
+        }
     }
 }
 
@@ -86,6 +109,34 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let store = Store::connect(&settings.database_url(), 1).await?;
     store.migrate().await?;
     println!("database is up to date");
+    Ok(())
+}
+
+async fn create_admin(
+    settings: Settings,
+    email: String,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let password = match password {
+        Some(password) => password,
+        None => {
+            eprintln!("password for {email} (one line on standard input):");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    if settings.database_url.is_none() {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    let store = Store::connect(&settings.database_url(), 1).await?;
+    store.migrate().await?;
+    let passwords = Passwords::new(1).map_err(|e| anyhow::anyhow!(e))?;
+    let outcome = ensure_admin(&store, &passwords, &email, &password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{email}: {outcome}");
+    store.close().await;
     Ok(())
 }
 

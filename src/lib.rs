@@ -1,17 +1,20 @@
 //! hookql: a self-hosted Backend-as-a-Service. One binary serves a GraphQL API for documents
-//! in collections; every mutation will run the hook chain declared in `hooks.yaml`.
+//! in collections and for app users; every mutation will run the hook chain declared in
+//! `hooks.yaml`.
 //!
 //! Where things are:
 //! - [`cli`] and [`settings`]: the command line and `HOOKQL_*` configuration.
 //! - [`app`]: start-up (migrate, load hooks, bind) and graceful shutdown.
 //! - [`server`]: HTTP routes; GraphQL over HTTP; GraphiQL; health.
 //! - [`graphql`]: the schema, its types and thin resolvers.
-//! - [`service`]: what each operation does, independent of transport.
+//! - [`service`]: what each operation does, independent of transport; access rules applied.
+//! - [`auth`]: who is calling (JWTs), passwords, refresh tokens, rules as filters.
 //! - [`store`]: documents in SQLite/PostgreSQL; filters and sorts compiled to SQL.
 //! - [`hooks`]: hooks.yaml loading and validation, events, Rhai compilation, hot reload.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod graphql;
 pub mod hooks;

@@ -11,6 +11,10 @@ use clap::Args;
 pub const DEFAULT_MAX_QUERY_DEPTH: usize = 16;
 /// Default limit on GraphQL query complexity.
 pub const DEFAULT_MAX_QUERY_COMPLEXITY: usize = 500;
+/// Default lifetime of an access token: short, as a JWT cannot be revoked before it expires.
+pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 15 * 60;
+/// Default lifetime of a refresh token (a session): 30 days.
+pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 60 * 60;
 /// Default request body limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
@@ -67,6 +71,47 @@ pub struct Settings {
     /// in the data folder. Set it when several instances share one database.
     #[arg(long, env = "HOOKQL_JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
+
+    /// The `iss` claim of access tokens (checked on every token).
+    #[arg(
+        long,
+        env = "HOOKQL_JWT_ISSUER",
+        default_value = "hookql",
+        global = true
+    )]
+    pub jwt_issuer: String,
+
+    /// How long an access token is valid, in seconds.
+    #[arg(
+        long,
+        env = "HOOKQL_ACCESS_TOKEN_TTL_SECS",
+        default_value_t = DEFAULT_ACCESS_TOKEN_TTL_SECS,
+        global = true
+    )]
+    pub access_token_ttl_secs: u64,
+
+    /// How long a refresh token (a session) is valid, in seconds.
+    #[arg(
+        long,
+        env = "HOOKQL_REFRESH_TOKEN_TTL_SECS",
+        default_value_t = DEFAULT_REFRESH_TOKEN_TTL_SECS,
+        global = true
+    )]
+    pub refresh_token_ttl_secs: u64,
+
+    /// With `--admin-password`: make sure this user exists and is an admin at start (created
+    /// if missing, promoted if not an admin; an existing password is not changed).
+    #[arg(long, env = "HOOKQL_ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+
+    /// The password for a bootstrap admin created from `--admin-email`.
+    #[arg(
+        long,
+        env = "HOOKQL_ADMIN_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
 
     /// Serve GraphiQL's scripts from this folder instead of the CDN (air-gapped hosts): a
     /// `node_modules` folder holding the exact versions listed in the README.

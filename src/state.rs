@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::Auth;
 use crate::hooks::config::Secret;
 use crate::hooks::HooksHandle;
 use crate::settings::Settings;
@@ -17,6 +18,7 @@ struct Inner {
     hooks: Arc<HooksHandle>,
     settings: Settings,
     jwt_secret: Secret,
+    auth: Auth,
 }
 
 impl AppState {
@@ -26,13 +28,20 @@ impl AppState {
         hooks: Arc<HooksHandle>,
         settings: Settings,
         jwt_secret: Secret,
+        auth: Auth,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             hooks,
             settings,
             jwt_secret,
+            auth,
         }))
+    }
+
+    /// Tokens, passwords and the login limiter.
+    pub fn auth(&self) -> &Auth {
+        &self.0.auth
     }
 
     /// The document store.

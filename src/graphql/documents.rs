@@ -1,28 +1,30 @@
-//! Query resolvers.
+//! Document queries and mutations.
 
 use async_graphql::{Context, Json, Object, ID};
 
 use super::error::resolve;
-use super::state;
 use super::types::{DocumentObject, DocumentPage, SortDirection, SortField};
+use super::{caller, state};
 use crate::service::documents::{self, ListRequest, SortRequest};
 
-/// The query root.
-pub struct QueryRoot;
+/// Document queries.
+#[derive(Default)]
+pub struct DocumentQuery;
 
-#[Object(name = "Query")]
-impl QueryRoot {
-    /// One document by id; `NOT_FOUND` when there is none.
+#[Object]
+impl DocumentQuery {
+    /// One document by id; `NOT_FOUND` when there is none or the read rule hides it.
     async fn document(
         &self,
         ctx: &Context<'_>,
         collection: String,
         id: ID,
     ) -> async_graphql::Result<Option<DocumentObject>> {
-        resolve(documents::get(state(ctx)?, &collection, &id).await).map(Some)
+        resolve(documents::get(state(ctx)?, caller(ctx)?, &collection, &id).await).map(Some)
     }
 
-    /// A page of documents matching `filter`, in `sort` order (then creation order).
+    /// A page of documents matching `filter` (and the collection's read rule), in `sort`
+    /// order (then creation order).
     async fn documents(
         &self,
         ctx: &Context<'_>,
@@ -32,7 +34,6 @@ impl QueryRoot {
         #[graphql(default_with = "Some(50)")] limit: Option<i32>,
         #[graphql(default_with = "Some(0)")] offset: Option<i32>,
     ) -> async_graphql::Result<DocumentPage> {
-        let state = state(ctx)?;
         let (limit, offset) = (limit.unwrap_or(50), offset.unwrap_or(0));
         let request = ListRequest {
             filter: filter.map(|f| f.0),
@@ -49,7 +50,60 @@ impl QueryRoot {
             // Counting is a second query: only run it when the client selected totalCount.
             count_total: ctx.look_ahead().field("totalCount").exists(),
         };
-        let page = documents::list(state, &collection, request).await;
+        let page = documents::list(state(ctx)?, caller(ctx)?, &collection, request).await;
         resolve(page.map(|p| DocumentPage::new(p, limit, offset)))
+    }
+}
+
+/// Document mutations.
+#[derive(Default)]
+pub struct DocumentMutation;
+
+#[Object]
+impl DocumentMutation {
+    /// Stores a new document in `collection` (created on first write), owned by the caller.
+    async fn create_document(
+        &self,
+        ctx: &Context<'_>,
+        collection: String,
+        data: Json<serde_json::Value>,
+    ) -> async_graphql::Result<DocumentObject> {
+        resolve(documents::create(state(ctx)?, caller(ctx)?, &collection, data.0).await)
+    }
+
+    /// Changes a document. `merge: true` (default) applies `data` as a JSON Merge Patch
+    /// (RFC 7386: nested objects merge, `null` removes a key); `merge: false` replaces the
+    /// data. With `expectedVersion`, fails with `CONFLICT` unless the document is at that version.
+    async fn update_document(
+        &self,
+        ctx: &Context<'_>,
+        collection: String,
+        id: ID,
+        data: Json<serde_json::Value>,
+        #[graphql(default_with = "Some(true)")] merge: Option<bool>,
+        expected_version: Option<i32>,
+    ) -> async_graphql::Result<DocumentObject> {
+        resolve(
+            documents::update(
+                state(ctx)?,
+                caller(ctx)?,
+                &collection,
+                &id,
+                data.0,
+                merge.unwrap_or(true),
+                expected_version,
+            )
+            .await,
+        )
+    }
+
+    /// Deletes a document and returns what it was.
+    async fn delete_document(
+        &self,
+        ctx: &Context<'_>,
+        collection: String,
+        id: ID,
+    ) -> async_graphql::Result<DocumentObject> {
+        resolve(documents::delete(state(ctx)?, caller(ctx)?, &collection, &id).await)
     }
 }

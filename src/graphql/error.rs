@@ -8,6 +8,12 @@ use crate::service::ServiceError;
 pub mod code {
     /// An argument is invalid.
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    /// Sign in (again): no token where one is needed, or an invalid one.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// Signed in, but not allowed.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// Too many attempts; `extensions.retryAfter` says how many seconds to wait.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// The thing does not exist or may not be seen.
     pub const NOT_FOUND: &str = "NOT_FOUND";
     /// A stale version or a duplicate.
@@ -26,6 +32,18 @@ pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
                 e.set("field", field.clone());
             })
         }
+        ServiceError::Unauthenticated(message) => async_graphql::Error::new(message)
+            .extend_with(|_, e| e.set("code", code::UNAUTHENTICATED)),
+        ServiceError::Forbidden(message) => {
+            async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code::FORBIDDEN))
+        }
+        ServiceError::RateLimited {
+            message,
+            retry_after_secs,
+        } => async_graphql::Error::new(message).extend_with(|_, e| {
+            e.set("code", code::RATE_LIMITED);
+            e.set("retryAfter", retry_after_secs);
+        }),
         ServiceError::NotFound(message) => {
             async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code::NOT_FOUND))
         }

@@ -2,43 +2,73 @@
 //! arguments, call [`crate::service`], and convert results; errors become GraphQL errors with
 //! `extensions.code` in [`error`].
 
+mod documents;
 pub mod error;
-mod mutation;
-mod query;
 pub mod types;
+mod users;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
+use crate::auth::{Caller, RequestAuth};
 use crate::settings::Settings;
 use crate::state::AppState;
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+
+/// The query root: document and user queries side by side.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(documents::DocumentQuery, users::UserQuery);
+
+/// The mutation root.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(documents::DocumentMutation, users::UserMutation);
 
 /// The executable schema type.
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Builds the schema with the limits from `settings`, carrying `state` for resolvers.
 pub fn build_schema(state: AppState, settings: &Settings) -> ApiSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .data(state)
-        .limit_depth(settings.max_query_depth)
-        .limit_complexity(settings.max_query_complexity)
-        .limit_recursive_depth(32)
-        .limit_directives(16)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .data(state)
+    .limit_depth(settings.max_query_depth)
+    .limit_complexity(settings.max_query_complexity)
+    .limit_recursive_depth(32)
+    .limit_directives(16)
+    .finish()
 }
 
 /// The schema in SDL, for docs and tooling (no state needed).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .finish()
+    .sdl()
 }
 
 /// Access to the shared state from a resolver without `unwrap`.
 pub(crate) fn state<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a AppState> {
     ctx.data::<AppState>()
         .map_err(|_| error::internal("the schema was built without its state"))
+}
+
+/// The caller of this request. A request without a token is anonymous; one with an invalid
+/// token gets `UNAUTHENTICATED` from every field that needs to know its caller.
+pub(crate) fn caller<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Caller> {
+    static ANONYMOUS: Caller = Caller::Anonymous;
+    match ctx.data_opt::<RequestAuth>() {
+        None => Ok(&ANONYMOUS),
+        Some(Ok(caller)) => Ok(caller),
+        Some(Err(reason)) => Err(error::to_graphql(
+            crate::service::ServiceError::Unauthenticated(reason.clone()),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -58,6 +88,19 @@ mod tests {
             "type DocumentPage { items: [Document!]! totalCount: Int! limit: Int! offset: Int! }",
             "input SortField { field: String! direction: SortDirection = ASC }",
             "enum SortDirection { ASC DESC }",
+            "me: User",
+            "user(id: ID!): User",
+            "users(filter: JSON, limit: Int, offset: Int): UserPage!",
+            "register(email: String!, password: String!, data: JSON): AuthPayload!",
+            "login(email: String!, password: String!): AuthPayload!",
+            "refreshToken(refreshToken: String!): AuthPayload!",
+            "logout(refreshToken: String!): Boolean!",
+            "updateMe(data: JSON, email: String, password: String, currentPassword: String): User!",
+            "deleteMe(password: String!): Boolean!",
+            "updateUser(id: ID!, data: JSON, role: String): User!",
+            "deleteUser(id: ID!): Boolean!",
+            "type User { id: ID! email: String! role: String! data: JSON! createdAt: DateTime! updatedAt: DateTime! lastLoginAt: DateTime }",
+            "type AuthPayload { accessToken: String! refreshToken: String! expiresIn: Int! user: User! }",
         ] {
             assert!(strip_descriptions(&squashed).contains(expected), "missing `{expected}` in:\n{sdl}");
         }

@@ -7,6 +7,7 @@ use async_graphql::{
 };
 use chrono::{DateTime as ChronoDateTime, SecondsFormat};
 
+use crate::service::users::{self, User};
 use crate::store::sort::Direction;
 use crate::store::{Document, Page};
 
@@ -87,13 +88,16 @@ impl DocumentPage {
     pub fn new(page: Page, limit: i32, offset: i32) -> Self {
         Self {
             items: page.items.into_iter().map(Into::into).collect(),
-            total_count: page
-                .total_count
-                .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+            total_count: total(page.total_count),
             limit,
             offset,
         }
     }
+}
+
+/// A page's `totalCount` (0 when it was not asked for, as then it is not selected either).
+fn total(count: Option<u64>) -> i64 {
+    count.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// Sort direction.
@@ -123,4 +127,88 @@ pub struct SortField {
     /// The direction (ascending by default).
     #[graphql(default_with = "Some(SortDirection::Asc)")]
     pub direction: Option<SortDirection>,
+}
+
+/// An app user, as clients see it (never the password hash).
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "User")]
+pub struct UserObject {
+    /// UUID v7.
+    pub id: ID,
+    /// The email address (lower-cased).
+    pub email: String,
+    /// `user`, `admin`, or another role named in rules.
+    pub role: String,
+    /// The profile: a JSON object.
+    pub data: Json<serde_json::Value>,
+    /// When the account was created.
+    pub created_at: DateTime,
+    /// When it last changed.
+    pub updated_at: DateTime,
+    /// The last successful sign-in.
+    pub last_login_at: Option<DateTime>,
+}
+
+impl From<User> for UserObject {
+    fn from(u: User) -> Self {
+        Self {
+            id: ID(u.id),
+            email: u.email,
+            role: u.role,
+            data: Json(u.data),
+            created_at: DateTime(u.created_at),
+            updated_at: DateTime(u.updated_at),
+            last_login_at: u.last_login_at.map(DateTime),
+        }
+    }
+}
+
+/// A page of users.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct UserPage {
+    /// The users of this page, oldest first.
+    pub items: Vec<UserObject>,
+    /// How many users match the filter in all.
+    pub total_count: i64,
+    /// The page size asked for.
+    pub limit: i32,
+    /// How many matching users were skipped.
+    pub offset: i32,
+}
+
+impl UserPage {
+    /// Builds the GraphQL page from the service's page and the request's bounds.
+    pub fn new(page: users::UserPage, limit: i32, offset: i32) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
+            total_count: total(page.total_count),
+            limit,
+            offset,
+        }
+    }
+}
+
+/// A signed-in session: send `accessToken` as `Authorization: Bearer …`; before it expires
+/// (`expiresIn` seconds), exchange `refreshToken` for a new pair with `refreshToken`.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AuthPayload {
+    /// A short-lived JWT (HS256).
+    pub access_token: String,
+    /// An opaque, single-use token for `refreshToken`.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i32,
+    /// The signed-in user.
+    pub user: UserObject,
+}
+
+impl From<users::Session> for AuthPayload {
+    fn from(s: users::Session) -> Self {
+        Self {
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            expires_in: i32::try_from(s.expires_in).unwrap_or(i32::MAX),
+            user: s.user.into(),
+        }
+    }
 }

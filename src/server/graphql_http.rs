@@ -139,7 +139,7 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, media, request).await
+    execute(&state, media, request, authorization(&headers)).await
 }
 
 /// `POST /graphql` with a JSON body.
@@ -177,7 +177,7 @@ pub async fn post(
         }
     };
     match parse_body(&body) {
-        Ok(request) => execute(&state, media, request).await,
+        Ok(request) => execute(&state, media, request, authorization(&headers)).await,
         Err(message) => refuse(media, StatusCode::BAD_REQUEST, &message),
     }
 }
@@ -283,8 +283,21 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     )
 }
 
-async fn execute(state: &HttpState, media: MediaType, request: GraphqlRequest) -> Response {
-    let mut gql = async_graphql::Request::new(request.query);
+/// The `Authorization` header, if any (a non-text value counts as a malformed one).
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("(not text)"))
+}
+
+async fn execute(
+    state: &HttpState,
+    media: MediaType,
+    request: GraphqlRequest,
+    authorization: Option<&str>,
+) -> Response {
+    let caller = state.app.auth().caller(authorization);
+    let mut gql = async_graphql::Request::new(request.query).data(caller);
     if let Some(variables) = request.variables {
         gql = gql.variables(Variables::from_json(Value::Object(variables)));
     }

@@ -4,12 +4,14 @@
 
 use serde_json::Value;
 
+use super::access::{self, Action};
+use super::input;
 use super::ServiceError;
+use crate::auth::Caller;
 use crate::state::AppState;
-use crate::store::documents::MAX_LIMIT;
 use crate::store::filter::Filter;
 use crate::store::sort::{Direction, SortKey, MAX_SORT_FIELDS};
-use crate::store::{CollectionName, Document, DocumentData, ListQuery, Page, UpdateChange};
+use crate::store::{CollectionName, Document, DocumentData, Guard, ListQuery, Page, UpdateChange};
 
 /// One requested sort field, as the client sent it.
 #[derive(Clone, Debug)]
@@ -55,34 +57,45 @@ fn data(value: Value) -> Result<DocumentData, ServiceError> {
     DocumentData::parse(value).map_err(|m| ServiceError::bad_input("data", m))
 }
 
-/// One document by id.
+/// The filter `caller` must pass for `action` in `collection`, per the rules in force now.
+fn rule(
+    state: &AppState,
+    caller: &Caller,
+    collection: &CollectionName,
+    action: Action,
+) -> Result<Filter, ServiceError> {
+    let hooks = state.hooks().current();
+    access::filter(hooks.rules(collection.as_str()), action, caller, collection)
+}
+
+/// One document by id. A document the caller may not read is reported exactly like a missing
+/// one, so ids leak nothing.
 pub async fn get(
     state: &AppState,
+    caller: &Caller,
     collection_name: &str,
     id: &str,
 ) -> Result<Document, ServiceError> {
     let (collection, id) = target(collection_name, id)?;
+    let visible = rule(state, caller, &collection, Action::Read)?;
     state
         .store()
-        .get_document(&collection, &id)
+        .get_document(&collection, &id, &visible)
         .await?
         .ok_or_else(|| {
             ServiceError::NotFound(format!("no document `{id}` in collection `{collection}`"))
         })
 }
 
-/// A page of documents.
+/// A page of documents; the read rule is part of the query, so counts and pages are exact.
 pub async fn list(
     state: &AppState,
+    caller: &Caller,
     collection_name: &str,
     request: ListRequest,
 ) -> Result<Page, ServiceError> {
     let collection = collection(collection_name)?;
-    let filter = match &request.filter {
-        None | Some(Value::Null) => Filter::always(),
-        Some(value) => Filter::parse(value, "filter")
-            .map_err(|e| ServiceError::bad_input(e.path, e.message))?,
-    };
+    let filter = input::filter(request.filter.as_ref(), Filter::parse)?;
     if request.sort.len() > MAX_SORT_FIELDS {
         return Err(ServiceError::bad_input(
             "sort",
@@ -98,45 +111,40 @@ pub async fn list(
                 .map_err(|m| ServiceError::bad_input(format!("sort.{i}.field"), m))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if request.limit < 0 || request.limit as u64 > MAX_LIMIT {
-        return Err(ServiceError::bad_input(
-            "limit",
-            format!("expected 0 to {MAX_LIMIT}, got {}", request.limit),
-        ));
-    }
-    if request.offset < 0 {
-        return Err(ServiceError::bad_input(
-            "offset",
-            format!("expected 0 or more, got {}", request.offset),
-        ));
-    }
+    let (limit, offset) = input::page_bounds(request.limit, request.offset)?;
+    let visible = rule(state, caller, &collection, Action::Read)?;
     let query = ListQuery {
-        filter,
+        filter: Filter::And(vec![visible, filter]),
         sort,
-        limit: request.limit as u64,
-        offset: request.offset as u64,
+        limit,
+        offset,
         count_total: request.count_total,
     };
     Ok(state.store().list_documents(&collection, &query).await?)
 }
 
-/// Stores a new document.
+/// Stores a new document owned by the caller.
 pub async fn create(
     state: &AppState,
+    caller: &Caller,
     collection_name: &str,
     value: Value,
 ) -> Result<Document, ServiceError> {
     let collection = collection(collection_name)?;
     let data = data(value)?;
-    Ok(state
+    let allowed = rule(state, caller, &collection, Action::Create)?;
+    let owner = caller.user_id().map(str::to_string);
+    state
         .store()
-        .create_document(&collection, data, None)
-        .await?)
+        .create_document(&collection, data, owner, &allowed)
+        .await
+        .map_err(|e| access::store_error(e, Action::Create, caller, &collection))
 }
 
 /// Changes a document's data (merge patch or replace), optionally pinned to a version.
 pub async fn update(
     state: &AppState,
+    caller: &Caller,
     collection_name: &str,
     id: &str,
     value: Value,
@@ -153,23 +161,41 @@ pub async fn update(
             ));
         }
     }
+    let visible = rule(state, caller, &collection, Action::Read)?;
+    let allowed = rule(state, caller, &collection, Action::Update)?;
     let change = UpdateChange {
         data,
         merge,
         expected_version,
     };
-    Ok(state
+    let guard = Guard {
+        visible: &visible,
+        allowed: &allowed,
+    };
+    state
         .store()
-        .update_document(&collection, &id, change)
-        .await?)
+        .update_document(&collection, &id, change, guard)
+        .await
+        .map_err(|e| access::store_error(e, Action::Update, caller, &collection))
 }
 
 /// Deletes a document, returning its last state.
 pub async fn delete(
     state: &AppState,
+    caller: &Caller,
     collection_name: &str,
     id: &str,
 ) -> Result<Document, ServiceError> {
     let (collection, id) = target(collection_name, id)?;
-    Ok(state.store().delete_document(&collection, &id).await?)
+    let visible = rule(state, caller, &collection, Action::Read)?;
+    let allowed = rule(state, caller, &collection, Action::Delete)?;
+    let guard = Guard {
+        visible: &visible,
+        allowed: &allowed,
+    };
+    state
+        .store()
+        .delete_document(&collection, &id, guard)
+        .await
+        .map_err(|e| access::store_error(e, Action::Delete, caller, &collection))
 }

@@ -14,10 +14,24 @@ pub enum ServiceError {
         /// What was wrong and what was expected.
         message: String,
     },
+    /// The operation needs a signed-in caller (or the caller's token is not valid).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is signed in but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts; try again after `retry_after_secs`.
+    #[error("{message}")]
+    RateLimited {
+        /// What to do.
+        message: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
     /// The thing asked for does not exist (or may not be seen).
     #[error("{0}")]
     NotFound(String),
-    /// The operation conflicts with the stored state (stale version).
+    /// The operation conflicts with the stored state (stale version, email in use).
     #[error("{0}")]
     Conflict(String),
     /// Something failed on our side; the client gets no details.
@@ -39,7 +53,10 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound { .. } => Self::NotFound(error.to_string()),
-            StoreError::VersionConflict { .. } => Self::Conflict(error.to_string()),
+            StoreError::VersionConflict { .. } | StoreError::EmailTaken => {
+                Self::Conflict(error.to_string())
+            }
+            StoreError::Denied => Self::Forbidden(error.to_string()),
             StoreError::Invalid(message) => Self::bad_input("data", message),
             StoreError::Database(_) | StoreError::Connect(_) => Self::Internal(error.to_string()),
         }

@@ -1,7 +1,10 @@
-//! What the API does, independent of transport: input checks, then the store (and, as later
-//! issues add them, access rules and hook chains). GraphQL resolvers are thin calls into here.
+//! What the API does, independent of transport: input checks, access rules, then the store
+//! (and, as later issues add them, hook chains). GraphQL resolvers are thin calls into here.
 
+pub mod access;
 pub mod documents;
 mod error;
+mod input;
+pub mod users;
 
 pub use error::ServiceError;

@@ -3,7 +3,7 @@
 //! row lock across a round trip.
 
 use entity::document;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::{Map, Value};
 
 use super::filter::sql::push_filter;
@@ -113,37 +113,42 @@ impl Store {
             .await?)
     }
 
-    /// Stores a new document (version 1) and returns it.
+    /// Stores a new document (version 1) and returns it, if it passes `allowed` (the create
+    /// rule, checked on the new row in the same statement); [`StoreError::Denied`] if not.
     pub async fn create_document(
         &self,
         collection: &CollectionName,
         data: DocumentData,
         owner_id: Option<String>,
+        allowed: &Filter,
     ) -> Result<Document, StoreError> {
         let now = now_micros();
         let mut sql = Sql::new(self.backend());
         sql.push("INSERT INTO documents (")
             .push(COLUMNS)
-            .push(") VALUES (");
-        sql.bind(uuid::Uuid::now_v7().to_string()).push(", ");
-        sql.bind(collection.as_str().to_string()).push(", ");
-        sql.bind(data.into_value()).push(", ");
-        sql.bind(owner_id).push(", ");
+            .push(") SELECT ")
+            .push(COLUMNS)
+            .push(" FROM (SELECT ");
+        sql.bind(uuid::Uuid::now_v7().to_string()).push(" AS id, ");
+        sql.bind(collection.as_str().to_string())
+            .push(" AS collection, ");
+        sql.bind(data.into_value()).push(" AS data, ");
+        sql.bind(owner_id).push(" AS owner_id, ");
+        sql.bind(now).push(" AS created_at, ");
         sql.bind(now)
-            .push(", ")
-            .bind(now)
-            .push(", 1) RETURNING ")
-            .push(COLUMNS);
-        self.write_one(sql)
-            .await?
-            .ok_or_else(|| StoreError::Database(sea_orm::DbErr::RecordNotInserted))
+            .push(" AS updated_at, 1 AS version) AS documents WHERE ");
+        push_filter(&mut sql, allowed);
+        sql.push(" RETURNING ").push(COLUMNS);
+        self.write_one(sql).await?.ok_or(StoreError::Denied)
     }
 
-    /// The document with `id` in `collection`, if any.
+    /// The document with `id` in `collection`, if it exists and matches `visible` (the
+    /// caller's read rule).
     pub async fn get_document(
         &self,
         collection: &CollectionName,
         id: &str,
+        visible: &Filter,
     ) -> Result<Option<Document>, StoreError> {
         let mut sql = Sql::new(self.backend());
         sql.push("SELECT ")
@@ -151,7 +156,9 @@ impl Store {
             .push(" FROM documents WHERE collection = ");
         sql.bind(collection.as_str().to_string())
             .push(" AND id = ")
-            .bind(id.to_string());
+            .bind(id.to_string())
+            .push(" AND ");
+        push_filter(&mut sql, visible);
         self.fetch_one(sql).await
     }
 
@@ -189,29 +196,24 @@ impl Store {
                 .all(&self.db)
                 .await
         };
-        let total = async {
-            if !query.count_total {
-                return Ok(None);
-            }
-            let row = self.db.query_one(count.into_statement()).await?;
-            row.map(|row| row.try_get::<i64>("", "total"))
-                .transpose()
-                .map(|n| Some(n.unwrap_or(0).max(0) as u64))
-        };
-        let (items, total_count) = tokio::try_join!(items, total)?;
+        let (items, total_count) =
+            tokio::try_join!(items, self.count_if(query.count_total, count))?;
         Ok(Page { items, total_count })
     }
 
-    /// Replaces or merges a document's data, bumping its version.
+    /// Replaces or merges a document's data, bumping its version. The document must match
+    /// `guard.visible` (else it is "not found") and `guard.allowed` as stored, checked in the
+    /// UPDATE itself (else [`StoreError::Denied`]).
     pub async fn update_document(
         &self,
         collection: &CollectionName,
         id: &str,
         change: UpdateChange,
+        guard: Guard<'_>,
     ) -> Result<Document, StoreError> {
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self
-                .get_document(collection, id)
+                .get_document(collection, id, guard.visible)
                 .await?
                 .ok_or_else(|| not_found(collection, id))?;
             if let Some(expected) = change.expected_version {
@@ -239,35 +241,57 @@ impl Store {
                 .bind(collection.as_str().to_string());
             sql.push(" AND id = ").bind(id.to_string());
             sql.push(" AND version = ").bind(current.version);
+            sql.push(" AND ");
+            push_filter(&mut sql, guard.allowed);
             sql.push(" RETURNING ").push(COLUMNS);
             if let Some(updated) = self.write_one(sql).await? {
                 return Ok(updated);
             }
-            // Another writer got there first: read again (and report a conflict if the
-            // caller pinned a version).
+            // Either the rule refused the stored row, or another writer got there first.
+            match self.get_document(collection, id, guard.visible).await? {
+                None => return Err(not_found(collection, id)),
+                Some(now) if now.version == current.version => return Err(StoreError::Denied),
+                Some(_) => {} // lost a race: read again (a pinned version then conflicts)
+            }
         }
         Err(StoreError::Invalid(format!(
             "document `{id}` is being updated by many writers at once; retry"
         )))
     }
 
-    /// Deletes a document and returns its last state.
+    /// Deletes a document and returns its last state. Like updates, the document must match
+    /// `guard.visible` and `guard.allowed`.
     pub async fn delete_document(
         &self,
         collection: &CollectionName,
         id: &str,
+        guard: Guard<'_>,
     ) -> Result<Document, StoreError> {
         let mut sql = Sql::new(self.backend());
         sql.push("DELETE FROM documents WHERE collection = ")
             .bind(collection.as_str().to_string());
-        sql.push(" AND id = ")
-            .bind(id.to_string())
-            .push(" RETURNING ")
-            .push(COLUMNS);
-        self.write_one(sql)
-            .await?
-            .ok_or_else(|| not_found(collection, id))
+        sql.push(" AND id = ").bind(id.to_string()).push(" AND ");
+        push_filter(&mut sql, guard.visible);
+        sql.push(" AND ");
+        push_filter(&mut sql, guard.allowed);
+        sql.push(" RETURNING ").push(COLUMNS);
+        if let Some(deleted) = self.write_one(sql).await? {
+            return Ok(deleted);
+        }
+        match self.get_document(collection, id, guard.visible).await? {
+            None => Err(not_found(collection, id)),
+            Some(_) => Err(StoreError::Denied),
+        }
     }
+}
+
+/// What the caller's access rules let it touch, as filters on the stored row.
+#[derive(Clone, Copy, Debug)]
+pub struct Guard<'a> {
+    /// The read rule: a document outside it does not exist for the caller.
+    pub visible: &'a Filter,
+    /// The rule of the operation itself (update or delete).
+    pub allowed: &'a Filter,
 }
 
 fn not_found(collection: &CollectionName, id: &str) -> StoreError {

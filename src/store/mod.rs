@@ -6,17 +6,19 @@ mod connect;
 pub mod documents;
 pub mod filter;
 pub mod merge_patch;
+pub mod refresh_tokens;
 pub mod sort;
 pub mod sql;
+pub mod users;
 
 pub use collection::CollectionName;
 pub use connect::{describe_database_url, DatabaseKind};
-pub use documents::{Document, DocumentData, ListQuery, Page, UpdateChange};
+pub use documents::{Document, DocumentData, Guard, ListQuery, Page, UpdateChange};
 
 use migration::MigratorTrait;
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 
 /// Errors of the storage layer. Database failures stay opaque to clients (`INTERNAL`).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,12 @@ pub enum StoreError {
         /// What is stored.
         actual: i32,
     },
+    /// An access rule refused the operation on the stored document.
+    #[error("the collection's access rule does not allow this")]
+    Denied,
+    /// Another user has this email.
+    #[error("an account with this email already exists")]
+    EmailTaken,
     /// The caller's input cannot be stored (too large, not an object, …).
     #[error("{0}")]
     Invalid(String),
@@ -99,6 +107,18 @@ impl Store {
             Some(queue) => Some(queue.lock().await),
             None => None,
         }
+    }
+
+    /// Runs `sql` (a `SELECT COUNT(*) AS total …`) when `wanted`: list queries count only
+    /// when the client asked for a total.
+    async fn count_if(&self, wanted: bool, sql: sql::Sql) -> Result<Option<u64>, DbErr> {
+        if !wanted {
+            return Ok(None);
+        }
+        let row = self.db.query_one(sql.into_statement()).await?;
+        row.map(|row| row.try_get::<i64>("", "total"))
+            .transpose()
+            .map(|n| Some(n.unwrap_or(0).max(0) as u64))
     }
 
     /// Checks that the database answers (for `/healthz`).

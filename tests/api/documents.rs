@@ -22,7 +22,7 @@ async fn created_document_reads_back_with_its_metadata() {
         .await;
     assert_eq!(created["version"], 1);
     assert_eq!(created["collection"], "posts");
-    assert_eq!(created["ownerId"], serde_json::Value::Null);
+    assert_eq!(created["ownerId"], app.user_id.clone().unwrap());
     assert_eq!(created["createdAt"], created["updatedAt"]);
     let id = created["id"].as_str().unwrap();
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);

@@ -133,7 +133,7 @@ async fn every_operator_matches_by_json_type() {
         (json!({"missing.deep.path": {"_eq": 1}}), vec![]),
         (json!({"version": 1}), vec!["Bob", "alice", "carol", "dave"]),
         (
-            json!({"ownerId": {"_is_null": true}}),
+            json!({"ownerId": {"_is_null": false}}),
             vec!["Bob", "alice", "carol", "dave"],
         ),
     ];

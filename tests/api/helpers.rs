@@ -10,6 +10,39 @@ use serde_json::{json, Value};
 
 /// A hooks file with no hooks.
 pub const NO_HOOKS: &str = "version: 1\n";
+/// Every collection open to anyone: for tests about transport, not access.
+pub const PUBLIC_RULES: &str =
+    "version: 1\ndefaults:\n  rules: { read: public, create: public, update: public, delete: public }\n";
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A signed-in test user.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The user id.
+    pub id: String,
+    /// The access token.
+    pub token: String,
+    /// The refresh token.
+    pub refresh: String,
+}
+
+impl Session {
+    /// From an `AuthPayload` JSON.
+    pub fn from_payload(payload: &Value) -> Self {
+        Self {
+            id: payload["user"]["id"].as_str().expect("user id").to_string(),
+            token: payload["accessToken"]
+                .as_str()
+                .expect("access token")
+                .to_string(),
+            refresh: payload["refreshToken"]
+                .as_str()
+                .expect("refresh token")
+                .to_string(),
+        }
+    }
+}
 
 /// A running server for one test; stopped when dropped.
 pub struct TestApp {
@@ -21,6 +54,10 @@ pub struct TestApp {
     pub hooks_path: PathBuf,
     /// The server's state, for observing what has no GraphQL API yet (hooks reloads).
     pub state: AppState,
+    /// The access token `gql` sends: a user signed up by `spawn_app`, or none.
+    pub token: Option<String>,
+    /// That user's id.
+    pub user_id: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -66,7 +103,12 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         db_max_connections: 8,
         hooks: Some(dir.join("hooks.yaml")),
         hooks_poll_ms: 50,
-        jwt_secret: Some("test-secret".into()),
+        jwt_secret: Some("a-test-secret-of-at-least-32-bytes!".into()),
+        jwt_issuer: "hookql".into(),
+        access_token_ttl_secs: hookql::settings::DEFAULT_ACCESS_TOKEN_TTL_SECS,
+        refresh_token_ttl_secs: hookql::settings::DEFAULT_REFRESH_TOKEN_TTL_SECS,
+        admin_email: None,
+        admin_password: None,
         graphiql_assets: None,
         cors_origins: "*".into(),
         max_body_bytes: hookql::settings::DEFAULT_MAX_BODY_BYTES,
@@ -75,9 +117,18 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
     }
 }
 
-/// Starts a server with no hooks.
+/// Starts a server with no hooks; `gql` calls it as a freshly signed-up user
+/// (`tester@example.com`), as the default rules want a signed-in caller.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(NO_HOOKS, |_| {}).await
+    signed_in(spawn_app_with(NO_HOOKS, |_| {}).await).await
+}
+
+/// Makes `gql` call `app` as a newly signed-up `tester@example.com`.
+pub async fn signed_in(mut app: TestApp) -> TestApp {
+    let session = app.sign_up("tester@example.com").await;
+    app.token = Some(session.token);
+    app.user_id = Some(session.id);
+    app
 }
 
 /// Starts a server with `hooks_yaml`, after `adjust` has changed its settings.
@@ -102,28 +153,41 @@ pub async fn spawn_app_with(hooks_yaml: &str, adjust: impl FnOnce(&mut Settings)
         client: reqwest::Client::new(),
         hooks_path,
         state,
+        token: None,
+        user_id: None,
         stop: Some(stop),
         _dir: dir,
     }
 }
 
 impl TestApp {
-    /// POSTs a GraphQL request and returns the whole JSON response.
+    /// POSTs a GraphQL request as the default caller and returns the whole JSON response.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let response = self
+        self.gql_as(self.token.as_deref(), query, variables).await
+    }
+
+    /// POSTs a GraphQL request with `token` as bearer (none: anonymous).
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
             .client
             .post(format!("{}/graphql", self.address))
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await
-            .expect("request sent");
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
         assert!(response.status().is_success(), "HTTP {}", response.status());
         response.json().await.expect("JSON response")
     }
 
     /// Like [`gql`](Self::gql) but expects success and returns `data`.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
-        let response = self.gql(query, variables).await;
+        self.data_as(self.token.as_deref(), query, variables).await
+    }
+
+    /// Like [`gql_as`](Self::gql_as) but expects success and returns `data`.
+    pub async fn data_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.gql_as(token, query, variables).await;
         assert!(
             response.get("errors").is_none(),
             "unexpected errors: {response}"
@@ -133,12 +197,51 @@ impl TestApp {
 
     /// Expects exactly one error and returns it.
     pub async fn error(&self, query: &str, variables: Value) -> Value {
-        let response = self.gql(query, variables).await;
+        self.error_as(self.token.as_deref(), query, variables).await
+    }
+
+    /// Like [`error`](Self::error), as the caller with `token`.
+    pub async fn error_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.gql_as(token, query, variables).await;
         let errors = response["errors"]
             .as_array()
             .unwrap_or_else(|| panic!("expected an error, got {response}"));
         assert_eq!(errors.len(), 1, "{response}");
         errors[0].clone()
+    }
+
+    /// Signs up `email` with [`PASSWORD`].
+    pub async fn sign_up(&self, email: &str) -> Session {
+        let data = self
+            .data_as(
+                None,
+                "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { accessToken refreshToken expiresIn user { id email role } } }",
+                json!({"e": email, "p": PASSWORD}),
+            )
+            .await;
+        Session::from_payload(&data["register"])
+    }
+
+    /// Signs in `email` with `password`; the whole response.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        self.gql_as(
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken expiresIn user { id email role lastLoginAt } } }",
+            json!({"e": email, "p": password}),
+        )
+        .await
+    }
+
+    /// Creates a document as the caller with `token` and returns it.
+    pub async fn create_as(&self, token: Option<&str>, collection: &str, data: Value) -> Value {
+        let response = self
+            .data_as(
+                token,
+                "mutation($c: String!, $d: JSON!) { createDocument(collection: $c, data: $d) { id version data ownerId } }",
+                json!({"c": collection, "d": data}),
+            )
+            .await;
+        response["createDocument"].clone()
     }
 
     /// Creates a document and returns it (id, version, data).

@@ -7,7 +7,7 @@ use hookql::hooks::config;
 use hookql::hooks::Event;
 use hookql::{App, Settings};
 
-use crate::helpers::{spawn_app_with, test_settings};
+use crate::helpers::{signed_in, spawn_app_with, test_settings};
 
 const ONE_HOOK: &str = "version: 1\nhooks:\n  - name: first\n    on: pre_save\n    script: \"1\"\n";
 
@@ -40,7 +40,7 @@ async fn server_refuses_to_start_with_an_invalid_hooks_file() {
 
 #[tokio::test]
 async fn a_valid_edit_is_applied_without_restart() {
-    let app = spawn_app_with(ONE_HOOK, |_| {}).await;
+    let app = signed_in(spawn_app_with(ONE_HOOK, |_| {}).await).await;
     assert_eq!(app.state.hooks().current().chain(Event::PreSave).count(), 1);
     std::fs::write(
         &app.hooks_path,
@@ -64,7 +64,7 @@ async fn a_valid_edit_is_applied_without_restart() {
 
 #[tokio::test]
 async fn an_invalid_edit_is_refused_whole_and_the_old_configuration_stays() {
-    let app = spawn_app_with(ONE_HOOK, |_| {}).await;
+    let app = signed_in(spawn_app_with(ONE_HOOK, |_| {}).await).await;
     // The first hook is still valid, the second is not: nothing of the edit may apply.
     let broken = "version: 1\nhooks:\n  - name: renamed\n    on: pre_save\n    script: \"1\"\n  - name: bad\n    on: pre_save\n    script: \"let = ;\"\n";
     std::fs::write(&app.hooks_path, broken).unwrap();
@@ -98,9 +98,12 @@ async fn an_invalid_edit_is_refused_whole_and_the_old_configuration_stays() {
 async fn editing_a_script_file_reloads_it() {
     let hooks =
         "version: 1\nhooks:\n  - name: from-file\n    on: pre_save\n    script_file: check.rhai\n";
-    let app = spawn_app_with(hooks, |s| {
-        std::fs::write(s.data_dir.join("check.rhai"), "let x = 1;\n").unwrap()
-    })
+    let app = signed_in(
+        spawn_app_with(hooks, |s| {
+            std::fs::write(s.data_dir.join("check.rhai"), "let x = 1;\n").unwrap()
+        })
+        .await,
+    )
     .await;
     assert_eq!(app.state.hooks().current().chain(Event::PreSave).count(), 1);
     let script = app.hooks_path.parent().unwrap().join("check.rhai");

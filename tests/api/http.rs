@@ -4,13 +4,13 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, NO_HOOKS};
+use crate::helpers::{signed_in, spawn_app, spawn_app_with, NO_HOOKS, PUBLIC_RULES};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 #[tokio::test]
 async fn get_runs_queries_and_refuses_mutations_with_405() {
-    let app = spawn_app().await;
+    let app = signed_in(spawn_app_with(PUBLIC_RULES, |_| {}).await).await;
     app.create("posts", json!({"t": 1})).await;
     let url = format!("{}/graphql", app.address);
     let ok = app
@@ -143,7 +143,7 @@ async fn response_type_follows_accept_and_request_errors_get_400_only_for_graphq
 
 #[tokio::test]
 async fn null_variables_operation_name_and_extensions_are_accepted() {
-    let app = spawn_app().await;
+    let app = signed_in(spawn_app_with(PUBLIC_RULES, |_| {}).await).await;
     let response = app
         .client
         .post(format!("{}/graphql", app.address))
@@ -217,10 +217,13 @@ async fn malformed_requests_get_4xx() {
 
 #[tokio::test]
 async fn query_depth_and_complexity_are_limited() {
-    let app = spawn_app_with(NO_HOOKS, |s| {
-        s.max_query_depth = 3;
-        s.max_query_complexity = 10;
-    })
+    let app = signed_in(
+        spawn_app_with(NO_HOOKS, |s| {
+            s.max_query_depth = 3;
+            s.max_query_complexity = 10;
+        })
+        .await,
+    )
     .await;
     let deep = app
         .gql(

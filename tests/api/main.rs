@@ -2,6 +2,7 @@
 //! (SQLite by default; PostgreSQL when HOOKQL_TEST_DATABASE_URL points at one) and talks to it
 //! over HTTP.
 
+mod auth;
 mod cli;
 mod documents;
 mod filters;
@@ -9,3 +10,4 @@ mod helpers;
 mod hooks_config;
 mod http;
 mod readme;
+mod rules;

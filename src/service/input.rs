@@ -1,0 +1,37 @@
+//! Argument checks shared by document and user operations.
+
+use serde_json::Value;
+
+use super::ServiceError;
+use crate::store::documents::MAX_LIMIT;
+use crate::store::filter::{Filter, FilterError};
+
+/// `limit` and `offset` of a page request, checked.
+pub fn page_bounds(limit: i32, offset: i32) -> Result<(u64, u64), ServiceError> {
+    if limit < 0 || limit as u64 > MAX_LIMIT {
+        return Err(ServiceError::bad_input(
+            "limit",
+            format!("expected 0 to {MAX_LIMIT}, got {limit}"),
+        ));
+    }
+    if offset < 0 {
+        return Err(ServiceError::bad_input(
+            "offset",
+            format!("expected 0 or more, got {offset}"),
+        ));
+    }
+    Ok((limit as u64, offset as u64))
+}
+
+/// The `filter` argument parsed by `parse`; absent or null matches everything.
+pub fn filter(
+    value: Option<&Value>,
+    parse: fn(&Value, &str) -> Result<Filter, FilterError>,
+) -> Result<Filter, ServiceError> {
+    match value {
+        None | Some(Value::Null) => Ok(Filter::always()),
+        Some(value) => {
+            parse(value, "filter").map_err(|e| ServiceError::bad_input(e.path, e.message))
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! App users: sign-up, sign-in, sessions, profiles, and the admin's view of all users.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::{input, ServiceError};
+use crate::auth::password::{self, Passwords};
+use crate::auth::tokens::{new_refresh_token, refresh_token_hash};
+use crate::auth::{Caller, Email, ADMIN_ROLE, USER_ROLE};
+use crate::state::AppState;
+use crate::store::filter::Filter;
+use crate::store::merge_patch;
+use crate::store::refresh_tokens::Rotation;
+use crate::store::users::{NewUser, UserChange};
+use crate::store::{DocumentData, Store, StoreError};
+
+pub use crate::store::users::User;
+
+/// What a successful sign-in returns.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// The opaque token for `refreshToken`.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Who signed in.
+    pub user: User,
+}
+
+/// A page of users.
+#[derive(Clone, Debug)]
+pub struct UserPage {
+    /// This page.
+    pub items: Vec<User>,
+    /// All matches, when asked for.
+    pub total_count: Option<u64>,
+}
+
+/// What `updateMe` may change.
+#[derive(Clone, Debug, Default)]
+pub struct MeChange {
+    /// A merge patch for the profile.
+    pub data: Option<Value>,
+    /// A new email (needs `current_password`).
+    pub email: Option<String>,
+    /// A new password (needs `current_password`).
+    pub password: Option<String>,
+    /// The password now in force.
+    pub current_password: Option<String>,
+}
+
+/// How often a profile change re-reads after a concurrent change before giving up.
+const UPDATE_ATTEMPTS: usize = 8;
+const INVALID_LOGIN: &str = "invalid email or password";
+
+fn email(text: &str) -> Result<Email, ServiceError> {
+    Email::parse(text).map_err(|m| ServiceError::bad_input("email", m))
+}
+
+fn new_password(text: &str, field: &str) -> Result<(), ServiceError> {
+    password::check_policy(text).map_err(|m| ServiceError::bad_input(field, m))
+}
+
+fn profile(value: Value) -> Result<Value, ServiceError> {
+    DocumentData::parse(value)
+        .map(DocumentData::into_value)
+        .map_err(|m| ServiceError::bad_input("data", m))
+}
+
+fn role(text: &str) -> Result<String, ServiceError> {
+    let valid = (1..=32).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(ServiceError::bad_input(
+            "role",
+            format!("`{text}` is not a role name: expected 1 to 32 lower-case letters, digits or `_`, starting with a letter (such as `user`, `admin`, `editor`)"),
+        ))
+    }
+}
+
+fn internal(message: String) -> ServiceError {
+    ServiceError::Internal(message)
+}
+
+/// Starts a new session (a new refresh-token family) for `user`.
+async fn start_session(state: &AppState, user: User) -> Result<Session, ServiceError> {
+    let refresh_token = new_refresh_token();
+    state
+        .store()
+        .insert_refresh_token(
+            &user.id,
+            None,
+            refresh_token_hash(&refresh_token),
+            state.auth().refresh_ttl,
+        )
+        .await?;
+    session(state, user, refresh_token)
+}
+
+fn session(state: &AppState, user: User, refresh_token: String) -> Result<Session, ServiceError> {
+    let tokens = &state.auth().access_tokens;
+    Ok(Session {
+        access_token: tokens.issue(&user, Map::new()).map_err(internal)?,
+        refresh_token,
+        expires_in: tokens.ttl().as_secs(),
+        user,
+    })
+}
+
+/// Signs a new user up (role `user`) and signs them in.
+pub async fn register(
+    state: &AppState,
+    email_text: &str,
+    password: &str,
+    data: Option<Value>,
+) -> Result<Session, ServiceError> {
+    let email = email(email_text)?;
+    new_password(password, "password")?;
+    let data = profile(data.unwrap_or_else(|| Value::Object(Map::new())))?;
+    let password_hash = state
+        .auth()
+        .passwords
+        .hash(password)
+        .await
+        .map_err(internal)?;
+    let user = state
+        .store()
+        .create_user(NewUser {
+            email: email.as_str().to_string(),
+            password_hash,
+            role: USER_ROLE.to_string(),
+            data,
+            signed_in: true,
+        })
+        .await?;
+    start_session(state, user).await
+}
+
+/// Checks `password` for `email` through the login limiter. Failures say only
+/// "invalid email or password" and take as long whether or not the email exists.
+async fn check_credentials(
+    state: &AppState,
+    email: &Email,
+    password: &str,
+) -> Result<User, ServiceError> {
+    let auth = state.auth();
+    if let Err(wait) = auth.login_limiter.check(email.as_str(), Instant::now()) {
+        let secs = wait.as_secs_f64().ceil() as u64;
+        return Err(ServiceError::RateLimited {
+            message: format!("too many failed sign-ins for this email; try again in {secs} s"),
+            retry_after_secs: secs,
+        });
+    }
+    let user = state.store().user_by_email(email.as_str()).await?;
+    let matched = auth
+        .passwords
+        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await
+        .map_err(internal)?;
+    match user {
+        Some(user) if matched => {
+            auth.login_limiter.success(email.as_str());
+            Ok(user)
+        }
+        _ => {
+            auth.login_limiter.failure(email.as_str(), Instant::now());
+            Err(ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))
+        }
+    }
+}
+
+/// Signs a user in with email and password.
+pub async fn login(
+    state: &AppState,
+    email_text: &str,
+    password: &str,
+) -> Result<Session, ServiceError> {
+    let email = email(email_text)?;
+    let user = check_credentials(state, &email, password).await?;
+    let user = state
+        .store()
+        .touch_login(&user.id)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))?;
+    start_session(state, user).await
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once: presenting a used
+/// one revokes its whole session, as only a stolen copy would be used twice.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Session, ServiceError> {
+    let invalid = || {
+        ServiceError::Unauthenticated(
+            "the refresh token is not valid (expired, revoked or unknown); sign in again"
+                .to_string(),
+        )
+    };
+    let next = new_refresh_token();
+    let rotation = state
+        .store()
+        .rotate_refresh_token(
+            &refresh_token_hash(refresh_token),
+            refresh_token_hash(&next),
+            state.auth().refresh_ttl,
+        )
+        .await?;
+    match rotation {
+        Rotation::Rotated { user_id } => {
+            let user = state
+                .store()
+                .user_by_id(&user_id)
+                .await?
+                .ok_or_else(invalid)?;
+            session(state, user, next)
+        }
+        Rotation::Invalid => Err(invalid()),
+        Rotation::Reused => {
+            tracing::warn!("a used refresh token was presented again; its session is revoked");
+            Err(ServiceError::Unauthenticated(
+                "this refresh token was already used; for safety its session is now ended: sign in again"
+                    .to_string(),
+            ))
+        }
+    }
+}
+
+/// Ends the session a refresh token belongs to; whether one was active.
+pub async fn logout(state: &AppState, refresh_token: &str) -> Result<bool, ServiceError> {
+    Ok(state
+        .store()
+        .revoke_refresh_session(&refresh_token_hash(refresh_token))
+        .await?)
+}
+
+/// The signed-in user, or `None` for anonymous callers and deleted accounts.
+pub async fn me(state: &AppState, caller: &Caller) -> Result<Option<User>, ServiceError> {
+    match caller.user_id() {
+        None => Ok(None),
+        Some(id) => Ok(state.store().user_by_id(id).await?),
+    }
+}
+
+async fn signed_in_user(state: &AppState, caller: &Caller) -> Result<User, ServiceError> {
+    let id = caller.user_id().ok_or_else(|| {
+        ServiceError::Unauthenticated(
+            "sign in first: send `Authorization: Bearer <access token>`".into(),
+        )
+    })?;
+    state
+        .store()
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated("this account no longer exists".into()))
+}
+
+/// Checks the password of a signed-in user (through the login limiter: a stolen access token
+/// must not become a password oracle).
+async fn confirm_password(
+    state: &AppState,
+    user: &User,
+    password: Option<&str>,
+    field: &str,
+) -> Result<(), ServiceError> {
+    let Some(password) = password else {
+        return Err(ServiceError::bad_input(
+            field,
+            "give your current password to change your email or password",
+        ));
+    };
+    let email = Email::parse(&user.email).map_err(internal)?;
+    check_credentials(state, &email, password)
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            ServiceError::Unauthenticated(_) => {
+                ServiceError::Forbidden(format!("`{field}` is not your current password"))
+            }
+            other => other,
+        })
+}
+
+/// Changes the caller's profile, email or password. Changing the password ends every session
+/// (refresh token) of the user; the access token in hand stays valid until it expires.
+pub async fn update_me(
+    state: &AppState,
+    caller: &Caller,
+    change: MeChange,
+) -> Result<User, ServiceError> {
+    let user = signed_in_user(state, caller).await?;
+    let new_email = change.email.as_deref().map(email).transpose()?;
+    if let Some(p) = &change.password {
+        new_password(p, "password")?;
+    }
+    let patch = change.data.map(profile).transpose()?;
+    let credentials_change = new_email.is_some() || change.password.is_some();
+    if credentials_change {
+        confirm_password(
+            state,
+            &user,
+            change.current_password.as_deref(),
+            "currentPassword",
+        )
+        .await?;
+    }
+    let password_hash = match &change.password {
+        Some(p) => Some(state.auth().passwords.hash(p).await.map_err(internal)?),
+        None => None,
+    };
+    let changed = apply(
+        state.store(),
+        user,
+        |_| UserChange {
+            email: new_email.as_ref().map(|e| e.as_str().to_string()),
+            password_hash: password_hash.clone(),
+            role: None,
+            data: None,
+        },
+        patch.as_ref(),
+    )
+    .await?;
+    if password_hash.is_some() {
+        state.store().revoke_user_sessions(&changed.id).await?;
+    }
+    Ok(changed)
+}
+
+/// Writes `change` (and a profile merge patch) to `user`, re-reading after a concurrent change.
+async fn apply(
+    store: &Store,
+    mut user: User,
+    change: impl Fn(&User) -> UserChange,
+    patch: Option<&Value>,
+) -> Result<User, ServiceError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let mut next = change(&user);
+        if let Some(patch) = patch {
+            let mut data = user.data.clone();
+            merge_patch::apply(&mut data, patch);
+            next.data = Some(profile(data)?);
+        }
+        if let Some(updated) = store.update_user(&user, next).await? {
+            return Ok(updated);
+        }
+        user = store
+            .user_by_id(&user.id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no user `{}`", user.id)))?;
+    }
+    Err(ServiceError::Conflict(
+        "this user is being changed by many requests at once; retry".into(),
+    ))
+}
+
+/// Deletes the caller's account after checking its password.
+pub async fn delete_me(
+    state: &AppState,
+    caller: &Caller,
+    password: &str,
+) -> Result<bool, ServiceError> {
+    let user = signed_in_user(state, caller).await?;
+    confirm_password(state, &user, Some(password), "password").await?;
+    Ok(state.store().delete_user(&user.id).await?.is_some())
+}
+
+/// Refuses callers who are not admins *now*: the role is read from the database, so a demoted
+/// admin loses admin operations at once, not when the token expires.
+async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ServiceError> {
+    let Some(id) = caller.user_id() else {
+        return Err(ServiceError::Unauthenticated(
+            "sign in as an admin to manage users".into(),
+        ));
+    };
+    match state.store().user_by_id(id).await? {
+        Some(user) if user.role == ADMIN_ROLE => Ok(()),
+        _ => Err(ServiceError::Forbidden(
+            "only admins may manage users".into(),
+        )),
+    }
+}
+
+fn user_id(id: &str) -> Result<String, ServiceError> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| ServiceError::bad_input("id", "expected a user id (a UUID)"))
+}
+
+/// Admin: a page of users matching `filter` (on `id email role createdAt updatedAt
+/// lastLoginAt` and profile fields).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    filter: Option<Value>,
+    limit: i32,
+    offset: i32,
+    count_total: bool,
+) -> Result<UserPage, ServiceError> {
+    require_admin(state, caller).await?;
+    let filter = input::filter(filter.as_ref(), Filter::parse_users)?;
+    let (limit, offset) = input::page_bounds(limit, offset)?;
+    let (items, total_count) = state
+        .store()
+        .list_users(&filter, limit, offset, count_total)
+        .await?;
+    Ok(UserPage { items, total_count })
+}
+
+/// Admin: one user (`None` if there is none).
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<User>, ServiceError> {
+    require_admin(state, caller).await?;
+    Ok(state.store().user_by_id(&user_id(id)?).await?)
+}
+
+/// Admin: merge `data` into a user's profile and/or set its role.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    data: Option<Value>,
+    new_role: Option<String>,
+) -> Result<User, ServiceError> {
+    require_admin(state, caller).await?;
+    let id = user_id(id)?;
+    let new_role = new_role.as_deref().map(role).transpose()?;
+    let patch = data.map(profile).transpose()?;
+    let user = state
+        .store()
+        .user_by_id(&id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no user `{id}`")))?;
+    apply(
+        state.store(),
+        user,
+        |_| UserChange {
+            role: new_role.clone(),
+            ..UserChange::default()
+        },
+        patch.as_ref(),
+    )
+    .await
+}
+
+/// Admin: delete a user and end its sessions.
+pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<bool, ServiceError> {
+    require_admin(state, caller).await?;
+    let id = user_id(id)?;
+    match state.store().delete_user(&id).await? {
+        Some(_) => Ok(true),
+        None => Err(ServiceError::NotFound(format!("no user `{id}`"))),
+    }
+}
+
+/// Makes sure `email` is an admin: creates it with `password` if missing, promotes it if it
+/// exists (its password is left alone). Says what it did.
+pub async fn ensure_admin(
+    store: &Store,
+    passwords: &Passwords,
+    email_text: &str,
+    password: &str,
+) -> Result<&'static str, ServiceError> {
+    let email = email(email_text)?;
+    if let Some(user) = store.user_by_email(email.as_str()).await? {
+        if user.role == ADMIN_ROLE {
+            return Ok("already an admin");
+        }
+        apply(
+            store,
+            user,
+            |_| UserChange {
+                role: Some(ADMIN_ROLE.to_string()),
+                ..UserChange::default()
+            },
+            None,
+        )
+        .await?;
+        return Ok("promoted to admin");
+    }
+    new_password(password, "password")?;
+    let password_hash = passwords.hash(password).await.map_err(internal)?;
+    match store
+        .create_user(NewUser {
+            email: email.as_str().to_string(),
+            password_hash,
+            role: ADMIN_ROLE.to_string(),
+            data: Value::Object(Map::new()),
+            signed_in: false,
+        })
+        .await
+    {
+        Ok(_) => Ok("created as admin"),
+        // Another instance created it at the same moment.
+        Err(StoreError::EmailTaken) => Ok("already exists"),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,514 @@
+//! App users and tokens: sign-up, sign-in, sessions, bad tokens, profiles, admin operations.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+
+use crate::helpers::{signed_in, spawn_app, spawn_app_with, Session, TestApp, NO_HOOKS, PASSWORD};
+
+const ME: &str = "{ me { id email role data lastLoginAt } }";
+const REFRESH: &str =
+    "mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken expiresIn user { id } } }";
+const LOGOUT: &str = "mutation($r: String!) { logout(refreshToken: $r) }";
+const UPDATE_ME: &str = "mutation($d: JSON, $e: String, $p: String, $c: String) { updateMe(data: $d, email: $e, password: $p, currentPassword: $c) { id email data updatedAt } }";
+const TEST_SECRET: &str = "a-test-secret-of-at-least-32-bytes!";
+
+fn code(error: &Value) -> &str {
+    error["extensions"]["code"].as_str().unwrap_or("")
+}
+
+async fn anonymous() -> TestApp {
+    spawn_app_with(NO_HOOKS, |_| {}).await
+}
+
+async fn admin_app() -> TestApp {
+    spawn_app_with(NO_HOOKS, |s| {
+        s.admin_email = Some("Root@Example.com".into());
+        s.admin_password = Some("root password".into());
+    })
+    .await
+}
+
+async fn login_session(app: &TestApp, email: &str, password: &str) -> Session {
+    let response = app.login(email, password).await;
+    assert!(response.get("errors").is_none(), "{response}");
+    Session::from_payload(&response["data"]["login"])
+}
+
+/// A JWT signed with HMAC-SHA256 over whatever header and claims a test wants.
+fn jwt(header: Value, claims: Value, secret: &str) -> String {
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    };
+    let signing_input = format!("{}.{}", b64(&header), b64(&claims));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signing_input.as_bytes());
+    let signature =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+fn claims(user_id: &str, exp_offset: i64) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"sub": user_id, "email": "tester@example.com", "role": "admin", "iat": now, "exp": now + exp_offset, "iss": "hookql"})
+}
+
+#[tokio::test]
+async fn sign_up_then_sign_in_and_ask_who_i_am() {
+    let app = anonymous().await;
+    let response = app
+        .data_as(
+            None,
+            "mutation { register(email: \" Ann@Example.com\", password: \"long enough\", data: {name: \"Ann\"}) { accessToken refreshToken expiresIn user { id email role data lastLoginAt } } }",
+            json!({}),
+        )
+        .await;
+    let payload = &response["register"];
+    assert_eq!(payload["expiresIn"], 900);
+    assert_eq!(payload["user"]["email"], "ann@example.com");
+    assert_eq!(payload["user"]["role"], "user");
+    assert_eq!(payload["user"]["data"], json!({"name": "Ann"}));
+    assert!(payload["user"]["lastLoginAt"].is_string());
+    let token = payload["accessToken"].as_str().unwrap();
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+
+    let me = app.data_as(Some(token), ME, json!({})).await;
+    assert_eq!(me["me"]["email"], "ann@example.com");
+    assert_eq!(app.data_as(None, ME, json!({})).await["me"], Value::Null);
+
+    let session = login_session(&app, "ANN@example.com", "long enough").await;
+    assert_ne!(session.token, token);
+    let me = app.data_as(Some(&session.token), ME, json!({})).await;
+    assert_eq!(me["me"]["id"], payload["user"]["id"]);
+}
+
+#[tokio::test]
+async fn bad_sign_up_input_names_the_field_and_creates_nothing() {
+    let app = anonymous().await;
+    let register = "mutation($e: String!, $p: String!, $d: JSON) { register(email: $e, password: $p, data: $d) { accessToken } }";
+    for (email, password, data, field, fragment) in [
+        (
+            "ann@example.com",
+            "short",
+            Value::Null,
+            "password",
+            "at least 8",
+        ),
+        (
+            "not-an-email",
+            "long enough",
+            Value::Null,
+            "email",
+            "name@domain",
+        ),
+        (
+            "ann@example.com",
+            "long enough",
+            json!([1]),
+            "data",
+            "JSON object",
+        ),
+    ] {
+        let error = app
+            .error_as(
+                None,
+                register,
+                json!({"e": email, "p": password, "d": data}),
+            )
+            .await;
+        assert_eq!(code(&error), "BAD_USER_INPUT", "{error}");
+        assert_eq!(error["extensions"]["field"], field, "{error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(fragment),
+            "{error}"
+        );
+    }
+    let login = app.login("ann@example.com", "long enough").await;
+    assert_eq!(code(&login["errors"][0]), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn a_duplicate_email_in_another_case_is_a_conflict() {
+    let app = anonymous().await;
+    app.sign_up("Ann@Example.com").await;
+    let error = app
+        .error_as(
+            None,
+            "mutation { register(email: \"ann@EXAMPLE.com\", password: \"another password\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&error), "CONFLICT");
+    assert_eq!(
+        error["message"],
+        "an account with this email already exists"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
+    let app = anonymous().await;
+    app.sign_up("ann@example.com").await;
+    let wrong = app.login("ann@example.com", "not the password").await;
+    let unknown = app.login("nobody@example.com", "not the password").await;
+    assert_eq!(code(&wrong["errors"][0]), "UNAUTHENTICATED");
+    assert_eq!(wrong["errors"][0]["message"], "invalid email or password");
+    assert_eq!(wrong["errors"], unknown["errors"]);
+}
+
+#[tokio::test]
+async fn repeated_failures_for_one_email_are_slowed_down_then_allowed_again() {
+    let app = anonymous().await;
+    app.sign_up("ann@example.com").await;
+    for _ in 0..6 {
+        let failed = app.login("ann@example.com", "guess guess").await;
+        assert_eq!(code(&failed["errors"][0]), "UNAUTHENTICATED");
+    }
+    // Locked now, even for the right password; other emails are not affected.
+    let locked = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(code(&locked["errors"][0]), "RATE_LIMITED", "{locked}");
+    assert_eq!(locked["errors"][0]["extensions"]["retryAfter"], 1);
+    app.sign_up("bob@example.com").await;
+    login_session(&app, "bob@example.com", PASSWORD).await;
+    // The lock ends by itself.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    login_session(&app, "ann@example.com", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_works_once_and_its_reuse_ends_the_session() {
+    let app = anonymous().await;
+    let first = app.sign_up("ann@example.com").await;
+    let other_session = login_session(&app, "ann@example.com", PASSWORD).await;
+
+    let rotated = app
+        .data_as(None, REFRESH, json!({"r": first.refresh}))
+        .await;
+    let second = Session::from_payload(&rotated["refreshToken"]);
+    assert_eq!(second.id, first.id);
+    assert_ne!(second.refresh, first.refresh);
+    let me = app.data_as(Some(&second.token), ME, json!({})).await;
+    assert_eq!(me["me"]["id"], first.id.as_str());
+
+    // The used token again: refused, and the whole session (its successor too) is revoked.
+    let reuse = app
+        .error_as(None, REFRESH, json!({"r": first.refresh}))
+        .await;
+    assert_eq!(code(&reuse), "UNAUTHENTICATED");
+    assert!(reuse["message"].as_str().unwrap().contains("already used"));
+    let successor = app
+        .error_as(None, REFRESH, json!({"r": second.refresh}))
+        .await;
+    assert_eq!(code(&successor), "UNAUTHENTICATED");
+    // Another sign-in of the same user is a separate session and still works.
+    app.data_as(None, REFRESH, json!({"r": other_session.refresh}))
+        .await;
+    let unknown = app.error_as(None, REFRESH, json!({"r": "made-up"})).await;
+    assert_eq!(code(&unknown), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = anonymous().await;
+    let session = app.sign_up("ann@example.com").await;
+    let out = app
+        .data_as(None, LOGOUT, json!({"r": session.refresh}))
+        .await;
+    assert_eq!(out["logout"], true);
+    let refused = app
+        .error_as(None, REFRESH, json!({"r": session.refresh}))
+        .await;
+    assert_eq!(code(&refused), "UNAUTHENTICATED");
+    let again = app
+        .data_as(None, LOGOUT, json!({"r": session.refresh}))
+        .await;
+    assert_eq!(again["logout"], false);
+}
+
+#[tokio::test]
+async fn bad_access_tokens_are_refused_with_unauthenticated() {
+    let app = anonymous().await;
+    let ann = app.sign_up("ann@example.com").await;
+    let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+    let mut tampered = ann.token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let none = {
+        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "typ": "JWT"})),
+            b64(claims(&ann.id, 600))
+        )
+    };
+    let cases = [
+        (
+            "expired",
+            jwt(hs256.clone(), claims(&ann.id, -120), TEST_SECRET),
+        ),
+        ("tampered signature", tampered),
+        ("alg none", none),
+        (
+            "another secret",
+            jwt(
+                hs256.clone(),
+                claims(&ann.id, 600),
+                "some-other-secret-of-32-bytes-or-more",
+            ),
+        ),
+        (
+            "RS256 header over an HMAC",
+            jwt(
+                json!({"alg": "RS256", "typ": "JWT"}),
+                claims(&ann.id, 600),
+                TEST_SECRET,
+            ),
+        ),
+        (
+            "another issuer",
+            jwt(
+                hs256.clone(),
+                {
+                    let mut c = claims(&ann.id, 600);
+                    c["iss"] = json!("evil");
+                    c
+                },
+                TEST_SECRET,
+            ),
+        ),
+        (
+            "exp as a string",
+            jwt(
+                hs256.clone(),
+                {
+                    let mut c = claims(&ann.id, 600);
+                    c["exp"] = json!("never");
+                    c
+                },
+                TEST_SECRET,
+            ),
+        ),
+        ("malformed", "not.a.jwt".to_string()),
+    ];
+    for (what, token) in cases {
+        for query in [ME, "{ documents(collection: \"posts\") { totalCount } }"] {
+            let error = app.error_as(Some(&token), query, json!({})).await;
+            assert_eq!(code(&error), "UNAUTHENTICATED", "{what}: {error}");
+        }
+    }
+    // A well-formed token signed with our secret is accepted: the checks above are not vacuous.
+    let forged_but_valid = jwt(hs256, claims(&ann.id, 600), TEST_SECRET);
+    let me = app.data_as(Some(&forged_but_valid), ME, json!({})).await;
+    assert_eq!(me["me"]["id"], ann.id.as_str());
+    // A stale token does not stop a client from signing in again.
+    let stale = jwt(json!({"alg": "HS256"}), claims(&ann.id, -120), TEST_SECRET);
+    let response = app
+        .gql_as(
+            Some(&stale),
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+            json!({"e": "ann@example.com", "p": PASSWORD}),
+        )
+        .await;
+    assert!(response.get("errors").is_none(), "{response}");
+}
+
+#[tokio::test]
+async fn update_me_merges_the_profile_and_needs_the_current_password_for_credentials() {
+    let app = signed_in(anonymous().await).await;
+    let merged = app
+        .data(
+            UPDATE_ME,
+            json!({"d": {"name": "Tess", "prefs": {"dark": true}}}),
+        )
+        .await;
+    assert_eq!(
+        merged["updateMe"]["data"],
+        json!({"name": "Tess", "prefs": {"dark": true}})
+    );
+    let merged = app
+        .data(UPDATE_ME, json!({"d": {"prefs": {"dark": null}}}))
+        .await;
+    assert_eq!(
+        merged["updateMe"]["data"],
+        json!({"name": "Tess", "prefs": {}})
+    );
+
+    let missing = app.error(UPDATE_ME, json!({"e": "tess@example.com"})).await;
+    assert_eq!(code(&missing), "BAD_USER_INPUT");
+    assert_eq!(missing["extensions"]["field"], "currentPassword");
+    let wrong = app
+        .error(
+            UPDATE_ME,
+            json!({"p": "a new password", "c": "not it at all"}),
+        )
+        .await;
+    assert_eq!(code(&wrong), "FORBIDDEN");
+    login_session(&app, "tester@example.com", PASSWORD).await;
+
+    let old_session = login_session(&app, "tester@example.com", PASSWORD).await;
+    let changed = app
+        .data(
+            UPDATE_ME,
+            json!({"e": "Tess@Example.com", "p": "a new password", "c": PASSWORD}),
+        )
+        .await;
+    assert_eq!(changed["updateMe"]["email"], "tess@example.com");
+    login_session(&app, "tess@example.com", "a new password").await;
+    let old = app.login("tess@example.com", PASSWORD).await;
+    assert_eq!(code(&old["errors"][0]), "UNAUTHENTICATED");
+    // A new password ends the sessions started before it.
+    let revoked = app
+        .error_as(None, REFRESH, json!({"r": old_session.refresh}))
+        .await;
+    assert_eq!(code(&revoked), "UNAUTHENTICATED");
+    // Anonymous callers have no "me" to change.
+    let anonymous = app.error_as(None, UPDATE_ME, json!({"d": {"x": 1}})).await;
+    assert_eq!(code(&anonymous), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn delete_me_needs_the_password_and_ends_everything() {
+    let app = anonymous().await;
+    let ann = app.sign_up("ann@example.com").await;
+    let delete = "mutation($p: String!) { deleteMe(password: $p) }";
+    let wrong = app
+        .error_as(Some(&ann.token), delete, json!({"p": "wrong password"}))
+        .await;
+    assert_eq!(code(&wrong), "FORBIDDEN");
+    let done = app
+        .data_as(Some(&ann.token), delete, json!({"p": PASSWORD}))
+        .await;
+    assert_eq!(done["deleteMe"], true);
+    let login = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(code(&login["errors"][0]), "UNAUTHENTICATED");
+    let refresh = app.error_as(None, REFRESH, json!({"r": ann.refresh})).await;
+    assert_eq!(code(&refresh), "UNAUTHENTICATED");
+    assert_eq!(
+        app.data_as(Some(&ann.token), ME, json!({})).await["me"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn admin_operations_are_refused_to_users_and_anonymous_callers() {
+    let app = spawn_app().await;
+    let user = app.token.clone();
+    for query in [
+        "{ users { totalCount } }",
+        "{ user(id: \"01a2133e-8321-7030-a1d0-0dd8b7981235\") { id } }",
+        "mutation { updateUser(id: \"01a2133e-8321-7030-a1d0-0dd8b7981235\", role: \"admin\") { id } }",
+        "mutation { deleteUser(id: \"01a2133e-8321-7030-a1d0-0dd8b7981235\") }",
+    ] {
+        assert_eq!(code(&app.error_as(user.as_deref(), query, json!({})).await), "FORBIDDEN", "{query}");
+        assert_eq!(code(&app.error_as(None, query, json!({})).await), "UNAUTHENTICATED", "{query}");
+    }
+    // Promoting oneself is exactly what a user cannot do.
+    let me = app.data(ME, json!({})).await;
+    assert_eq!(me["me"]["role"], "user");
+}
+
+#[tokio::test]
+async fn the_bootstrap_admin_manages_users() {
+    let app = admin_app().await;
+    let admin = login_session(&app, "root@example.com", "root password").await;
+    let ann = app.sign_up("ann@example.com").await;
+    app.sign_up("bob@example.com").await;
+    let token = Some(admin.token.as_str());
+
+    let page = app
+        .data_as(token, "{ users(filter: {email: {_like: \"%@example.com\"}}, limit: 2) { totalCount limit offset items { email role } } }", json!({}))
+        .await;
+    assert_eq!(page["users"]["totalCount"], 3);
+    assert_eq!(
+        page["users"]["items"][0],
+        json!({"email": "root@example.com", "role": "admin"})
+    );
+    assert_eq!(page["users"]["items"].as_array().unwrap().len(), 2);
+    let admins = app
+        .data_as(
+            token,
+            "{ users(filter: {role: \"admin\"}) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(admins["users"]["totalCount"], 1);
+
+    let updated = app
+        .data_as(
+            token,
+            "mutation($id: ID!) { updateUser(id: $id, role: \"editor\", data: {plan: \"pro\"}) { role data } }",
+            json!({"id": ann.id}),
+        )
+        .await;
+    assert_eq!(
+        updated["updateUser"],
+        json!({"role": "editor", "data": {"plan": "pro"}})
+    );
+    let bad_role = app
+        .error_as(
+            token,
+            "mutation($id: ID!) { updateUser(id: $id, role: \"Super Admin\") { role } }",
+            json!({"id": ann.id}),
+        )
+        .await;
+    assert_eq!(bad_role["extensions"]["field"], "role");
+    let one = app
+        .data_as(
+            token,
+            "query($id: ID!) { user(id: $id) { email } }",
+            json!({"id": ann.id}),
+        )
+        .await;
+    assert_eq!(one["user"]["email"], "ann@example.com");
+
+    let deleted = app
+        .data_as(
+            token,
+            "mutation($id: ID!) { deleteUser(id: $id) }",
+            json!({"id": ann.id}),
+        )
+        .await;
+    assert_eq!(deleted["deleteUser"], true);
+    let refresh = app.error_as(None, REFRESH, json!({"r": ann.refresh})).await;
+    assert_eq!(
+        code(&refresh),
+        "UNAUTHENTICATED",
+        "deleting a user revokes its tokens"
+    );
+    let gone = app
+        .data_as(
+            token,
+            "query($id: ID!) { user(id: $id) { email } }",
+            json!({"id": ann.id}),
+        )
+        .await;
+    assert_eq!(gone["user"], Value::Null);
+    let again = app
+        .error_as(
+            token,
+            "mutation($id: ID!) { deleteUser(id: $id) }",
+            json!({"id": ann.id}),
+        )
+        .await;
+    assert_eq!(code(&again), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn the_bootstrap_promotes_an_existing_user_and_keeps_its_password() {
+    let app = anonymous().await;
+    let ann = app.sign_up("ann@example.com").await;
+    let state = &app.state;
+    let outcome = hookql::service::users::ensure_admin(
+        state.store(),
+        &state.auth().passwords,
+        "ANN@example.com",
+        "some other password",
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, "promoted to admin");
+    let session = login_session(&app, "ann@example.com", PASSWORD).await;
+    let me = app.data_as(Some(&session.token), ME, json!({})).await;
+    assert_eq!(me["me"]["role"], "admin");
+    assert_eq!(me["me"]["id"], ann.id.as_str());
+}
