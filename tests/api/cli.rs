@@ -10,8 +10,84 @@ fn hookql() -> Command {
     command
         .env_remove("RUST_LOG")
         .env_remove("HOOKQL_HOOKS")
-        .env_remove("HOOKQL_DATABASE_URL");
+        .env_remove("HOOKQL_DATABASE_URL")
+        .env_remove("HOOKQL_ADMIN_EMAIL")
+        .env_remove("HOOKQL_ADMIN_PASSWORD");
     command
+}
+
+#[tokio::test]
+async fn admin_create_makes_an_admin_who_can_sign_in() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = hookql()
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "Root@Example.com",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"root password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Root@Example.com: created as admin"
+    );
+    let again = hookql()
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "root@example.com",
+            "--password",
+            "ignored!!",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already an admin"));
+    let short = hookql()
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "new@example.com",
+            "--password",
+            "short",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+
+    // A server on that database signs the admin in with the password typed on stdin.
+    let database = format!("sqlite://{}", dir.path().join("hookql.db").display());
+    let app = crate::helpers::spawn_app_with(crate::helpers::NO_HOOKS, |s| {
+        s.database_url = Some(database)
+    })
+    .await;
+    let login = app.login("root@example.com", "root password").await;
+    assert_eq!(login["data"]["login"]["user"]["role"], "admin", "{login}");
 }
 
 #[test]

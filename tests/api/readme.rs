@@ -3,10 +3,12 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app_with, NO_HOOKS};
 
 /// The document id the README's examples use; replaced by a real one.
 const README_ID: &str = "01a2133e-8321-7030-a1d0-0dd8b7981235";
+/// Where the README's examples want the latest refresh token.
+const README_REFRESH: &str = "<refresh token>";
 
 /// `(query, variables)` for each ```graphql block; a ```json block right after one holds its
 /// variables.
@@ -41,17 +43,41 @@ async fn every_graphql_example_in_the_readme_runs() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let examples = examples(&readme);
     assert!(examples.len() >= 4, "the walk-through has its examples");
-    let app = spawn_app().await;
+    // As the README does: sign up as Ann (its curl example), create the post as Ann.
+    let mut app = spawn_app_with(NO_HOOKS, |_| {}).await;
+    let signed_up = app
+        .data_as(
+            None,
+            "mutation { register(email: \"ann@example.com\", password: \"correct horse battery\") { accessToken refreshToken } }",
+            json!({}),
+        )
+        .await;
+    app.token = signed_up["register"]["accessToken"]
+        .as_str()
+        .map(str::to_string);
+    let mut refresh = signed_up["register"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let created = app
         .create("posts", json!({"title": "Hello", "status": "published", "views": 10, "tags": ["intro"], "author": {"name": "Ann"}}))
         .await;
     let id = created["id"].as_str().unwrap();
     for (query, variables) in examples {
-        let response = app.gql(&query.replace(README_ID, id), variables).await;
+        let query = query
+            .replace(README_ID, id)
+            .replace(README_REFRESH, &refresh);
+        let response = app.gql(&query, variables).await;
         assert!(
             response.get("errors").is_none(),
             "README example failed:\n{query}\n{response}"
         );
+        // Sessions rotate: the next example uses the newest refresh token.
+        for (_, value) in response["data"].as_object().into_iter().flatten() {
+            if let Some(next) = value["refreshToken"].as_str() {
+                refresh = next.to_string();
+            }
+        }
         if query.contains("documents(") {
             assert_eq!(response["data"]["documents"]["totalCount"], 1, "{response}");
         }
