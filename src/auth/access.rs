@@ -107,7 +107,7 @@ mod tests {
     use serde_json::json;
 
     fn user(id: &str, role: &str) -> Caller {
-        Caller::User(Claims {
+        Caller::User(std::sync::Arc::new(Claims {
             sub: id.into(),
             email: format!("{id}@x.io"),
             role: role.into(),
@@ -116,7 +116,7 @@ mod tests {
             iss: "hookql".into(),
             jti: None,
             extra: json!({"team": 7}).as_object().unwrap().clone(),
-        })
+        }))
     }
 
     fn filter(v: serde_json::Value) -> Filter {

@@ -1,5 +1,7 @@
 //! Who is calling: the verified claims of an access token, or nobody.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -42,8 +44,8 @@ pub enum Caller {
     /// No `Authorization` header.
     #[default]
     Anonymous,
-    /// A valid access token.
-    User(Claims),
+    /// A valid access token (shared: verified tokens are cached).
+    User(Arc<Claims>),
 }
 
 impl Caller {

@@ -59,6 +59,24 @@ const ASSETS: [Asset; 5] = [
 ];
 
 const EXAMPLE_QUERY: &str = r#"# Welcome to hookql. Press run and pick an operation.
+#
+# Most collections want a signed-in caller: run SignUp (or SignIn), copy the accessToken,
+# and put {"Authorization": "Bearer <accessToken>"} in the Headers tab below.
+mutation SignUp {
+  register(email: "me@example.com", password: "choose a long one") {
+    accessToken
+    refreshToken
+    user { id email role }
+  }
+}
+
+mutation SignIn {
+  login(email: "me@example.com", password: "choose a long one") {
+    accessToken
+    refreshToken
+  }
+}
+
 mutation Create {
   createDocument(
     collection: "posts"

@@ -150,9 +150,12 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
     );
     assert!(dir.path().join("data/hookql.db").exists());
 
-    // No hooks.yaml in this folder: the server starts with none (zero configuration).
+    // No hooks.yaml in this folder: the server starts with none (zero configuration). The
+    // environment names a bootstrap admin.
     let mut server = hookql()
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("HOOKQL_ADMIN_EMAIL", "root@example.com")
+        .env("HOOKQL_ADMIN_PASSWORD", "root password")
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .spawn()
@@ -176,6 +179,21 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
         Ok(response)
     });
     assert!(health.unwrap().starts_with("HTTP/1.1 200"));
+    let login = r#"{"query":"mutation { login(email: \"root@example.com\", password: \"root password\") { user { role } } }"}"#;
+    let signed_in = std::net::TcpStream::connect(&address).and_then(|mut stream| {
+        use std::io::{Read, Write};
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let request = format!("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{login}", login.len());
+        stream.write_all(request.as_bytes())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    });
+    let signed_in = signed_in.unwrap();
+    assert!(
+        signed_in.contains(r#"{"data":{"login":{"user":{"role":"admin"}}}}"#),
+        "{signed_in}"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
