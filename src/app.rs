@@ -111,6 +111,10 @@ impl App {
         let watcher = tokio::spawn(reload::watch(
             self.state.hooks().clone(),
             poll,
+            watcher_stopped.clone(),
+        ));
+        let pruner = tokio::spawn(prune_expired_sessions(
+            self.state.store().clone(),
             watcher_stopped,
         ));
         let served = axum::serve(self.listener, self.router)
@@ -118,9 +122,29 @@ impl App {
             .await;
         let _ = stop_watcher.send(true);
         let _ = watcher.await;
+        let _ = pruner.await;
         self.state.store().clone().close().await;
         tracing::info!("hookql stopped");
         served.context("the HTTP server failed")
+    }
+}
+
+/// How often expired refresh tokens are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes expired refresh tokens now and then (each rotation leaves a used row behind), until
+/// `stopped` turns true. Several instances may all do it: the delete is idempotent.
+async fn prune_expired_sessions(store: Store, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match store.prune_expired_refresh_tokens().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tokens = n, "deleted expired refresh tokens"),
+            Err(e) => tracing::warn!("cannot delete expired refresh tokens: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = stopped.changed() => return,
+        }
     }
 }
 

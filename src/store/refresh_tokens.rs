@@ -114,6 +114,17 @@ impl Store {
         Ok(result.rows_affected)
     }
 
+    /// Deletes tokens past their expiry, used or not: an expired token is refused whatever its
+    /// state, so its row has nothing left to prove. Returns how many went.
+    pub async fn prune_expired_refresh_tokens(&self) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
+        let result = refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::ExpiresAt.lt(now_micros()))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     /// Revokes a session; the caller holds the write turn.
     async fn revoke_family_now(&self, family_id: &str, now: i64) -> Result<u64, StoreError> {
         let result = refresh_token::Entity::update_many()

@@ -344,6 +344,11 @@ async fn update_me_merges_the_profile_and_needs_the_current_password_for_credent
         .await;
     assert_eq!(code(&wrong), "FORBIDDEN");
     login_session(&app, "tester@example.com", PASSWORD).await;
+    app.sign_up("taken@example.com").await;
+    let taken = app
+        .error(UPDATE_ME, json!({"e": "TAKEN@example.com", "c": PASSWORD}))
+        .await;
+    assert_eq!(code(&taken), "CONFLICT");
 
     let old_session = login_session(&app, "tester@example.com", PASSWORD).await;
     let changed = app
@@ -444,6 +449,14 @@ async fn the_bootstrap_admin_manages_users() {
         updated["updateUser"],
         json!({"role": "editor", "data": {"plan": "pro"}})
     );
+    let pro = app
+        .data_as(token, "{ users(filter: {plan: \"pro\", createdAt: {_gte: \"2020-01-01T00:00:00Z\"}}) { items { email } } }", json!({}))
+        .await;
+    assert_eq!(
+        pro["users"]["items"],
+        json!([{"email": "ann@example.com"}]),
+        "profile fields filter by name"
+    );
     let bad_role = app
         .error_as(
             token,
@@ -511,4 +524,20 @@ async fn the_bootstrap_promotes_an_existing_user_and_keeps_its_password() {
     let me = app.data_as(Some(&session.token), ME, json!({})).await;
     assert_eq!(me["me"]["role"], "admin");
     assert_eq!(me["me"]["id"], ann.id.as_str());
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_refused_and_pruned() {
+    let app = spawn_app_with(NO_HOOKS, |s| s.refresh_token_ttl_secs = 1).await;
+    let ann = app.sign_up("ann@example.com").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let refused = app.error_as(None, REFRESH, json!({"r": ann.refresh})).await;
+    assert_eq!(code(&refused), "UNAUTHENTICATED");
+    let pruned = app
+        .state
+        .store()
+        .prune_expired_refresh_tokens()
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
 }
