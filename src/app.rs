@@ -67,7 +67,7 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let bindings = hooks.current().bindings.len();
-        let state = AppState::new(store, Arc::new(hooks), settings, jwt_secret, auth);
+        let state = AppState::new(store, Arc::new(hooks), settings, auth);
         bootstrap_admin(&state).await?;
         let schema = build_schema(state.clone(), state.settings());
         let cors = server::cors(&state.settings().cors_origins)?;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use crate::auth::Auth;
-use crate::hooks::config::Secret;
 use crate::hooks::HooksHandle;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -17,24 +16,16 @@ struct Inner {
     store: Store,
     hooks: Arc<HooksHandle>,
     settings: Settings,
-    jwt_secret: Secret,
     auth: Auth,
 }
 
 impl AppState {
     /// Bundles the parts built at start.
-    pub fn new(
-        store: Store,
-        hooks: Arc<HooksHandle>,
-        settings: Settings,
-        jwt_secret: Secret,
-        auth: Auth,
-    ) -> Self {
+    pub fn new(store: Store, hooks: Arc<HooksHandle>, settings: Settings, auth: Auth) -> Self {
         Self(Arc::new(Inner {
             store,
             hooks,
             settings,
-            jwt_secret,
             auth,
         }))
     }
@@ -57,10 +48,5 @@ impl AppState {
     /// The settings the server started with.
     pub fn settings(&self) -> &Settings {
         &self.0.settings
-    }
-
-    /// The access-token signing secret.
-    pub fn jwt_secret(&self) -> &Secret {
-        &self.0.jwt_secret
     }
 }

@@ -68,6 +68,21 @@ fn rule(
     access::filter(hooks.rules(collection.as_str()), action, caller, collection)
 }
 
+/// The read rule and `action`'s rule for `caller`, from one snapshot of the rules.
+fn guard(
+    state: &AppState,
+    caller: &Caller,
+    collection: &CollectionName,
+    action: Action,
+) -> Result<Guard, ServiceError> {
+    let hooks = state.hooks().current();
+    let rules = hooks.rules(collection.as_str());
+    Ok(Guard {
+        visible: access::filter(rules, Action::Read, caller, collection)?,
+        allowed: access::filter(rules, action, caller, collection)?,
+    })
+}
+
 /// One document by id. A document the caller may not read is reported exactly like a missing
 /// one, so ids leak nothing.
 pub async fn get(
@@ -161,20 +176,15 @@ pub async fn update(
             ));
         }
     }
-    let visible = rule(state, caller, &collection, Action::Read)?;
-    let allowed = rule(state, caller, &collection, Action::Update)?;
+    let guard = guard(state, caller, &collection, Action::Update)?;
     let change = UpdateChange {
         data,
         merge,
         expected_version,
     };
-    let guard = Guard {
-        visible: &visible,
-        allowed: &allowed,
-    };
     state
         .store()
-        .update_document(&collection, &id, change, guard)
+        .update_document(&collection, &id, change, &guard)
         .await
         .map_err(|e| access::store_error(e, Action::Update, caller, &collection))
 }
@@ -187,15 +197,10 @@ pub async fn delete(
     id: &str,
 ) -> Result<Document, ServiceError> {
     let (collection, id) = target(collection_name, id)?;
-    let visible = rule(state, caller, &collection, Action::Read)?;
-    let allowed = rule(state, caller, &collection, Action::Delete)?;
-    let guard = Guard {
-        visible: &visible,
-        allowed: &allowed,
-    };
+    let guard = guard(state, caller, &collection, Action::Delete)?;
     state
         .store()
-        .delete_document(&collection, &id, guard)
+        .delete_document(&collection, &id, &guard)
         .await
         .map_err(|e| access::store_error(e, Action::Delete, caller, &collection))
 }

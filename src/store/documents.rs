@@ -209,11 +209,11 @@ impl Store {
         collection: &CollectionName,
         id: &str,
         change: UpdateChange,
-        guard: Guard<'_>,
+        guard: &Guard,
     ) -> Result<Document, StoreError> {
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self
-                .get_document(collection, id, guard.visible)
+                .get_document(collection, id, &guard.visible)
                 .await?
                 .ok_or_else(|| not_found(collection, id))?;
             if let Some(expected) = change.expected_version {
@@ -242,13 +242,13 @@ impl Store {
             sql.push(" AND id = ").bind(id.to_string());
             sql.push(" AND version = ").bind(current.version);
             sql.push(" AND ");
-            push_filter(&mut sql, guard.allowed);
+            push_filter(&mut sql, &guard.allowed);
             sql.push(" RETURNING ").push(COLUMNS);
             if let Some(updated) = self.write_one(sql).await? {
                 return Ok(updated);
             }
             // Either the rule refused the stored row, or another writer got there first.
-            match self.get_document(collection, id, guard.visible).await? {
+            match self.get_document(collection, id, &guard.visible).await? {
                 None => return Err(not_found(collection, id)),
                 Some(now) if now.version == current.version => return Err(StoreError::Denied),
                 Some(_) => {} // lost a race: read again (a pinned version then conflicts)
@@ -265,20 +265,20 @@ impl Store {
         &self,
         collection: &CollectionName,
         id: &str,
-        guard: Guard<'_>,
+        guard: &Guard,
     ) -> Result<Document, StoreError> {
         let mut sql = Sql::new(self.backend());
         sql.push("DELETE FROM documents WHERE collection = ")
             .bind(collection.as_str().to_string());
         sql.push(" AND id = ").bind(id.to_string()).push(" AND ");
-        push_filter(&mut sql, guard.visible);
+        push_filter(&mut sql, &guard.visible);
         sql.push(" AND ");
-        push_filter(&mut sql, guard.allowed);
+        push_filter(&mut sql, &guard.allowed);
         sql.push(" RETURNING ").push(COLUMNS);
         if let Some(deleted) = self.write_one(sql).await? {
             return Ok(deleted);
         }
-        match self.get_document(collection, id, guard.visible).await? {
+        match self.get_document(collection, id, &guard.visible).await? {
             None => Err(not_found(collection, id)),
             Some(_) => Err(StoreError::Denied),
         }
@@ -286,12 +286,12 @@ impl Store {
 }
 
 /// What the caller's access rules let it touch, as filters on the stored row.
-#[derive(Clone, Copy, Debug)]
-pub struct Guard<'a> {
+#[derive(Clone, Debug)]
+pub struct Guard {
     /// The read rule: a document outside it does not exist for the caller.
-    pub visible: &'a Filter,
+    pub visible: Filter,
     /// The rule of the operation itself (update or delete).
-    pub allowed: &'a Filter,
+    pub allowed: Filter,
 }
 
 fn not_found(collection: &CollectionName, id: &str) -> StoreError {
