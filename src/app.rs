@@ -106,21 +106,21 @@ impl App {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_watcher, watcher_stopped) = tokio::sync::watch::channel(false);
+        let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
         let poll = Duration::from_millis(self.state.settings().hooks_poll_ms.max(10));
         let watcher = tokio::spawn(reload::watch(
             self.state.hooks().clone(),
             poll,
-            watcher_stopped.clone(),
+            background_stopped.clone(),
         ));
         let pruner = tokio::spawn(prune_expired_sessions(
             self.state.store().clone(),
-            watcher_stopped,
+            background_stopped,
         ));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(stop)
             .await;
-        let _ = stop_watcher.send(true);
+        let _ = stop_background.send(true);
         let _ = watcher.await;
         let _ = pruner.await;
         self.state.store().clone().close().await;
