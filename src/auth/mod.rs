@@ -51,10 +51,12 @@ impl Auth {
         let Some(header) = authorization else {
             return Ok(Caller::Anonymous);
         };
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
         let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
+            .trim()
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .ok_or_else(|| {
                 "the Authorization header must be `Bearer <access token>`".to_string()
             })?;

@@ -74,20 +74,13 @@ pub fn store_error(
     collection: &CollectionName,
 ) -> ServiceError {
     match error {
-        StoreError::Denied => {
-            let why = match caller {
-                Caller::Anonymous => Refusal::Unauthenticated,
-                Caller::User(_) => Refusal::Forbidden,
-            };
-            match refusal(why, action, collection) {
-                ServiceError::Forbidden(_) => ServiceError::Forbidden(format!(
-                    "the `{collection}` {} rule does not allow you to {} this document",
-                    action.verb(),
-                    action.verb()
-                )),
-                other => other,
-            }
-        }
+        StoreError::Denied => match caller {
+            Caller::Anonymous => refusal(Refusal::Unauthenticated, action, collection),
+            Caller::User(_) => ServiceError::Forbidden(format!(
+                "the `{collection}` {verb} rule does not allow you to {verb} this document",
+                verb = action.verb()
+            )),
+        },
         other => other.into(),
     }
 }
