@@ -120,6 +120,7 @@ impl App {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(stop)
             .await;
+        self.state.runner().drain(AFTER_HOOKS_GRACE).await;
         let _ = stop_background.send(true);
         let _ = watcher.await;
         let _ = pruner.await;
@@ -128,6 +129,9 @@ impl App {
         served.context("the HTTP server failed")
     }
 }
+
+/// How long a graceful shutdown waits for after-hooks still running.
+const AFTER_HOOKS_GRACE: Duration = Duration::from_secs(10);
 
 /// How often expired refresh tokens are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);

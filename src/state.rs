@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::Auth;
-use crate::hooks::HooksHandle;
+use crate::hooks::{HookRunner, HooksHandle};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -15,6 +15,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     store: Store,
     hooks: Arc<HooksHandle>,
+    runner: HookRunner,
     settings: Settings,
     auth: Auth,
 }
@@ -23,6 +24,7 @@ impl AppState {
     /// Bundles the parts built at start.
     pub fn new(store: Store, hooks: Arc<HooksHandle>, settings: Settings, auth: Auth) -> Self {
         Self(Arc::new(Inner {
+            runner: HookRunner::new(hooks.clone(), store.clone()),
             store,
             hooks,
             settings,
@@ -43,6 +45,11 @@ impl AppState {
     /// The hooks configuration in force (swapped on reload).
     pub fn hooks(&self) -> &Arc<HooksHandle> {
         &self.0.hooks
+    }
+
+    /// Runs hook chains with the configuration in force.
+    pub fn runner(&self) -> &HookRunner {
+        &self.0.runner
     }
 
     /// The settings the server started with.

@@ -18,6 +18,10 @@ pub mod code {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     /// A stale version or a duplicate.
     pub const CONFLICT: &str = "CONFLICT";
+    /// A hook refused the operation: `extensions.reason` and `extensions.hook` say why and which.
+    pub const HOOK_BLOCKED: &str = "HOOK_BLOCKED";
+    /// A hook with `on_error: block` failed: `extensions.hook` names it.
+    pub const HOOK_FAILED: &str = "HOOK_FAILED";
     /// Our fault; details are in the server log only.
     pub const INTERNAL: &str = "INTERNAL";
 }
@@ -49,6 +53,22 @@ pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
         }
         ServiceError::Conflict(message) => {
             async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code::CONFLICT))
+        }
+        ServiceError::HookBlocked { hook, reason } => async_graphql::Error::new(reason.clone())
+            .extend_with(|_, e| {
+                e.set("code", code::HOOK_BLOCKED);
+                e.set("reason", reason.clone());
+                e.set("hook", hook.clone());
+            }),
+        error @ ServiceError::HookFailed { .. } => {
+            let message = error.to_string();
+            let ServiceError::HookFailed { hook } = error else {
+                unreachable!()
+            };
+            async_graphql::Error::new(message).extend_with(|_, e| {
+                e.set("code", code::HOOK_FAILED);
+                e.set("hook", hook.clone());
+            })
         }
         ServiceError::Internal(message) => internal(&message),
     }

@@ -1,11 +1,21 @@
-//! Hooks: where hooks.yaml is loaded ([`config`]), where events are named ([`event`]), where
-//! Rhai scripts are compiled ([`script`]) and where the running configuration is swapped on
-//! edit ([`reload`]). The chain that runs bindings for an event comes in a later issue.
+//! Hooks: where hooks.yaml is loaded ([`config`]) and swapped on edit ([`reload`]), where
+//! events and their payloads are named ([`event`], [`payload`]), where a binding's answer is
+//! read ([`outcome`]) and its narrowing tested ([`matching`]), where chains run ([`chain`],
+//! [`runner`]) and where Rhai scripts are compiled and run ([`script`]).
 
+pub mod chain;
 pub mod config;
 pub mod event;
+pub mod matching;
+pub mod outcome;
+pub mod payload;
 pub mod reload;
+pub mod runner;
 pub mod script;
 
+pub use chain::Stop;
 pub use event::Event;
+pub use matching::Target;
+pub use payload::Payload;
 pub use reload::HooksHandle;
+pub use runner::HookRunner;

@@ -1,15 +1,22 @@
-//! Document operations: parse and check every argument, then call the store.
+//! Document operations: parse and check every argument, run the event's before-hooks, call
+//! the store, then hand the after-hooks what was written.
 //!
-//! Checks happen before any write, so bad input never changes anything.
+//! Checks happen before any hook or write, so bad input never changes anything.
 
-use serde_json::Value;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
 
 use super::access::{self, Action};
+use super::hooks::{self, Before};
 use super::input;
 use super::ServiceError;
 use crate::auth::Caller;
+use crate::hooks::config::{HooksConfig, Operation};
+use crate::hooks::{payload, Event, Payload, Target};
 use crate::state::AppState;
-use crate::store::filter::Filter;
+use crate::store::documents::{busy, Written, UPDATE_ATTEMPTS};
+use crate::store::filter::{Filter, MetaField};
 use crate::store::sort::{Direction, SortKey, MAX_SORT_FIELDS};
 use crate::store::{CollectionName, Document, DocumentData, Guard, ListQuery, Page, UpdateChange};
 
@@ -57,30 +64,92 @@ fn data(value: Value) -> Result<DocumentData, ServiceError> {
     DocumentData::parse(value).map_err(|m| ServiceError::bad_input("data", m))
 }
 
-/// The filter `caller` must pass for `action` in `collection`, per the rules in force now.
+/// The filter `caller` must pass for `action` in `collection`, per `hooks`' rules.
 fn rule(
-    state: &AppState,
+    hooks: &HooksConfig,
     caller: &Caller,
     collection: &CollectionName,
     action: Action,
 ) -> Result<Filter, ServiceError> {
-    let hooks = state.hooks().current();
     access::filter(hooks.rules(collection.as_str()), action, caller, collection)
 }
 
 /// The read rule and `action`'s rule for `caller`, from one snapshot of the rules.
 fn guard(
-    state: &AppState,
+    hooks: &HooksConfig,
     caller: &Caller,
     collection: &CollectionName,
     action: Action,
 ) -> Result<Guard, ServiceError> {
-    let hooks = state.hooks().current();
-    let rules = hooks.rules(collection.as_str());
     Ok(Guard {
-        visible: access::filter(rules, Action::Read, caller, collection)?,
-        allowed: access::filter(rules, action, caller, collection)?,
+        visible: rule(hooks, caller, collection, Action::Read)?,
+        allowed: rule(hooks, caller, collection, action)?,
     })
+}
+
+fn about(collection: &CollectionName) -> Target {
+    Target {
+        collection: Some(collection.to_string()),
+        ..Target::default()
+    }
+}
+
+fn not_found(collection: &CollectionName, id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("no document `{id}` in collection `{collection}`"))
+}
+
+/// `pre_read`: the filter hooks leave (ANDed with the read rule by the caller, so a hook can
+/// narrow what is seen, never widen it).
+async fn read_filter(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    build: impl FnOnce(Payload) -> Payload,
+) -> Result<(Filter, Before), ServiceError> {
+    let mut before = hooks::before(state, hooks, Event::PreRead, &about(collection), || {
+        build(Payload::new(Event::PreRead, caller).with("collection", collection.as_str()))
+    })
+    .await?;
+    let filter = match before.take("filter") {
+        Some(value) => input::filter(Some(&value), Filter::parse).map_err(|e| {
+            ServiceError::Internal(format!("a pre_read hook left a bad filter: {e}"))
+        })?,
+        None => Filter::always(),
+    };
+    Ok((filter, before))
+}
+
+/// `post_read`: the documents hooks leave in place of `documents`.
+async fn read_result(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    documents: Vec<Document>,
+) -> Result<Vec<Document>, ServiceError> {
+    if !hooks.has_chain(Event::PostRead) {
+        return Ok(documents);
+    }
+    let listed = documents.iter().map(payload::document).collect::<Vec<_>>();
+    let mut after = hooks::before(state, hooks, Event::PostRead, &about(collection), || {
+        Payload::new(Event::PostRead, caller)
+            .with("collection", collection.as_str())
+            .with("documents", listed)
+    })
+    .await?;
+    let replaced = after.take("documents");
+    after.commit().await?;
+    match replaced {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(payload::parse_document)
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                ServiceError::Internal(format!("a post_read hook left a bad document: {e}"))
+            }),
+        _ => Ok(documents),
+    }
 }
 
 /// One document by id. A document the caller may not read is reported exactly like a missing
@@ -92,14 +161,28 @@ pub async fn get(
     id: &str,
 ) -> Result<Document, ServiceError> {
     let (collection, id) = target(collection_name, id)?;
-    let visible = rule(state, caller, &collection, Action::Read)?;
-    state
+    let hooks = state.runner().config();
+    let visible = rule(&hooks, caller, &collection, Action::Read)?;
+    let (narrowed, before) = read_filter(state, &hooks, caller, &collection, |p| {
+        p.with("document_id", id.as_str())
+    })
+    .await?;
+    let found = state
         .store()
-        .get_document(&collection, &id, &visible)
+        .get_document(
+            before.tx.as_ref(),
+            &collection,
+            &id,
+            &Filter::And(vec![visible, narrowed]),
+        )
+        .await?;
+    before.commit().await?;
+    let found = found.ok_or_else(|| not_found(&collection, &id))?;
+    read_result(state, &hooks, caller, &collection, vec![found])
         .await?
-        .ok_or_else(|| {
-            ServiceError::NotFound(format!("no document `{id}` in collection `{collection}`"))
-        })
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(&collection, &id))
 }
 
 /// A page of documents; the read rule is part of the query, so counts and pages are exact.
@@ -127,7 +210,17 @@ pub async fn list(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (limit, offset) = input::page_bounds(request.limit, request.offset)?;
-    let visible = rule(state, caller, &collection, Action::Read)?;
+    let hooks = state.runner().config();
+    let visible = rule(&hooks, caller, &collection, Action::Read)?;
+    let client_filter = request.filter.clone().unwrap_or(Value::Null);
+    let (filter, before) = if hooks.has_chain(Event::PreRead) {
+        read_filter(state, &hooks, caller, &collection, |p| {
+            p.with("filter", client_filter)
+        })
+        .await?
+    } else {
+        (filter, hooks::Before::none())
+    };
     let query = ListQuery {
         filter: Filter::And(vec![visible, filter]),
         sort,
@@ -135,10 +228,40 @@ pub async fn list(
         offset,
         count_total: request.count_total,
     };
-    Ok(state.store().list_documents(&collection, &query).await?)
+    let mut page = state
+        .store()
+        .list_documents(before.tx.as_ref(), &collection, &query)
+        .await?;
+    before.commit().await?;
+    page.items = read_result(state, &hooks, caller, &collection, page.items).await?;
+    Ok(page)
 }
 
-/// Stores a new document owned by the caller.
+/// The document data hooks left in their payload, or `data` when no chain ran.
+fn saved_data(before: &mut Before, data: DocumentData) -> Result<DocumentData, ServiceError> {
+    match before.take("document") {
+        Some(value) => DocumentData::parse(value)
+            .map_err(|e| ServiceError::Internal(format!("a pre_save hook left bad data: {e}"))),
+        None => Ok(data),
+    }
+}
+
+fn save_payload(
+    event: Event,
+    caller: &Caller,
+    collection: &CollectionName,
+    operation: &str,
+    id: &str,
+    data: Value,
+) -> Payload {
+    Payload::new(event, caller)
+        .with("collection", collection.as_str())
+        .with("operation", operation)
+        .with("document_id", id)
+        .with("document", data)
+}
+
+/// Stores a new document owned by the caller, after `pre_save` hooks; `post_save` follows.
 pub async fn create(
     state: &AppState,
     caller: &Caller,
@@ -147,16 +270,57 @@ pub async fn create(
 ) -> Result<Document, ServiceError> {
     let collection = collection(collection_name)?;
     let data = data(value)?;
-    let allowed = rule(state, caller, &collection, Action::Create)?;
+    let hooks = state.runner().config();
+    let allowed = rule(&hooks, caller, &collection, Action::Create)?;
     let owner = caller.user_id().map(str::to_string);
-    state
+    let id = uuid::Uuid::now_v7().to_string();
+    let target = Target {
+        collection: Some(collection.to_string()),
+        operation: Some(Operation::Create),
+        meta: vec![
+            (MetaField::Id, Value::from(id.clone())),
+            (MetaField::OwnerId, json!(owner)),
+        ],
+    };
+    let mut before = hooks::before(state, &hooks, Event::PreSave, &target, || {
+        save_payload(
+            Event::PreSave,
+            caller,
+            &collection,
+            "create",
+            &id,
+            data.clone().into_value(),
+        )
+    })
+    .await?;
+    let data = saved_data(&mut before, data)?;
+    let created = state
         .store()
-        .create_document(&collection, data, owner, &allowed)
+        .create_document(before.tx.as_ref(), &collection, id, data, owner, &allowed)
         .await
-        .map_err(|e| access::store_error(e, Action::Create, caller, &collection))
+        .map_err(|e| access::store_error(e, Action::Create, caller, &collection))?;
+    before.commit().await?;
+    let target = Target {
+        meta: payload::document_meta(&created),
+        ..target
+    };
+    hooks::after(state, &hooks, Event::PostSave, target, || {
+        save_payload(
+            Event::PostSave,
+            caller,
+            &collection,
+            "create",
+            &created.id,
+            created.data.clone(),
+        )
+    });
+    Ok(created)
 }
 
-/// Changes a document's data (merge patch or replace), optionally pinned to a version.
+/// Changes a document's data (merge patch or replace), optionally pinned to a version, after
+/// `pre_save` hooks saw the result; `post_save` follows. Each attempt reads the document,
+/// runs the chain on what it would become and writes only if nobody changed it meanwhile
+/// (else the hooks' writes roll back and it starts over).
 pub async fn update(
     state: &AppState,
     caller: &Caller,
@@ -176,20 +340,69 @@ pub async fn update(
             ));
         }
     }
-    let guard = guard(state, caller, &collection, Action::Update)?;
+    let hooks = state.runner().config();
+    let guard = guard(&hooks, caller, &collection, Action::Update)?;
     let change = UpdateChange {
         data,
         merge,
         expected_version,
     };
-    state
-        .store()
-        .update_document(&collection, &id, change, &guard)
-        .await
-        .map_err(|e| access::store_error(e, Action::Update, caller, &collection))
+    let denied = |e| access::store_error(e, Action::Update, caller, &collection);
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = state
+            .store()
+            .get_document(None, &collection, &id, &guard.visible)
+            .await?
+            .ok_or_else(|| not_found(&collection, &id))?;
+        let next = change.apply_to(&current)?;
+        let target = Target {
+            collection: Some(collection.to_string()),
+            operation: Some(Operation::Update),
+            meta: payload::document_meta(&current),
+        };
+        let mut before = hooks::before(state, &hooks, Event::PreSave, &target, || {
+            save_payload(
+                Event::PreSave,
+                caller,
+                &collection,
+                "update",
+                &id,
+                next.clone().into_value(),
+            )
+            .with("old_data", current.data.clone())
+        })
+        .await?;
+        let next = saved_data(&mut before, next)?;
+        let written = state
+            .store()
+            .write_version(before.tx.as_ref(), &collection, &current, next, &guard)
+            .await
+            .map_err(denied)?;
+        if let Written::Done(updated) = written {
+            before.commit().await?;
+            let target = Target {
+                meta: payload::document_meta(&updated),
+                ..target
+            };
+            hooks::after(state, &hooks, Event::PostSave, target, || {
+                save_payload(
+                    Event::PostSave,
+                    caller,
+                    &collection,
+                    "update",
+                    &id,
+                    updated.data.clone(),
+                )
+                .with("old_data", current.data.clone())
+            });
+            return Ok(updated);
+        }
+    }
+    Err(busy(&id).into())
 }
 
-/// Deletes a document, returning its last state.
+/// Deletes a document after `pre_delete` hooks, returning its last state; `post_delete`
+/// follows.
 pub async fn delete(
     state: &AppState,
     caller: &Caller,
@@ -197,10 +410,57 @@ pub async fn delete(
     id: &str,
 ) -> Result<Document, ServiceError> {
     let (collection, id) = target(collection_name, id)?;
-    let guard = guard(state, caller, &collection, Action::Delete)?;
-    state
-        .store()
-        .delete_document(&collection, &id, &guard)
-        .await
-        .map_err(|e| access::store_error(e, Action::Delete, caller, &collection))
+    let hooks = state.runner().config();
+    let guard = guard(&hooks, caller, &collection, Action::Delete)?;
+    let denied = |e| access::store_error(e, Action::Delete, caller, &collection);
+    for _ in 0..UPDATE_ATTEMPTS {
+        // Hooks see the document they let go; without them, one statement does it all.
+        let (current, before) = if hooks.has_chain(Event::PreDelete) {
+            let current = state
+                .store()
+                .get_document(None, &collection, &id, &guard.visible)
+                .await?
+                .ok_or_else(|| not_found(&collection, &id))?;
+            let target = Target {
+                meta: payload::document_meta(&current),
+                ..about(&collection)
+            };
+            let before = hooks::before(state, &hooks, Event::PreDelete, &target, || {
+                Payload::new(Event::PreDelete, caller)
+                    .with("collection", collection.as_str())
+                    .with("document_id", id.as_str())
+                    .with("document", current.data.clone())
+            })
+            .await?;
+            (Some(current), before)
+        } else {
+            (None, Before::none())
+        };
+        let written = state
+            .store()
+            .delete_document(
+                before.tx.as_ref(),
+                &collection,
+                &id,
+                &guard,
+                current.as_ref(),
+            )
+            .await
+            .map_err(denied)?;
+        if let Written::Done(deleted) = written {
+            before.commit().await?;
+            let target = Target {
+                meta: payload::document_meta(&deleted),
+                ..about(&collection)
+            };
+            hooks::after(state, &hooks, Event::PostDelete, target, || {
+                Payload::new(Event::PostDelete, caller)
+                    .with("collection", collection.as_str())
+                    .with("document_id", id.as_str())
+                    .with("document", deleted.data.clone())
+            });
+            return Ok(deleted);
+        }
+    }
+    Err(busy(&id).into())
 }

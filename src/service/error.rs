@@ -34,6 +34,20 @@ pub enum ServiceError {
     /// The operation conflicts with the stored state (stale version, email in use).
     #[error("{0}")]
     Conflict(String),
+    /// A hook refused the operation; the client is told which and why.
+    #[error("{reason}")]
+    HookBlocked {
+        /// The hook's name.
+        hook: String,
+        /// The hook's reason.
+        reason: String,
+    },
+    /// A hook with `on_error: block` failed; details are in the server log only.
+    #[error("the `{hook}` hook failed, so the operation was not carried out; try again later or tell the app's maintainers")]
+    HookFailed {
+        /// The hook's name.
+        hook: String,
+    },
     /// Something failed on our side; the client gets no details.
     #[error("{0}")]
     Internal(String),

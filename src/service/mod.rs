@@ -4,6 +4,7 @@
 pub mod access;
 pub mod documents;
 mod error;
+mod hooks;
 mod input;
 pub mod users;
 

@@ -4,10 +4,12 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+use super::hooks::{self, Before};
 use super::{input, ServiceError};
 use crate::auth::password::{self, Passwords};
 use crate::auth::tokens::{new_refresh_token, refresh_token_hash};
 use crate::auth::{Caller, Email, ADMIN_ROLE, USER_ROLE};
+use crate::hooks::{payload, Event, Payload, Target};
 use crate::state::AppState;
 use crate::store::filter::Filter;
 use crate::store::merge_patch;
@@ -90,8 +92,13 @@ fn internal(message: String) -> ServiceError {
     ServiceError::Internal(message)
 }
 
-/// Starts a new session (a new refresh-token family) for `user`.
-async fn start_session(state: &AppState, user: User) -> Result<Session, ServiceError> {
+/// Starts a new session (a new refresh-token family) for `user`; `claims` go into the access
+/// token (from `pre_login` hooks).
+async fn start_session(
+    state: &AppState,
+    user: User,
+    claims: Map<String, Value>,
+) -> Result<Session, ServiceError> {
     let refresh_token = new_refresh_token();
     state
         .store()
@@ -102,20 +109,27 @@ async fn start_session(state: &AppState, user: User) -> Result<Session, ServiceE
             state.auth().refresh_ttl,
         )
         .await?;
-    session(state, user, refresh_token)
+    session(state, user, refresh_token, claims)
 }
 
-fn session(state: &AppState, user: User, refresh_token: String) -> Result<Session, ServiceError> {
+fn session(
+    state: &AppState,
+    user: User,
+    refresh_token: String,
+    claims: Map<String, Value>,
+) -> Result<Session, ServiceError> {
     let tokens = &state.auth().access_tokens;
     Ok(Session {
-        access_token: tokens.issue(&user, Map::new()).map_err(internal)?,
+        access_token: tokens.issue(&user, claims).map_err(internal)?,
         refresh_token,
         expires_in: tokens.ttl().as_secs(),
         user,
     })
 }
 
-/// Signs a new user up (role `user`) and signs them in.
+/// Signs a new user up (role `user`) and signs them in. `pre_register` hooks may change the
+/// profile or refuse; their writes (say, using up an invite) commit with the new user, or not
+/// at all. `post_register` follows.
 pub async fn register(
     state: &AppState,
     email_text: &str,
@@ -125,23 +139,63 @@ pub async fn register(
     let email = email(email_text)?;
     new_password(password, "password")?;
     let data = profile(data.unwrap_or_else(|| Value::Object(Map::new())))?;
+    // Hashed first: a transaction opened by a hook should not wait on the hash.
     let password_hash = state
         .auth()
         .passwords
         .hash(password)
         .await
         .map_err(internal)?;
+    let hooks = state.runner().config();
+    let mut before = hooks::before(
+        state,
+        &hooks,
+        Event::PreRegister,
+        &Target::default(),
+        || {
+            Payload::new(Event::PreRegister, &Caller::Anonymous)
+                .with("email", email.as_str())
+                .with("data", data.clone())
+        },
+    )
+    .await?;
+    let data = match before.take("data") {
+        Some(data) => data,
+        None => data,
+    };
     let user = state
         .store()
-        .create_user(NewUser {
-            email: email.as_str().to_string(),
-            password_hash,
-            role: USER_ROLE.to_string(),
-            data,
-            signed_in: true,
-        })
+        .create_user(
+            before.tx.as_ref(),
+            NewUser {
+                email: email.as_str().to_string(),
+                password_hash,
+                role: USER_ROLE.to_string(),
+                data,
+                signed_in: true,
+            },
+        )
         .await?;
-    start_session(state, user).await
+    before.commit().await?;
+    hooks::after(
+        state,
+        &hooks,
+        Event::PostRegister,
+        user_target(&user),
+        || Payload::new(Event::PostRegister, &Caller::Anonymous).with("user", payload::user(&user)),
+    );
+    start_session(state, user, Map::new()).await
+}
+
+fn user_target(user: &User) -> Target {
+    Target {
+        meta: payload::user_meta(user),
+        ..Target::default()
+    }
+}
+
+fn user_payload(event: Event, caller: &Caller, user: &User) -> Payload {
+    Payload::new(event, caller).with("user", payload::user(user))
 }
 
 /// Checks `password` for `email` through the login limiter. Failures say only
@@ -177,7 +231,8 @@ async fn check_credentials(
     }
 }
 
-/// Signs a user in with email and password.
+/// Signs a user in with email and password. After the password checks out, `pre_login`
+/// hooks may refuse or add claims to the access token; `post_login` follows.
 pub async fn login(
     state: &AppState,
     email_text: &str,
@@ -185,12 +240,22 @@ pub async fn login(
 ) -> Result<Session, ServiceError> {
     let email = email(email_text)?;
     let user = check_credentials(state, &email, password).await?;
+    let hooks = state.runner().config();
+    let mut before = hooks::before(state, &hooks, Event::PreLogin, &user_target(&user), || {
+        user_payload(Event::PreLogin, &Caller::Anonymous, &user)
+    })
+    .await?;
+    let claims = std::mem::take(&mut before.claims);
     let user = state
         .store()
-        .touch_login(&user.id)
+        .touch_login(before.tx.as_ref(), &user.id)
         .await?
         .ok_or_else(|| ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))?;
-    start_session(state, user).await
+    before.commit().await?;
+    hooks::after(state, &hooks, Event::PostLogin, user_target(&user), || {
+        user_payload(Event::PostLogin, &Caller::Anonymous, &user)
+    });
+    start_session(state, user, claims).await
 }
 
 /// Exchanges a refresh token for a new pair. Each refresh token works once: presenting a used
@@ -215,10 +280,10 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Session, S
         Rotation::Rotated { user_id } => {
             let user = state
                 .store()
-                .user_by_id(&user_id)
+                .user_by_id(None, &user_id)
                 .await?
                 .ok_or_else(invalid)?;
-            session(state, user, next)
+            session(state, user, next, Map::new())
         }
         Rotation::Invalid => Err(invalid()),
         Rotation::Reused => {
@@ -243,7 +308,7 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<bool, Servi
 pub async fn me(state: &AppState, caller: &Caller) -> Result<Option<User>, ServiceError> {
     match caller.user_id() {
         None => Ok(None),
-        Some(id) => Ok(state.store().user_by_id(id).await?),
+        Some(id) => Ok(state.store().user_by_id(None, id).await?),
     }
 }
 
@@ -255,7 +320,7 @@ async fn signed_in_user(state: &AppState, caller: &Caller) -> Result<User, Servi
     })?;
     state
         .store()
-        .user_by_id(id)
+        .user_by_id(None, id)
         .await?
         .ok_or_else(|| ServiceError::Unauthenticated("this account no longer exists".into()))
 }
@@ -315,6 +380,7 @@ pub async fn update_me(
     };
     let changed = apply(
         state.store(),
+        Some((state, caller)),
         user,
         |_| UserChange {
             email: new_email.as_ref().map(|e| e.as_str().to_string()),
@@ -332,30 +398,97 @@ pub async fn update_me(
 }
 
 /// Writes `change` (and a profile merge patch) to `user`, re-reading after a concurrent change.
+/// With `hooked` (the state and the caller), `pre_user_update` hooks see the profile as it
+/// would become and may change or refuse it, and `post_user_update` follows; without it (an
+/// operator's bootstrap) no hooks run.
 async fn apply(
     store: &Store,
+    hooked: Option<(&AppState, &Caller)>,
     mut user: User,
     change: impl Fn(&User) -> UserChange,
     patch: Option<&Value>,
 ) -> Result<User, ServiceError> {
+    let hooks = hooked.map(|(state, caller)| (state, caller, state.runner().config()));
     for _ in 0..UPDATE_ATTEMPTS {
         let mut next = change(&user);
+        let mut data = user.data.clone();
         if let Some(patch) = patch {
-            let mut data = user.data.clone();
             merge_patch::apply(&mut data, patch);
-            next.data = Some(profile(data)?);
+            next.data = Some(profile(data.clone())?);
         }
-        if let Some(updated) = store.update_user(&user, next).await? {
+        let mut before = Before::none();
+        if let Some((state, caller, hooks)) = &hooks {
+            before = hooks::before(
+                state,
+                hooks,
+                Event::PreUserUpdate,
+                &user_target(&user),
+                || {
+                    user_payload(Event::PreUserUpdate, caller, &user)
+                        .with("data", data)
+                        .with("old_data", user.data.clone())
+                },
+            )
+            .await?;
+            if let Some(data) = before.take("data") {
+                next.data = Some(data);
+            }
+        }
+        if let Some(updated) = store.update_user(before.tx.as_ref(), &user, next).await? {
+            before.commit().await?;
+            if let Some((state, caller, hooks)) = &hooks {
+                hooks::after(
+                    state,
+                    hooks,
+                    Event::PostUserUpdate,
+                    user_target(&updated),
+                    || {
+                        user_payload(Event::PostUserUpdate, caller, &updated)
+                            .with("data", updated.data.clone())
+                            .with("old_data", user.data.clone())
+                    },
+                );
+            }
             return Ok(updated);
         }
+        drop(before); // the hooks' writes roll back; read again and start over
         user = store
-            .user_by_id(&user.id)
+            .user_by_id(None, &user.id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no user `{}`", user.id)))?;
     }
     Err(ServiceError::Conflict(
         "this user is being changed by many requests at once; retry".into(),
     ))
+}
+
+/// Deletes `user` after `pre_user_delete` hooks; `post_user_delete` follows. Whether it was
+/// still there.
+async fn delete_user(state: &AppState, caller: &Caller, user: &User) -> Result<bool, ServiceError> {
+    let hooks = state.runner().config();
+    let before = hooks::before(
+        state,
+        &hooks,
+        Event::PreUserDelete,
+        &user_target(user),
+        || user_payload(Event::PreUserDelete, caller, user),
+    )
+    .await?;
+    let deleted = state
+        .store()
+        .delete_user(before.tx.as_ref(), &user.id)
+        .await?;
+    before.commit().await?;
+    if let Some(deleted) = &deleted {
+        hooks::after(
+            state,
+            &hooks,
+            Event::PostUserDelete,
+            user_target(deleted),
+            || user_payload(Event::PostUserDelete, caller, deleted),
+        );
+    }
+    Ok(deleted.is_some())
 }
 
 /// Deletes the caller's account after checking its password.
@@ -366,7 +499,7 @@ pub async fn delete_me(
 ) -> Result<bool, ServiceError> {
     let user = signed_in_user(state, caller).await?;
     confirm_password(state, &user, Some(password), "password").await?;
-    Ok(state.store().delete_user(&user.id).await?.is_some())
+    delete_user(state, caller, &user).await
 }
 
 /// Refuses callers who are not admins *now*: the role is read from the database, so a demoted
@@ -377,7 +510,7 @@ async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ServiceE
             "sign in as an admin to manage users".into(),
         ));
     };
-    match state.store().user_by_id(id).await? {
+    match state.store().user_by_id(None, id).await? {
         Some(user) if user.role == ADMIN_ROLE => Ok(()),
         _ => Err(ServiceError::Forbidden(
             "only admins may manage users".into(),
@@ -418,7 +551,7 @@ pub async fn get(
     id: &str,
 ) -> Result<Option<User>, ServiceError> {
     require_admin(state, caller).await?;
-    Ok(state.store().user_by_id(&user_id(id)?).await?)
+    Ok(state.store().user_by_id(None, &user_id(id)?).await?)
 }
 
 /// Admin: merge `data` into a user's profile and/or set its role.
@@ -435,11 +568,12 @@ pub async fn update(
     let patch = data.map(profile).transpose()?;
     let user = state
         .store()
-        .user_by_id(&id)
+        .user_by_id(None, &id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no user `{id}`")))?;
     apply(
         state.store(),
+        Some((state, caller)),
         user,
         |_| UserChange {
             role: new_role.clone(),
@@ -454,9 +588,15 @@ pub async fn update(
 pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<bool, ServiceError> {
     require_admin(state, caller).await?;
     let id = user_id(id)?;
-    match state.store().delete_user(&id).await? {
-        Some(_) => Ok(true),
-        None => Err(ServiceError::NotFound(format!("no user `{id}`"))),
+    let missing = || ServiceError::NotFound(format!("no user `{id}`"));
+    let user = state
+        .store()
+        .user_by_id(None, &id)
+        .await?
+        .ok_or_else(missing)?;
+    match delete_user(state, caller, &user).await? {
+        true => Ok(true),
+        false => Err(missing()),
     }
 }
 
@@ -475,6 +615,7 @@ pub async fn ensure_admin(
         }
         apply(
             store,
+            None,
             user,
             |_| UserChange {
                 role: Some(ADMIN_ROLE.to_string()),
@@ -488,13 +629,16 @@ pub async fn ensure_admin(
     new_password(password, "password")?;
     let password_hash = passwords.hash(password).await.map_err(internal)?;
     match store
-        .create_user(NewUser {
-            email: email.as_str().to_string(),
-            password_hash,
-            role: ADMIN_ROLE.to_string(),
-            data: Value::Object(Map::new()),
-            signed_in: false,
-        })
+        .create_user(
+            None,
+            NewUser {
+                email: email.as_str().to_string(),
+                password_hash,
+                role: ADMIN_ROLE.to_string(),
+                data: Value::Object(Map::new()),
+                signed_in: false,
+            },
+        )
         .await
     {
         Ok(_) => Ok("created as admin"),

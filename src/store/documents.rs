@@ -2,27 +2,25 @@
 //! SQLite never has to upgrade a read transaction to a write one and PostgreSQL never holds a
 //! row lock across a round trip.
 
-use entity::document;
-use sea_orm::EntityTrait;
 use serde_json::{Map, Value};
 
 use super::filter::sql::push_filter;
 use super::filter::Filter;
 use super::sort::{push_order_by, SortKey};
 use super::sql::Sql;
-use super::{merge_patch, CollectionName, Store, StoreError};
+use super::{merge_patch, CollectionName, Store, StoreError, Tx};
 
 /// Largest serialized size of one document's data.
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Largest page `documents` returns.
 pub const MAX_LIMIT: u64 = 1000;
-/// How often an update re-reads after losing a race before reporting a conflict.
-const UPDATE_ATTEMPTS: usize = 16;
+/// How often an update re-reads after losing a race before giving up.
+pub const UPDATE_ATTEMPTS: usize = 16;
 
 const COLUMNS: &str = "id, collection, data, owner_id, created_at, updated_at, version";
 
 /// A stored document as the rest of hookql sees it.
-pub type Document = document::Model;
+pub type Document = entity::document::Model;
 
 /// A document's data: a JSON object within the size limit.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,25 +97,24 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// What a write pinned to a version did.
+#[derive(Clone, Debug)]
+pub enum Written {
+    /// It happened; the row as written (or, for a delete, as it was).
+    Done(Document),
+    /// Another writer changed the document first: read it again and retry.
+    Raced,
+}
+
 impl Store {
-    /// Runs a write statement that returns the written row, in this process's write order.
-    async fn write_one(&self, sql: Sql) -> Result<Option<Document>, StoreError> {
-        let _turn = self.write_turn().await;
-        self.fetch_one(sql).await
-    }
-
-    async fn fetch_one(&self, sql: Sql) -> Result<Option<Document>, StoreError> {
-        Ok(document::Entity::find()
-            .from_raw_sql(sql.into_statement())
-            .one(&self.db)
-            .await?)
-    }
-
-    /// Stores a new document (version 1) and returns it, if it passes `allowed` (the create
-    /// rule, checked on the new row in the same statement); [`StoreError::Denied`] if not.
+    /// Stores a new document (version 1) with `id` and returns it, if it passes `allowed` (the
+    /// create rule, checked on the new row in the same statement); [`StoreError::Denied`] if
+    /// not. The id is the caller's so that before-hooks can be told it.
     pub async fn create_document(
         &self,
+        tx: Option<&Tx>,
         collection: &CollectionName,
+        id: String,
         data: DocumentData,
         owner_id: Option<String>,
         allowed: &Filter,
@@ -129,7 +126,7 @@ impl Store {
             .push(") SELECT ")
             .push(COLUMNS)
             .push(" FROM (SELECT ");
-        sql.bind(uuid::Uuid::now_v7().to_string()).push(" AS id, ");
+        sql.bind(id).push(" AS id, ");
         sql.bind(collection.as_str().to_string())
             .push(" AS collection, ");
         sql.bind(data.into_value()).push(" AS data, ");
@@ -139,13 +136,16 @@ impl Store {
             .push(" AS updated_at, 1 AS version) AS documents WHERE ");
         push_filter(&mut sql, allowed);
         sql.push(" RETURNING ").push(COLUMNS);
-        self.write_one(sql).await?.ok_or(StoreError::Denied)
+        self.fetch_one(tx, true, sql)
+            .await?
+            .ok_or(StoreError::Denied)
     }
 
     /// The document with `id` in `collection`, if it exists and matches `visible` (the
     /// caller's read rule).
     pub async fn get_document(
         &self,
+        tx: Option<&Tx>,
         collection: &CollectionName,
         id: &str,
         visible: &Filter,
@@ -159,12 +159,13 @@ impl Store {
             .bind(id.to_string())
             .push(" AND ");
         push_filter(&mut sql, visible);
-        self.fetch_one(sql).await
+        Ok(self.fetch_one(tx, false, sql).await?)
     }
 
     /// One page of the documents in `collection` matching the query, and the total count.
     pub async fn list_documents(
         &self,
+        tx: Option<&Tx>,
         collection: &CollectionName,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
@@ -191,13 +192,10 @@ impl Store {
             if query.limit == 0 {
                 return Ok(Vec::new());
             }
-            document::Entity::find()
-                .from_raw_sql(select.into_statement())
-                .all(&self.db)
-                .await
+            self.fetch_all(tx, select).await
         };
         let (items, total_count) =
-            tokio::try_join!(items, self.count_if(query.count_total, count))?;
+            tokio::try_join!(items, self.count(tx, query.count_total, count))?;
         Ok(Page { items, total_count })
     }
 
@@ -206,6 +204,7 @@ impl Store {
     /// UPDATE itself (else [`StoreError::Denied`]).
     pub async fn update_document(
         &self,
+        tx: Option<&Tx>,
         collection: &CollectionName,
         id: &str,
         change: UpdateChange,
@@ -213,76 +212,147 @@ impl Store {
     ) -> Result<Document, StoreError> {
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self
-                .get_document(collection, id, &guard.visible)
+                .get_document(tx, collection, id, &guard.visible)
                 .await?
                 .ok_or_else(|| not_found(collection, id))?;
-            if let Some(expected) = change.expected_version {
-                if expected != current.version {
-                    return Err(StoreError::VersionConflict {
-                        id: id.to_string(),
-                        expected,
-                        actual: current.version,
-                    });
-                }
-            }
-            let data = if change.merge {
-                let mut merged = current.data.clone();
-                merge_patch::apply(&mut merged, &change.data.clone().into_value());
-                DocumentData::parse(merged).map_err(StoreError::Invalid)?
-            } else {
-                change.data.clone()
-            };
-            let mut sql = Sql::new(self.backend());
-            sql.push("UPDATE documents SET data = ")
-                .bind(data.into_value());
-            sql.push(", updated_at = ")
-                .bind(now_micros().max(current.updated_at));
-            sql.push(", version = version + 1 WHERE collection = ")
-                .bind(collection.as_str().to_string());
-            sql.push(" AND id = ").bind(id.to_string());
-            sql.push(" AND version = ").bind(current.version);
-            sql.push(" AND ");
-            push_filter(&mut sql, &guard.allowed);
-            sql.push(" RETURNING ").push(COLUMNS);
-            if let Some(updated) = self.write_one(sql).await? {
+            let data = change.apply_to(&current)?;
+            if let Written::Done(updated) = self
+                .write_version(tx, collection, &current, data, guard)
+                .await?
+            {
                 return Ok(updated);
             }
-            // Either the rule refused the stored row, or another writer got there first.
-            match self.get_document(collection, id, &guard.visible).await? {
-                None => return Err(not_found(collection, id)),
-                Some(now) if now.version == current.version => return Err(StoreError::Denied),
-                Some(_) => {} // lost a race: read again (a pinned version then conflicts)
-            }
         }
-        Err(StoreError::Invalid(format!(
-            "document `{id}` is being updated by many writers at once; retry"
-        )))
+        Err(busy(id))
+    }
+
+    /// Writes `data` over `current`, provided the stored row is still at `current.version`
+    /// and passes `guard.allowed`. [`Written::Raced`] when another writer came first.
+    pub async fn write_version(
+        &self,
+        tx: Option<&Tx>,
+        collection: &CollectionName,
+        current: &Document,
+        data: DocumentData,
+        guard: &Guard,
+    ) -> Result<Written, StoreError> {
+        let mut sql = Sql::new(self.backend());
+        sql.push("UPDATE documents SET data = ")
+            .bind(data.into_value());
+        sql.push(", updated_at = ")
+            .bind(now_micros().max(current.updated_at));
+        sql.push(", version = version + 1 WHERE collection = ")
+            .bind(collection.as_str().to_string());
+        sql.push(" AND id = ").bind(current.id.clone());
+        sql.push(" AND version = ").bind(current.version);
+        sql.push(" AND ");
+        push_filter(&mut sql, &guard.allowed);
+        sql.push(" RETURNING ").push(COLUMNS);
+        match self.fetch_one(tx, true, sql).await? {
+            Some(updated) => Ok(Written::Done(updated)),
+            None => self.why_unwritten(tx, collection, current, guard).await,
+        }
     }
 
     /// Deletes a document and returns its last state. Like updates, the document must match
-    /// `guard.visible` and `guard.allowed`.
+    /// `guard.visible` and `guard.allowed`; with `pinned`, it must also still be that version
+    /// (else [`Written::Raced`]).
     pub async fn delete_document(
         &self,
+        tx: Option<&Tx>,
         collection: &CollectionName,
         id: &str,
         guard: &Guard,
-    ) -> Result<Document, StoreError> {
+        pinned: Option<&Document>,
+    ) -> Result<Written, StoreError> {
         let mut sql = Sql::new(self.backend());
         sql.push("DELETE FROM documents WHERE collection = ")
             .bind(collection.as_str().to_string());
         sql.push(" AND id = ").bind(id.to_string()).push(" AND ");
+        if let Some(current) = pinned {
+            sql.push("version = ").bind(current.version).push(" AND ");
+        }
         push_filter(&mut sql, &guard.visible);
         sql.push(" AND ");
         push_filter(&mut sql, &guard.allowed);
         sql.push(" RETURNING ").push(COLUMNS);
-        if let Some(deleted) = self.write_one(sql).await? {
-            return Ok(deleted);
+        if let Some(deleted) = self.fetch_one(tx, true, sql).await? {
+            return Ok(Written::Done(deleted));
         }
-        match self.get_document(collection, id, &guard.visible).await? {
-            None => Err(not_found(collection, id)),
-            Some(_) => Err(StoreError::Denied),
+        match (
+            pinned,
+            self.get_document(tx, collection, id, &guard.visible)
+                .await?,
+        ) {
+            (_, None) => Err(not_found(collection, id)),
+            (Some(pinned), Some(now)) if now.version != pinned.version => Ok(Written::Raced),
+            (_, Some(_)) => Err(StoreError::Denied),
         }
     }
+
+    /// After a pinned write matched no row: the document is gone (not found), unchanged (so
+    /// the rule refused it), or changed by another writer (raced).
+    async fn why_unwritten(
+        &self,
+        tx: Option<&Tx>,
+        collection: &CollectionName,
+        current: &Document,
+        guard: &Guard,
+    ) -> Result<Written, StoreError> {
+        match self
+            .get_document(tx, collection, &current.id, &guard.visible)
+            .await?
+        {
+            None => Err(not_found(collection, &current.id)),
+            Some(now) if now.version == current.version => Err(StoreError::Denied),
+            Some(_) => Ok(Written::Raced),
+        }
+    }
+
+    /// How many documents in `collection` match `filter`.
+    pub async fn count_documents(
+        &self,
+        tx: Option<&Tx>,
+        collection: &CollectionName,
+        filter: &Filter,
+    ) -> Result<u64, StoreError> {
+        let mut sql = Sql::new(self.backend());
+        sql.push("SELECT COUNT(*) AS total FROM documents WHERE documents.collection = ")
+            .bind(collection.as_str().to_string())
+            .push(" AND ");
+        push_filter(&mut sql, filter);
+        Ok(self.count(tx, true, sql).await?.unwrap_or(0))
+    }
+}
+
+impl UpdateChange {
+    /// The data `current` would have after this change; a pinned version that does not match
+    /// is a conflict.
+    pub fn apply_to(&self, current: &Document) -> Result<DocumentData, StoreError> {
+        if let Some(expected) = self.expected_version {
+            if expected != current.version {
+                return Err(StoreError::VersionConflict {
+                    id: current.id.clone(),
+                    expected,
+                    actual: current.version,
+                });
+            }
+        }
+        if self.merge {
+            let mut merged = current.data.clone();
+            merge_patch::apply(&mut merged, &self.data.clone().into_value());
+            DocumentData::parse(merged).map_err(StoreError::Invalid)
+        } else {
+            Ok(self.data.clone())
+        }
+    }
+}
+
+/// Every attempt lost a race with another writer.
+pub fn busy(id: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "document `{id}` is being updated by many writers at once; retry"
+    ))
 }
 
 /// What the caller's access rules let it touch, as filters on the stored row.

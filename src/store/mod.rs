@@ -9,16 +9,18 @@ pub mod merge_patch;
 pub mod refresh_tokens;
 pub mod sort;
 pub mod sql;
+mod tx;
 pub mod users;
 
 pub use collection::CollectionName;
 pub use connect::{describe_database_url, DatabaseKind};
 pub use documents::{Document, DocumentData, Guard, ListQuery, Page, UpdateChange};
+pub use tx::Tx;
 
 use migration::MigratorTrait;
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 
 /// Errors of the storage layer. Database failures stay opaque to clients (`INTERNAL`).
 #[derive(Debug, thiserror::Error)]
@@ -107,18 +109,6 @@ impl Store {
             Some(queue) => Some(queue.lock().await),
             None => None,
         }
-    }
-
-    /// Runs `sql` (a `SELECT COUNT(*) AS total …`) when `wanted`: list queries count only
-    /// when the client asked for a total.
-    async fn count_if(&self, wanted: bool, sql: sql::Sql) -> Result<Option<u64>, DbErr> {
-        if !wanted {
-            return Ok(None);
-        }
-        let row = self.db.query_one(sql.into_statement()).await?;
-        row.map(|row| row.try_get::<i64>("", "total"))
-            .transpose()
-            .map(|n| Some(n.unwrap_or(0).max(0) as u64))
     }
 
     /// Checks that the database answers (for `/healthz`).

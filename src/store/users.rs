@@ -1,14 +1,13 @@
 //! App users: one row each, with the email stored lower-cased and unique.
 
 use entity::user;
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
-use sea_orm::{ColumnTrait, SqlErr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, SqlErr};
 use serde_json::Value;
 
 use super::filter::sql::push_filter;
 use super::filter::Filter;
 use super::sql::Sql;
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 
 /// A stored user as the rest of hookql sees it (the hash included: never convert it to output
 /// without leaving that out).
@@ -57,27 +56,33 @@ fn email_taken(error: sea_orm::DbErr) -> StoreError {
 
 impl Store {
     /// Stores a new user; [`StoreError::EmailTaken`] if the email is in use.
-    pub async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+    pub async fn create_user(&self, tx: Option<&Tx>, new: NewUser) -> Result<User, StoreError> {
         let now = now_micros();
-        let model = user::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            email: Set(new.email),
-            password_hash: Set(new.password_hash),
-            role: Set(new.role),
-            data: Set(new.data),
-            created_at: Set(now),
-            updated_at: Set(now),
-            last_login_at: Set(new.signed_in.then_some(now)),
-        };
-        let _turn = self.write_turn().await;
-        model.insert(&self.db).await.map_err(email_taken)
+        let mut sql = Sql::new(self.backend());
+        sql.push("INSERT INTO users (")
+            .push(COLUMNS)
+            .push(") VALUES (");
+        sql.bind(uuid::Uuid::now_v7().to_string()).push(", ");
+        sql.bind(new.email).push(", ");
+        sql.bind(new.password_hash).push(", ");
+        sql.bind(new.role).push(", ");
+        sql.bind(new.data).push(", ");
+        sql.bind(now).push(", ").bind(now).push(", ");
+        sql.bind(new.signed_in.then_some(now));
+        sql.push(") RETURNING ").push(COLUMNS);
+        self.write_user(tx, sql)
+            .await?
+            .ok_or_else(|| StoreError::Invalid("the new user was not stored".into()))
     }
 
     /// The user with `id`.
-    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
-        Ok(user::Entity::find_by_id(id.to_string())
-            .one(&self.db)
-            .await?)
+    pub async fn user_by_id(&self, tx: Option<&Tx>, id: &str) -> Result<Option<User>, StoreError> {
+        let mut sql = Sql::new(self.backend());
+        sql.push("SELECT ")
+            .push(COLUMNS)
+            .push(" FROM users WHERE id = ");
+        sql.bind(id.to_string());
+        Ok(self.fetch_one(tx, false, sql).await?)
     }
 
     /// The user with `email` (lower-cased).
@@ -89,19 +94,20 @@ impl Store {
     }
 
     /// Records a successful sign-in.
-    pub async fn touch_login(&self, id: &str) -> Result<Option<User>, StoreError> {
+    pub async fn touch_login(&self, tx: Option<&Tx>, id: &str) -> Result<Option<User>, StoreError> {
         let now = now_micros();
         let mut sql = Sql::new(self.backend());
         sql.push("UPDATE users SET last_login_at = ").bind(now);
         sql.push(" WHERE id = ").bind(id.to_string());
         sql.push(" RETURNING ").push(COLUMNS);
-        self.write_user(sql).await
+        self.write_user(tx, sql).await
     }
 
     /// Changes a user, unless it changed since `seen` (then `Ok(None)`: read again and retry),
     /// so that two concurrent profile edits never silently drop one another.
     pub async fn update_user(
         &self,
+        tx: Option<&Tx>,
         seen: &User,
         change: UserChange,
     ) -> Result<Option<User>, StoreError> {
@@ -123,38 +129,39 @@ impl Store {
         sql.push(" WHERE id = ").bind(seen.id.clone());
         sql.push(" AND updated_at = ").bind(seen.updated_at);
         sql.push(" RETURNING ").push(COLUMNS);
-        self.write_user(sql).await
+        self.write_user(tx, sql).await
     }
 
-    async fn write_user(&self, sql: Sql) -> Result<Option<User>, StoreError> {
-        let _turn = self.write_turn().await;
-        user::Entity::find()
-            .from_raw_sql(sql.into_statement())
-            .one(&self.db)
-            .await
-            .map_err(email_taken)
+    async fn write_user(&self, tx: Option<&Tx>, sql: Sql) -> Result<Option<User>, StoreError> {
+        self.fetch_one(tx, true, sql).await.map_err(email_taken)
     }
 
-    /// Deletes a user and every refresh token it holds, in one transaction. Its documents
-    /// stay (their `ownerId` keeps the old id).
-    pub async fn delete_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let _turn = self.write_turn().await;
-        let tx = self.db.begin().await?;
-        entity::refresh_token::Entity::delete_many()
-            .filter(entity::refresh_token::Column::UserId.eq(id))
-            .exec(&tx)
-            .await?;
+    /// Deletes a user and every refresh token it holds, in one transaction (`tx`, or one of
+    /// its own). Its documents stay (their `ownerId` keeps the old id).
+    pub async fn delete_user(&self, tx: Option<&Tx>, id: &str) -> Result<Option<User>, StoreError> {
+        match tx {
+            Some(tx) => self.delete_user_in(tx, id).await,
+            None => {
+                let own = self.begin().await?;
+                let deleted = self.delete_user_in(&own, id).await?;
+                own.commit().await?;
+                Ok(deleted)
+            }
+        }
+    }
+
+    async fn delete_user_in(&self, tx: &Tx, id: &str) -> Result<Option<User>, StoreError> {
+        let mut tokens = Sql::new(self.backend());
+        tokens
+            .push("DELETE FROM refresh_tokens WHERE user_id = ")
+            .bind(id.to_string());
+        self.execute(Some(tx), tokens).await?;
         let mut sql = Sql::new(self.backend());
         sql.push("DELETE FROM users WHERE id = ")
             .bind(id.to_string())
             .push(" RETURNING ")
             .push(COLUMNS);
-        let deleted = user::Entity::find()
-            .from_raw_sql(sql.into_statement())
-            .one(&tx)
-            .await?;
-        tx.commit().await?;
-        Ok(deleted)
+        Ok(self.fetch_one(Some(tx), true, sql).await?)
     }
 
     /// A page of users matching `filter` (parsed for users), oldest first, and the total.
@@ -183,11 +190,11 @@ impl Store {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            user::Entity::find()
-                .from_raw_sql(select.into_statement())
-                .all(&self.db)
-                .await
+            self.fetch_all(None, select).await
         };
-        Ok(tokio::try_join!(items, self.count_if(count_total, count))?)
+        Ok(tokio::try_join!(
+            items,
+            self.count(None, count_total, count)
+        )?)
     }
 }

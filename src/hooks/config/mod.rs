@@ -10,6 +10,7 @@ pub mod yaml;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use model::{HooksFile, OnError, Operation, Ordering};
@@ -74,7 +75,7 @@ pub struct HooksConfig {
     /// Every file it was built from (hooks.yaml and script files), for the watcher.
     pub files: Vec<PathBuf>,
     /// The `config` section, expanded.
-    pub config: BTreeMap<String, Value>,
+    pub config: Arc<BTreeMap<String, Value>>,
     /// Access rules of collections named in the file.
     pub collections: HashMap<String, CollectionRules>,
     /// Access rules of every other collection.
@@ -91,7 +92,7 @@ impl HooksConfig {
         Self {
             files: vec![source.clone()],
             source,
-            config: BTreeMap::new(),
+            config: Arc::default(),
             collections: HashMap::new(),
             default_rules: CollectionRules::builtin(),
             bindings: Vec::new(),
@@ -106,6 +107,11 @@ impl HooksConfig {
             .into_iter()
             .flatten()
             .map(|&i| &self.bindings[i])
+    }
+
+    /// Whether any binding is on `event` (one map lookup: an unbound event costs nothing).
+    pub fn has_chain(&self, event: Event) -> bool {
+        self.chains.contains_key(&event)
     }
 
     /// How many bindings each event has (for status pages and logs).

@@ -5,6 +5,7 @@
 //! path with odd characters or an operand of the wrong shape is an error naming the exact
 //! place (`filter.status._eq`), never silently ignored. [`sql`] turns the tree into SQL.
 
+pub mod eval;
 mod parse;
 pub mod sql;
 

@@ -51,6 +51,16 @@ impl Checker<'_> {
                 self.error(&here, "expected at least one of create, update");
             }
         }
+        if hook.when.is_some()
+            && events
+                .iter()
+                .any(|e| matches!(e, Event::PreRead | Event::PostRead))
+        {
+            self.key_error(
+                &child_key(at, "when"),
+                "`when` tests a document, and read events (pre_read, post_read) have none yet; narrow them with `collections`, or test inside the script",
+            );
+        }
         let when = hook
             .when
             .as_ref()
@@ -241,7 +251,7 @@ impl Checker<'_> {
             return self.url_action(hook, url, at, config);
         }
         if let Some(source) = &hook.script {
-            return match script::compile(&self.engine, source) {
+            return match script::compile(self.engine, source) {
                 Ok(script) => Some(Action::Script { script, file: None }),
                 Err(e) => {
                     let line = self.positions.text_start_line(&child_key(at, "script"))
@@ -263,7 +273,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        match script::compile(&self.engine, &source) {
+        match script::compile(self.engine, &source) {
             Ok(script) => Some(Action::Script {
                 script,
                 file: Some(file),

@@ -124,7 +124,7 @@ struct Checker<'a> {
     positions: &'a Positions,
     env: &'a dyn Fn(&str) -> Option<String>,
     errors: Vec<ConfigError>,
-    engine: rhai::Engine,
+    engine: &'static rhai::Engine,
 }
 
 impl Checker<'_> {
@@ -208,7 +208,7 @@ impl Checker<'_> {
         HooksConfig {
             source: self.path.to_path_buf(),
             files,
-            config,
+            config: std::sync::Arc::new(config),
             collections,
             default_rules,
             bindings,

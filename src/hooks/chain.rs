@@ -1,0 +1,260 @@
+//! The before-chain: the bindings of one event, run in file order, each seeing the payload
+//! as the previous one left it. A plain loop over typed outcomes that stops at the first
+//! block; it knows nothing of Rhai or HTTP (the caller passes how to run a binding), so it is
+//! tested here with fake bindings.
+
+use serde_json::{Map, Value};
+
+use super::config::{Binding, OnError};
+use super::matching::Target;
+use super::outcome::{self, Outcome};
+use super::payload::{self, Payload};
+use super::Event;
+use crate::auth::claims::RESERVED_CLAIMS;
+use crate::store::filter::Filter;
+use crate::store::{merge_patch, DocumentData};
+
+/// Why a chain stopped the operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A hook said no; the client is told why.
+    Blocked {
+        /// The hook's name.
+        hook: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// A hook with `on_error: block` failed; the client is told which hook, nothing more.
+    Failed {
+        /// The hook's name.
+        hook: String,
+    },
+}
+
+/// What a chain that let the operation go on leaves besides the changed payload.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Passed {
+    /// Claims `pre_login` hooks add to the access token.
+    pub claims: Map<String, Value>,
+}
+
+/// The payload key a `data`/`patch` result changes, for events that allow it.
+fn data_key(event: Event) -> &'static str {
+    match event {
+        Event::PreSave => "document",
+        _ => "data",
+    }
+}
+
+/// How a binding is executed: a script run or (later) a URL call, or a fake in tests.
+pub trait Execute {
+    /// Runs `binding` on `payload`: its raw answer, or why it failed.
+    fn execute(
+        &self,
+        binding: &Binding,
+        payload: &Payload,
+    ) -> impl std::future::Future<Output = Result<Value, String>> + Send;
+}
+
+/// Runs `bindings` (the event's chain) on `payload` with `run`.
+pub async fn run_before<'a>(
+    bindings: impl Iterator<Item = &'a Binding>,
+    target: &Target,
+    payload: &mut Payload,
+    run: &impl Execute,
+) -> Result<Passed, Stop> {
+    let event = payload.event();
+    let mut passed = Passed::default();
+    for binding in bindings {
+        if !binding.fires(target, payload) {
+            continue;
+        }
+        let result = match run.execute(binding, payload).await {
+            Ok(answer) => outcome::parse(event, answer),
+            Err(error) => Err(error),
+        };
+        let applied = result.and_then(|outcome| apply(outcome, payload, &mut passed, binding));
+        match applied {
+            Ok(Some(reason)) => {
+                tracing::info!(hook = %binding.name, %event, %reason, "hook blocked the operation");
+                return Err(Stop::Blocked {
+                    hook: binding.name.clone(),
+                    reason,
+                });
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(hook = %binding.name, %event, on_error = ?binding.on_error, "hook failed: {error}");
+                if binding.on_error == OnError::Block {
+                    return Err(Stop::Failed {
+                        hook: binding.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(passed)
+}
+
+/// Applies one outcome to the payload; `Some(reason)` for a block, `Err` for a change that
+/// is not valid (a hook failure, handled by `on_error`).
+fn apply(
+    outcome: Outcome,
+    payload: &mut Payload,
+    passed: &mut Passed,
+    binding: &Binding,
+) -> Result<Option<String>, String> {
+    let key = data_key(payload.event());
+    match outcome {
+        Outcome::Continue => {}
+        Outcome::Block(reason) => return Ok(Some(reason)),
+        Outcome::Data(data) => payload.set(key, checked_data(Value::Object(data))?),
+        Outcome::Patch(patch) => {
+            let mut data = payload
+                .get(key)
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
+            merge_patch::apply(&mut data, &patch);
+            payload.set(key, checked_data(data)?);
+        }
+        Outcome::Filter(filter) => {
+            if !filter.is_null() {
+                Filter::parse(&filter, "filter").map_err(|e| format!("invalid filter: {e}"))?;
+            }
+            payload.set("filter", filter);
+        }
+        Outcome::Documents(documents) => {
+            for (i, document) in documents.iter().enumerate() {
+                payload::parse_document(document).map_err(|e| format!("documents[{i}]: {e}"))?;
+            }
+            payload.set("documents", Value::Array(documents));
+        }
+        Outcome::Claims(claims) => {
+            for (name, value) in claims {
+                if RESERVED_CLAIMS.contains(&name.as_str()) {
+                    tracing::warn!(hook = %binding.name, claim = %name, "a hook cannot set a reserved claim; ignored");
+                } else {
+                    passed.claims.insert(name, value);
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Data a hook produced, held to the same rules as a client's: an object within the size
+/// limit.
+fn checked_data(data: Value) -> Result<Value, String> {
+    DocumentData::parse(data)
+        .map(DocumentData::into_value)
+        .map_err(|e| format!("the data it returned is not valid: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Caller;
+    use crate::hooks::config;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn bindings(yaml: &str) -> config::HooksConfig {
+        config::parse(Path::new("hooks.yaml"), yaml, &|_| None).expect("valid hooks")
+    }
+
+    /// Fake bindings: each hook's answer is looked up by name.
+    async fn run_chain(
+        yaml: &str,
+        answers: &[(&str, Result<Value, String>)],
+        data: Value,
+    ) -> (Result<Passed, Stop>, Payload) {
+        let config = bindings(yaml);
+        let mut payload = Payload::new(Event::PreSave, &Caller::Anonymous)
+            .with("collection", "posts")
+            .with("document", data);
+        let target = Target {
+            collection: Some("posts".into()),
+            ..Target::default()
+        };
+        let fake = Fake(
+            answers
+                .iter()
+                .map(|(n, a)| (n.to_string(), a.clone()))
+                .collect(),
+        );
+        let result = run_before(config.chain(Event::PreSave), &target, &mut payload, &fake).await;
+        (result, payload)
+    }
+
+    /// Each hook's answer, by name; unnamed hooks answer nothing.
+    struct Fake(Vec<(String, Result<Value, String>)>);
+
+    impl Execute for Fake {
+        async fn execute(&self, binding: &Binding, _: &Payload) -> Result<Value, String> {
+            self.0
+                .iter()
+                .find(|(name, _)| *name == binding.name)
+                .map(|(_, answer)| answer.clone())
+                .unwrap_or(Ok(Value::Null))
+        }
+    }
+
+    const TWO: &str = "version: 1\nhooks:\n  - { name: a, on: pre_save, script: 'x' }\n  - { name: b, on: pre_save, script: 'x' }\n";
+
+    #[tokio::test]
+    async fn patches_apply_in_order_and_a_block_stops_the_chain() {
+        let (result, payload) = run_chain(
+            TWO,
+            &[
+                ("a", Ok(json!({"patch": {"n": 1, "x": null}}))),
+                ("b", Ok(json!({"patch": {"m": 2}}))),
+            ],
+            json!({"x": 0}),
+        )
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(payload.get("document"), Some(&json!({"n": 1, "m": 2})));
+        let (result, _) = run_chain(
+            TWO,
+            &[
+                ("a", Ok(json!({"block": true, "reason": "no"}))),
+                ("b", Err("never runs".into())),
+            ],
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            result,
+            Err(Stop::Blocked {
+                hook: "a".into(),
+                reason: "no".into()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_follow_on_error() {
+        let allow = "version: 1\nhooks:\n  - { name: a, on: pre_save, script: 'x' }\n";
+        let (result, _) = run_chain(allow, &[("a", Err("boom".into()))], json!({})).await;
+        assert!(result.is_ok());
+        let block =
+            "version: 1\nhooks:\n  - { name: a, on: pre_save, script: 'x', on_error: block }\n";
+        let (result, _) = run_chain(block, &[("a", Err("boom".into()))], json!({})).await;
+        assert_eq!(result, Err(Stop::Failed { hook: "a".into() }));
+        let (result, _) = run_chain(block, &[("a", Ok(json!({"data": 5})))], json!({})).await;
+        assert_eq!(result, Err(Stop::Failed { hook: "a".into() }));
+    }
+
+    #[tokio::test]
+    async fn narrowing_skips_bindings() {
+        let yaml = "version: 1\nhooks:\n  - { name: a, on: pre_save, collections: [other], script: 'x' }\n  - { name: b, on: pre_save, when: { status: published }, script: 'x' }\n";
+        let answers = [
+            ("a", Ok(json!({"block": true}))),
+            ("b", Ok(json!({"block": true}))),
+        ];
+        let (result, _) = run_chain(yaml, &answers, json!({"status": "draft"})).await;
+        assert!(result.is_ok());
+        let (result, _) = run_chain(yaml, &answers, json!({"status": "published"})).await;
+        assert!(matches!(result, Err(Stop::Blocked { hook, .. }) if hook == "b"));
+    }
+}

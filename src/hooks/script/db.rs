@@ -1,0 +1,318 @@
+//! The `db` helpers of scripts, and the transaction a before-chain's writes join.
+//!
+//! Scripts act with full privileges (no access rules) and their writes fire no hooks, so a
+//! hook cannot loop. In a before-hook, the first write opens the operation's transaction
+//! ([`OperationTx`]); the operation itself then runs in it and everything commits together,
+//! or rolls back together when a later hook blocks or fails. Reads before any write run on
+//! the pool, so a hook that only reads never holds SQLite's write turn.
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
+use serde_json::Value;
+
+use super::convert::{from_json, to_json};
+use crate::hooks::payload;
+use crate::store::documents::MAX_LIMIT;
+use crate::store::filter::Filter;
+use crate::store::{
+    merge_patch, CollectionName, DocumentData, Guard, ListQuery, Store, StoreError, Tx,
+    UpdateChange,
+};
+
+/// How many documents `db.find` returns when the script gives no limit.
+const DEFAULT_FIND_LIMIT: u64 = 100;
+
+/// The transaction of one operation and its before-hooks, opened by the first write.
+#[derive(Debug)]
+pub struct OperationTx {
+    state: tokio::sync::Mutex<TxState>,
+}
+
+#[derive(Debug)]
+enum TxState {
+    /// No hook has written yet.
+    Idle,
+    /// A hook wrote: the operation must run in this transaction.
+    Open(Tx),
+    /// The chain is over; a script still running (past its deadline) may not write.
+    Ended,
+}
+
+impl OperationTx {
+    /// A transaction slot for one operation.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: tokio::sync::Mutex::new(TxState::Idle),
+        })
+    }
+
+    /// Ends the chain: the open transaction, if a hook wrote, for the operation to run in and
+    /// commit (or drop, to roll back).
+    pub async fn finish(&self) -> Option<Tx> {
+        let mut state = self.state.lock().await;
+        match std::mem::replace(&mut *state, TxState::Ended) {
+            TxState::Open(tx) => Some(tx),
+            _ => None,
+        }
+    }
+}
+
+/// The script variable `db`.
+#[derive(Clone)]
+pub(super) struct DbApi {
+    store: Store,
+    tx: Option<Arc<OperationTx>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl DbApi {
+    /// `db` for one run; `tx` is the operation's transaction (before-hooks only). Must be
+    /// called on the runtime, whose handle the helpers use from the script's thread.
+    pub(super) fn new(store: Store, tx: Option<Arc<OperationTx>>) -> Self {
+        Self {
+            store,
+            tx,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Runs `work` with the connection it should use, from the script's (blocking) thread.
+    fn call<T>(
+        &self,
+        helper: &str,
+        write: bool,
+        work: impl AsyncFnOnce(&Store, Option<&Tx>) -> Result<T, String>,
+    ) -> Result<T, Box<EvalAltResult>> {
+        let result = self.runtime.block_on(async {
+            let Some(slot) = &self.tx else {
+                return work(&self.store, None).await;
+            };
+            let mut state = slot.state.lock().await;
+            if write && matches!(*state, TxState::Idle) {
+                let tx = self.store.begin().await.map_err(|e| e.to_string())?;
+                *state = TxState::Open(tx);
+            }
+            match &*state {
+                TxState::Open(tx) => work(&self.store, Some(tx)).await,
+                TxState::Idle => work(&self.store, None).await,
+                TxState::Ended => Err("the operation this hook ran for is over".into()),
+            }
+        });
+        result.map_err(|message| script_error(format!("db.{helper}: {message}")))
+    }
+}
+
+fn script_error(message: String) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(Dynamic::from(message), Position::NONE).into()
+}
+
+fn collection(name: &str) -> Result<CollectionName, String> {
+    CollectionName::parse(name)
+}
+
+fn filter(value: Dynamic) -> Result<Filter, String> {
+    match to_json(value)? {
+        Value::Null => Ok(Filter::always()),
+        json => Filter::parse(&json, "filter").map_err(|e| e.to_string()),
+    }
+}
+
+fn object(value: Dynamic, what: &str) -> Result<DocumentData, String> {
+    DocumentData::parse(to_json(value)?).map_err(|e| format!("{what}: {e}"))
+}
+
+fn full_access() -> Guard {
+    Guard {
+        visible: Filter::always(),
+        allowed: Filter::always(),
+    }
+}
+
+fn store_error(error: StoreError) -> String {
+    match error {
+        StoreError::Database(_) | StoreError::Connect(_) => {
+            tracing::error!(hook = %super::run::current_hook(), "db helper failed: {error}");
+            "the database failed".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn documents_result(docs: Vec<crate::store::Document>) -> Dynamic {
+    Dynamic::from_array(
+        docs.iter()
+            .map(|d| from_json(&payload::document(d)))
+            .collect(),
+    )
+}
+
+fn optional(value: Option<Value>) -> Dynamic {
+    value.as_ref().map(from_json).unwrap_or(Dynamic::UNIT)
+}
+
+async fn find(
+    store: &Store,
+    tx: Option<&Tx>,
+    name: &str,
+    filter_value: Dynamic,
+    limit: u64,
+) -> Result<Vec<crate::store::Document>, String> {
+    let collection = collection(name)?;
+    let query = ListQuery {
+        filter: filter(filter_value)?,
+        sort: Vec::new(),
+        limit: limit.min(MAX_LIMIT),
+        offset: 0,
+        count_total: false,
+    };
+    Ok(store
+        .list_documents(tx, &collection, &query)
+        .await
+        .map_err(store_error)?
+        .items)
+}
+
+type Out = Result<Dynamic, Box<EvalAltResult>>;
+
+/// Registers `db.get/find_one/find/count/create/update/delete/get_user/update_user`.
+pub(super) fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<DbApi>("Db");
+    engine.register_fn("get", |db: &mut DbApi, name: &str, id: &str| -> Out {
+        db.call("get", false, async |store, tx| {
+            let doc = store
+                .get_document(tx, &collection(name)?, id, &Filter::always())
+                .await
+                .map_err(store_error)?;
+            Ok(optional(doc.as_ref().map(payload::document)))
+        })
+    });
+    engine.register_fn(
+        "find_one",
+        |db: &mut DbApi, name: &str, f: Dynamic| -> Out {
+            db.call("find_one", false, async |store, tx| {
+                let docs = find(store, tx, name, f, 1).await?;
+                Ok(optional(docs.first().map(payload::document)))
+            })
+        },
+    );
+    engine.register_fn("find", |db: &mut DbApi, name: &str, f: Dynamic| -> Out {
+        db.call("find", false, async |store, tx| {
+            Ok(documents_result(
+                find(store, tx, name, f, DEFAULT_FIND_LIMIT).await?,
+            ))
+        })
+    });
+    engine.register_fn(
+        "find",
+        |db: &mut DbApi, name: &str, f: Dynamic, limit: rhai::INT| -> Out {
+            db.call("find", false, async |store, tx| {
+                let limit = u64::try_from(limit).map_err(|_| "limit must be 0 or more")?;
+                Ok(documents_result(find(store, tx, name, f, limit).await?))
+            })
+        },
+    );
+    engine.register_fn("count", |db: &mut DbApi, name: &str, f: Dynamic| -> Out {
+        db.call("count", false, async |store, tx| {
+            let n = store
+                .count_documents(tx, &collection(name)?, &filter(f)?)
+                .await
+                .map_err(store_error)?;
+            Ok(Dynamic::from_int(n as rhai::INT))
+        })
+    });
+    engine.register_fn(
+        "create",
+        |db: &mut DbApi, name: &str, data: Dynamic| -> Out {
+            db.call("create", true, async |store, tx| {
+                let id = uuid::Uuid::now_v7().to_string();
+                let data = object(data, "data")?;
+                let doc = store
+                    .create_document(tx, &collection(name)?, id, data, None, &Filter::always())
+                    .await
+                    .map_err(store_error)?;
+                Ok(from_json(&payload::document(&doc)))
+            })
+        },
+    );
+    engine.register_fn(
+        "update",
+        |db: &mut DbApi, name: &str, id: &str, patch: Dynamic| -> Out {
+            db.call("update", true, async |store, tx| {
+                let change = UpdateChange {
+                    data: object(patch, "patch")?,
+                    merge: true,
+                    expected_version: None,
+                };
+                match store
+                    .update_document(tx, &collection(name)?, id, change, &full_access())
+                    .await
+                {
+                    Ok(doc) => Ok(from_json(&payload::document(&doc))),
+                    Err(StoreError::NotFound { .. }) => Ok(Dynamic::UNIT),
+                    Err(e) => Err(store_error(e)),
+                }
+            })
+        },
+    );
+    engine.register_fn("delete", |db: &mut DbApi, name: &str, id: &str| -> Out {
+        db.call("delete", true, async |store, tx| {
+            match store
+                .delete_document(tx, &collection(name)?, id, &full_access(), None)
+                .await
+            {
+                Ok(crate::store::documents::Written::Done(doc)) => {
+                    Ok(from_json(&payload::document(&doc)))
+                }
+                Ok(crate::store::documents::Written::Raced) | Err(StoreError::NotFound { .. }) => {
+                    Ok(Dynamic::UNIT)
+                }
+                Err(e) => Err(store_error(e)),
+            }
+        })
+    });
+    engine.register_fn("get_user", |db: &mut DbApi, id: &str| -> Out {
+        db.call("get_user", false, async |store, tx| {
+            let user = store.user_by_id(tx, id).await.map_err(store_error)?;
+            Ok(optional(user.as_ref().map(payload::user)))
+        })
+    });
+    engine.register_fn(
+        "update_user",
+        |db: &mut DbApi, id: &str, patch: Dynamic| -> Out {
+            db.call("update_user", true, async |store, tx| {
+                let patch = object(patch, "patch")?.into_value();
+                update_user_data(store, tx, id, &patch).await
+            })
+        },
+    );
+}
+
+/// Merges `patch` into a user's profile, re-reading after a concurrent change.
+async fn update_user_data(
+    store: &Store,
+    tx: Option<&Tx>,
+    id: &str,
+    patch: &Value,
+) -> Result<Dynamic, String> {
+    for _ in 0..crate::store::documents::UPDATE_ATTEMPTS {
+        let Some(user) = store.user_by_id(tx, id).await.map_err(store_error)? else {
+            return Ok(Dynamic::UNIT);
+        };
+        let mut data = user.data.clone();
+        merge_patch::apply(&mut data, patch);
+        let data = DocumentData::parse(data)?.into_value();
+        let change = crate::store::users::UserChange {
+            data: Some(data),
+            ..Default::default()
+        };
+        if let Some(updated) = store
+            .update_user(tx, &user, change)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(from_json(&payload::user(&updated)));
+        }
+    }
+    Err("the user is being changed by many requests at once".into())
+}

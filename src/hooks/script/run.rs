@@ -1,0 +1,163 @@
+//! Running one compiled script against a payload, off the async runtime and within its time
+//! limit.
+//!
+//! A script runs on tokio's blocking pool, so a slow one never stalls the threads that serve
+//! other requests. Its deadline is enforced twice: inside the engine (the progress callback
+//! stops the script once the deadline passes) and outside it (the caller stops waiting), so a
+//! script stuck in a slow helper call still answers on time.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, EvalAltResult, Scope};
+use serde_json::Value;
+
+use super::api::{BlockSignal, ConfigApi};
+use super::db::{DbApi, OperationTx};
+use super::{convert, engine, CompiledScript};
+use crate::hooks::payload::Payload;
+use crate::store::Store;
+
+/// What a script run may reach beyond its payload: the store (and the operation's
+/// transaction, for before-hooks) and the `config` section.
+#[derive(Clone)]
+pub struct ScriptEnv {
+    /// The store for `db` helpers.
+    pub store: Store,
+    /// The transaction a before-chain's writes join; `None` for after-hooks.
+    pub tx: Option<Arc<OperationTx>>,
+    /// The `config` section of hooks.yaml.
+    pub config: Arc<BTreeMap<String, Value>>,
+}
+
+/// The hook's name and deadline, for the engine's callbacks on this thread.
+pub(super) struct RunState {
+    hook: String,
+    deadline: Instant,
+}
+
+thread_local! {
+    static RUN: RefCell<Option<RunState>> = const { RefCell::new(None) };
+}
+
+/// How many operations pass between two looks at the clock.
+const CLOCK_EVERY: u64 = 512;
+
+/// The engine's progress callback: stops the script once its deadline has passed.
+pub(super) fn check_deadline(operations: u64) -> Option<Dynamic> {
+    if operations % CLOCK_EVERY != 0 {
+        return None;
+    }
+    RUN.with_borrow(|run| match run {
+        Some(run) if Instant::now() >= run.deadline => Some(Dynamic::from("time limit")),
+        _ => None,
+    })
+}
+
+/// The hook now running on this thread, for log lines.
+pub(super) fn current_hook() -> String {
+    RUN.with_borrow(|run| run.as_ref().map(|r| r.hook.clone()))
+        .unwrap_or_default()
+}
+
+/// A line a script logs (`log`, `print`, `debug`), under the hook's name.
+pub(super) fn log_line(text: &str) {
+    tracing::info!(hook = %current_hook(), "{text}");
+}
+
+/// Runs `script` for `hook` on `payload`; the script's answer as JSON (a `block(…)` call
+/// becomes `{"block": true, "reason": …}`), or why it failed.
+pub async fn run(
+    script: &CompiledScript,
+    hook: &str,
+    timeout: Duration,
+    payload: &Payload,
+    env: &ScriptEnv,
+) -> Result<Value, String> {
+    let mut scope = scope(payload, env);
+    let ast = script.0.clone();
+    let state = RunState {
+        hook: hook.to_string(),
+        deadline: Instant::now() + timeout,
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        RUN.set(Some(state));
+        let result = engine().eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+        RUN.set(None);
+        drop(scope);
+        answer(result)
+    });
+    // A little grace: the engine's own deadline usually fires first, with a better message.
+    match tokio::time::timeout(timeout + Duration::from_millis(50), task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(format!("the script crashed: {join}")),
+        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+    }
+}
+
+/// The variables a script sees: `event`, `payload`, and shortcuts to the payload's parts.
+fn scope(payload: &Payload, env: &ScriptEnv) -> Scope<'static> {
+    let get = |key: &str| {
+        payload
+            .get(key)
+            .map(convert::from_json)
+            .unwrap_or(Dynamic::UNIT)
+    };
+    let fields = payload.fields();
+    let data = fields
+        .get("document")
+        .or_else(|| fields.get("data"))
+        .or_else(|| fields.get("user").and_then(|u| u.get("data")));
+    let mut scope = Scope::new();
+    scope.push_constant("event", payload.event().name().to_string());
+    scope.push("payload", Dynamic::from_map(convert_object(payload)));
+    scope.push(
+        "data",
+        data.map(convert::from_json).unwrap_or(Dynamic::UNIT),
+    );
+    scope.push("old", get("old_data"));
+    scope.push("document", get("document"));
+    scope.push("document_id", get("document_id"));
+    scope.push("collection", get("collection"));
+    scope.push("operation", get("operation"));
+    scope.push("user", get("user"));
+    scope.push("auth", get("auth"));
+    scope.push_constant("db", DbApi::new(env.store.clone(), env.tx.clone()));
+    scope.push_constant("config", ConfigApi(env.config.clone()));
+    scope
+}
+
+fn convert_object(payload: &Payload) -> rhai::Map {
+    payload
+        .fields()
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), convert::from_json(v)))
+        .collect()
+}
+
+/// A script's result or error, as the result contract reads it.
+fn answer(result: Result<Dynamic, Box<EvalAltResult>>) -> Result<Value, String> {
+    match result {
+        Ok(value) => {
+            convert::to_json(value).map_err(|e| format!("the script returned a value that {e}"))
+        }
+        Err(error) => match *error {
+            EvalAltResult::ErrorRuntime(value, _) if value.is::<BlockSignal>() => {
+                let BlockSignal(reason) = value.cast::<BlockSignal>();
+                Ok(serde_json::json!({"block": true, "reason": reason}))
+            }
+            EvalAltResult::ErrorTerminated(_, _) => Err("stopped at its time limit".into()),
+            EvalAltResult::ErrorTooManyOperations(_) => Err(format!(
+                "stopped after {} operations (is there an endless loop?)",
+                super::MAX_OPERATIONS
+            )),
+            EvalAltResult::ErrorDataTooLarge(what, position) => Err(format!(
+                "{what} grew past its limit (line {})",
+                position.line().unwrap_or(0)
+            )),
+            other => Err(format!("script error: {other}")),
+        },
+    }
+}

@@ -1,0 +1,184 @@
+//! Evaluates a [`Filter`] on a document in memory, with the same meaning the SQL compiler
+//! ([`super::sql`]) gives it: hooks' `when` clauses test the data a hook is about to see,
+//! which is not (or not yet) a stored row, and testing it costs no database round trip.
+//!
+//! The rules mirror the SQL: a comparison matches only values of its operand's JSON type;
+//! numbers compare by value (`1` equals `1.0`); strings by code point; `_ilike` folds ASCII
+//! letters only; every comparison is two-valued, so `_not` is the exact complement.
+
+use serde_json::{Map, Value};
+
+use super::{Field, Filter, MetaField, Op, Scalar};
+
+/// What a filter is tested against: a data object and, where known, the meta fields.
+pub trait Subject {
+    /// The data object.
+    fn data(&self) -> &Map<String, Value>;
+    /// A meta field's value (`None`: not known, which compares as null). Timestamps are Unix
+    /// microseconds, as the parser turns operands into.
+    fn meta(&self, field: MetaField) -> Option<Value>;
+}
+
+impl Filter {
+    /// Whether `subject` matches.
+    pub fn matches(&self, subject: &dyn Subject) -> bool {
+        match self {
+            Filter::And(items) => items.iter().all(|f| f.matches(subject)),
+            Filter::Or(items) => items.iter().any(|f| f.matches(subject)),
+            Filter::Not(inner) => !inner.matches(subject),
+            Filter::Compare(field, op) => {
+                let meta;
+                let value = match field {
+                    Field::Meta(m) => {
+                        meta = subject.meta(*m);
+                        meta.as_ref()
+                    }
+                    Field::Data(path) => lookup(subject.data(), path),
+                };
+                compare(value, op)
+            }
+        }
+    }
+}
+
+/// The value at `path` inside `data`, if every step is an object key that exists.
+pub fn lookup<'a>(data: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    rest.iter()
+        .try_fold(data.get(first)?, |value, key| value.as_object()?.get(key))
+}
+
+fn compare(value: Option<&Value>, op: &Op) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        Op::Eq(s) => order(value, s) == Some(Equal),
+        Op::Neq(s) => matches!(order(value, s), Some(Less | Greater)),
+        Op::Gt(s) => order(value, s) == Some(Greater),
+        Op::Gte(s) => matches!(order(value, s), Some(Greater | Equal)),
+        Op::Lt(s) => order(value, s) == Some(Less),
+        Op::Lte(s) => matches!(order(value, s), Some(Less | Equal)),
+        Op::In(items) => items.iter().any(|s| order(value, s) == Some(Equal)),
+        Op::Nin(items) => {
+            items.iter().any(|s| order(value, s).is_some())
+                && !items.iter().any(|s| order(value, s) == Some(Equal))
+        }
+        Op::Like(pattern) => match value {
+            Some(Value::String(text)) => like(text.as_bytes(), pattern.as_bytes(), false),
+            _ => false,
+        },
+        Op::Ilike(pattern) => match value {
+            Some(Value::String(text)) => like(text.as_bytes(), pattern.as_bytes(), true),
+            _ => false,
+        },
+        Op::IsNull(is_null) => matches!(value, None | Some(Value::Null)) == *is_null,
+        Op::Contains(items) => match value {
+            Some(Value::Array(elements)) => items.iter().all(|s| {
+                elements
+                    .iter()
+                    .any(|e| order(Some(e), s) == Some(std::cmp::Ordering::Equal))
+            }),
+            _ => false,
+        },
+    }
+}
+
+/// How `value` orders against `operand`, or `None` when it is not of the operand's type.
+fn order(value: Option<&Value>, operand: &Scalar) -> Option<std::cmp::Ordering> {
+    match (value?, operand) {
+        (Value::String(v), Scalar::Str(s)) => Some(v.as_bytes().cmp(s.as_bytes())),
+        (Value::Bool(v), Scalar::Bool(b)) => Some(v.cmp(b)),
+        (Value::Number(v), Scalar::Int(i)) => match v.as_i64() {
+            Some(v) => Some(v.cmp(i)),
+            None => v.as_f64()?.partial_cmp(&(*i as f64)),
+        },
+        (Value::Number(v), Scalar::Float(f)) => v.as_f64()?.partial_cmp(f),
+        _ => None,
+    }
+}
+
+/// SQL LIKE: `%` any run, `_` one character, `\` escapes the next one.
+fn like(text: &[u8], pattern: &[u8], fold: bool) -> bool {
+    let same = |a: u8, b: u8| {
+        if fold {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'%', rest)) => (0..=text.len()).any(|skip| like(&text[skip..], rest, fold)),
+        Some((b'_', rest)) => match std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.chars().next())
+        {
+            Some(c) => like(&text[c.len_utf8()..], rest, fold),
+            None => !text.is_empty() && like(&text[1..], rest, fold),
+        },
+        Some((b'\\', rest)) if !rest.is_empty() => {
+            !text.is_empty() && same(text[0], rest[0]) && like(&text[1..], &rest[1..], fold)
+        }
+        Some((&p, rest)) => !text.is_empty() && same(text[0], p) && like(&text[1..], rest, fold),
+    }
+}
+
+/// A bare data object, with no meta fields known.
+impl Subject for Map<String, Value> {
+    fn data(&self) -> &Map<String, Value> {
+        self
+    }
+    fn meta(&self, _: MetaField) -> Option<Value> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn test(filter: Value, data: Value) -> bool {
+        let filter = Filter::parse(&filter, "when").unwrap();
+        filter.matches(data.as_object().unwrap())
+    }
+
+    #[test]
+    fn comparisons_match_only_their_type() {
+        let doc = json!({"views": 11, "title": "Hello", "n": "11", "ok": true, "f": 1.5});
+        assert!(test(json!({"views": {"_gt": 10}}), doc.clone()));
+        assert!(!test(json!({"n": {"_gt": 10}}), doc.clone()));
+        assert!(test(json!({"views": {"_eq": 11.0}}), doc.clone()));
+        assert!(test(json!({"f": {"_lt": 2}}), doc.clone()));
+        assert!(test(json!({"ok": true}), doc.clone()));
+        assert!(!test(json!({"missing": {"_neq": 1}}), doc.clone()));
+        assert!(test(json!({"_not": {"missing": {"_eq": 1}}}), doc.clone()));
+        assert!(test(json!({"title": {"_nin": ["a", "b"]}}), doc.clone()));
+        assert!(!test(json!({"views": {"_nin": ["a"]}}), doc));
+    }
+
+    #[test]
+    fn like_nested_null_and_contains() {
+        let doc = json!({"author": {"name": "Ann Lee"}, "tags": ["a", 2], "x": null});
+        assert!(test(json!({"author.name": {"_like": "Ann%"}}), doc.clone()));
+        assert!(!test(
+            json!({"author.name": {"_like": "ann%"}}),
+            doc.clone()
+        ));
+        assert!(test(
+            json!({"author.name": {"_ilike": "ann_lee"}}),
+            doc.clone()
+        ));
+        assert!(test(
+            json!({"author.name": {"_like": "Ann\\ Lee"}}),
+            doc.clone()
+        ));
+        assert!(test(json!({"x": {"_is_null": true}}), doc.clone()));
+        assert!(test(json!({"nope": {"_is_null": true}}), doc.clone()));
+        assert!(test(json!({"tags": {"_contains": ["a", 2]}}), doc.clone()));
+        assert!(!test(json!({"tags": {"_contains": ["2"]}}), doc.clone()));
+        assert!(test(
+            json!({"_or": [{"x": 1}, {"tags": {"_contains": [2]}}]}),
+            doc
+        ));
+    }
+}

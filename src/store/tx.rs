@@ -1,0 +1,121 @@
+//! Transactions, and the few primitives every query goes through so that one method serves
+//! both a plain call (on the pool) and a call inside an open transaction.
+//!
+//! Why: a before-hook's `db` writes must commit together with the operation they precede, or
+//! not at all. Rather than a second copy of every store method for transactions, each method
+//! takes `tx: Option<&Tx>` and runs its statements through [`Store::fetch_one`],
+//! [`Store::fetch_all`] and [`Store::count`], which pick the connection.
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, TransactionTrait};
+use tokio::sync::OwnedMutexGuard;
+
+use super::sql::Sql;
+use super::{Store, StoreError};
+
+/// An open transaction. On SQLite it also holds this process's write turn from `BEGIN` to
+/// the end, so the transaction can never meet a concurrent writer of ours half-way (SQLite
+/// would refuse the upgrade from read to write rather than wait). Dropped without
+/// [`Tx::commit`], it rolls back.
+pub struct Tx {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tx")
+    }
+}
+
+impl Tx {
+    /// Makes every write of the transaction durable.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+
+    /// Undoes every write of the transaction (dropping it does the same, later).
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.txn.rollback().await?;
+        Ok(())
+    }
+
+    pub(super) fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl Store {
+    /// Begins a transaction (waiting for the write turn first on SQLite).
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let turn = match &self.write_queue {
+            Some(queue) => Some(queue.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self.db.begin().await?;
+        Ok(Tx { txn, _turn: turn })
+    }
+
+    /// One row of `sql` as `M`, in `tx` or on the pool. `write` statements on the pool wait
+    /// for this process's write turn (SQLite); inside `tx` the turn is already held.
+    pub(super) async fn fetch_one<M: FromQueryResult>(
+        &self,
+        tx: Option<&Tx>,
+        write: bool,
+        sql: Sql,
+    ) -> Result<Option<M>, DbErr> {
+        let statement = sql.into_statement();
+        match tx {
+            Some(tx) => M::find_by_statement(statement).one(tx.conn()).await,
+            None => {
+                let _turn = if write { self.write_turn().await } else { None };
+                M::find_by_statement(statement).one(&self.db).await
+            }
+        }
+    }
+
+    /// Every row of a read-only `sql` as `M`, in `tx` or on the pool.
+    pub(super) async fn fetch_all<M: FromQueryResult>(
+        &self,
+        tx: Option<&Tx>,
+        sql: Sql,
+    ) -> Result<Vec<M>, DbErr> {
+        let statement = sql.into_statement();
+        match tx {
+            Some(tx) => M::find_by_statement(statement).all(tx.conn()).await,
+            None => M::find_by_statement(statement).all(&self.db).await,
+        }
+    }
+
+    /// Runs a write statement that returns nothing, in `tx` or on the pool; rows affected.
+    pub(super) async fn execute(&self, tx: Option<&Tx>, sql: Sql) -> Result<u64, DbErr> {
+        let statement = sql.into_statement();
+        match tx {
+            Some(tx) => Ok(tx.conn().execute(statement).await?.rows_affected()),
+            None => {
+                let _turn = self.write_turn().await;
+                Ok(self.db.execute(statement).await?.rows_affected())
+            }
+        }
+    }
+
+    /// Runs `sql` (a `SELECT COUNT(*) AS total …`) when `wanted`: list queries count only
+    /// when the client asked for a total.
+    pub(super) async fn count(
+        &self,
+        tx: Option<&Tx>,
+        wanted: bool,
+        sql: Sql,
+    ) -> Result<Option<u64>, DbErr> {
+        if !wanted {
+            return Ok(None);
+        }
+        let row: Option<Total> = self.fetch_one(tx, false, sql).await?;
+        Ok(Some(row.map_or(0, |r| r.total.max(0) as u64)))
+    }
+}
+
+#[derive(FromQueryResult)]
+struct Total {
+    total: i64,
+}
