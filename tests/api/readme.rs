@@ -5,6 +5,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, NO_HOOKS};
 
+/// The hooks.yaml `cargo run` starts with.
+pub fn shipped_hooks() -> std::path::PathBuf {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/hooks.yaml").into()
+}
+
 /// The document id the README's examples use; replaced by a real one.
 const README_ID: &str = "01a2133e-8321-7030-a1d0-0dd8b7981235";
 /// Where the README's examples want the latest refresh token.
@@ -43,8 +48,9 @@ async fn every_graphql_example_in_the_readme_runs() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let examples = examples(&readme);
     assert!(examples.len() >= 4, "the walk-through has its examples");
-    // As the README does: sign up as Ann (its curl example), create the post as Ann.
-    let mut app = spawn_app_with(NO_HOOKS, |_| {}).await;
+    // As the README does, with the shipped hooks.yaml: sign up as Ann (its curl example),
+    // create the post as Ann.
+    let mut app = spawn_app_with(NO_HOOKS, |s| s.hooks = Some(shipped_hooks())).await;
     let signed_up = app
         .data_as(
             None,

@@ -223,16 +223,12 @@ pub(super) fn register(engine: &mut Engine) {
     });
     engine.register_fn(
         "create",
-        |db: &mut DbApi, name: &str, data: Dynamic| -> Out {
-            db.call("create", true, async |store, tx| {
-                let id = uuid::Uuid::now_v7().to_string();
-                let data = object(data, "data")?;
-                let doc = store
-                    .create_document(tx, &collection(name)?, id, data, None, &Filter::always())
-                    .await
-                    .map_err(store_error)?;
-                Ok(from_json(&payload::document(&doc)))
-            })
+        |db: &mut DbApi, name: &str, data: Dynamic| -> Out { create(db, name, data, None) },
+    );
+    engine.register_fn(
+        "create",
+        |db: &mut DbApi, name: &str, data: Dynamic, owner: &str| -> Out {
+            create(db, name, data, Some(owner.to_string()))
         },
     );
     engine.register_fn(
@@ -286,6 +282,19 @@ pub(super) fn register(engine: &mut Engine) {
             })
         },
     );
+}
+
+/// `db.create(collection, data[, owner_id])`: a new document, owned by `owner_id` if given.
+fn create(db: &DbApi, name: &str, data: Dynamic, owner: Option<String>) -> Out {
+    db.call("create", true, async |store, tx| {
+        let id = uuid::Uuid::now_v7().to_string();
+        let data = object(data, "data")?;
+        let doc = store
+            .create_document(tx, &collection(name)?, id, data, owner, &Filter::always())
+            .await
+            .map_err(store_error)?;
+        Ok(from_json(&payload::document(&doc)))
+    })
 }
 
 /// Merges `patch` into a user's profile, re-reading after a concurrent change.

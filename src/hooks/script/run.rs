@@ -97,7 +97,8 @@ pub async fn run(
     }
 }
 
-/// The variables a script sees: `event`, `payload`, and shortcuts to the payload's parts.
+/// The variables a script sees: `event`, `payload`, and shortcuts to the payload's parts
+/// (`()` where the event has no such part), plus `db` and `config`.
 fn scope(payload: &Payload, env: &ScriptEnv) -> Scope<'static> {
     let get = |key: &str| {
         payload
@@ -123,6 +124,9 @@ fn scope(payload: &Payload, env: &ScriptEnv) -> Scope<'static> {
     scope.push("collection", get("collection"));
     scope.push("operation", get("operation"));
     scope.push("user", get("user"));
+    scope.push("email", get("email"));
+    scope.push("filter", get("filter"));
+    scope.push("documents", get("documents"));
     scope.push("auth", get("auth"));
     scope.push_constant("db", DbApi::new(env.store.clone(), env.tx.clone()));
     scope.push_constant("config", ConfigApi(env.config.clone()));
