@@ -60,16 +60,11 @@ pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
                 e.set("reason", reason.clone());
                 e.set("hook", hook.clone());
             }),
-        error @ ServiceError::HookFailed { .. } => {
-            let message = error.to_string();
-            let ServiceError::HookFailed { hook } = error else {
-                unreachable!()
-            };
-            async_graphql::Error::new(message).extend_with(|_, e| {
+        ServiceError::HookFailed { ref hook } => async_graphql::Error::new(error.to_string())
+            .extend_with(|_, e| {
                 e.set("code", code::HOOK_FAILED);
                 e.set("hook", hook.clone());
-            })
-        }
+            }),
         ServiceError::Internal(message) => internal(&message),
     }
 }

@@ -7,7 +7,7 @@ use super::config::{Binding, Operation};
 use super::payload::Payload;
 use super::Event;
 use crate::store::filter::eval::{lookup, Subject};
-use crate::store::filter::{parse_field, Field, MetaField, Target as FilterTarget};
+use crate::store::filter::MetaField;
 
 /// What an event is about, beyond its payload: the facts narrowing keys test.
 #[derive(Clone, Debug, Default)]
@@ -91,10 +91,7 @@ impl Binding {
     }
 }
 
-/// The value at a `changed` field path (checked at load), treating null as absent.
-fn value_at<'a>(data: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    match parse_field(field, FilterTarget::Documents) {
-        Ok(Field::Data(path)) => lookup(data, &path).filter(|v| !v.is_null()),
-        _ => None,
-    }
+/// The value at a `changed` path, treating null as absent.
+fn value_at<'a>(data: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    lookup(data, path).filter(|v| !v.is_null())
 }

@@ -63,20 +63,6 @@ impl Payload {
         self.event
     }
 
-    /// The payload for an after-hook that follows this before-chain: same event id, so
-    /// receivers can tie the two together.
-    pub fn follow_up(&self, event: Event) -> Self {
-        let mut next = self.clone();
-        next.event = event;
-        next.set("event", Value::from(event.name()));
-        next
-    }
-
-    /// The whole payload as JSON.
-    pub fn to_value(&self) -> Value {
-        Value::Object(self.fields.clone())
-    }
-
     /// The payload's fields.
     pub fn fields(&self) -> &Map<String, Value> {
         &self.fields

@@ -246,19 +246,58 @@ fn saved_data(before: &mut Before, data: DocumentData) -> Result<DocumentData, S
     }
 }
 
+/// The `pre_save`/`post_save` payload; `old` is the stored data before an update.
 fn save_payload(
     event: Event,
     caller: &Caller,
     collection: &CollectionName,
-    operation: &str,
+    operation: Operation,
     id: &str,
     data: Value,
+    old: Option<&Value>,
 ) -> Payload {
-    Payload::new(event, caller)
+    let operation = match operation {
+        Operation::Create => "create",
+        Operation::Update => "update",
+    };
+    let payload = Payload::new(event, caller)
         .with("collection", collection.as_str())
         .with("operation", operation)
         .with("document_id", id)
-        .with("document", data)
+        .with("document", data);
+    match old {
+        Some(old) => payload.with("old_data", old.clone()),
+        None => payload,
+    }
+}
+
+/// Hands `post_save` hooks the document as committed.
+fn after_save(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    operation: Operation,
+    saved: &Document,
+    old: Option<&Value>,
+) {
+    let target = Target {
+        collection: Some(collection.to_string()),
+        operation: Some(operation),
+        meta: payload::document_meta(saved),
+    };
+    hooks::after(state, hooks, Event::PostSave, target, || {
+        let data = saved.data.clone();
+        save_payload(
+            Event::PostSave,
+            caller,
+            collection,
+            operation,
+            &saved.id,
+            data,
+            old,
+        )
+    });
 }
 
 /// Stores a new document owned by the caller, after `pre_save` hooks; `post_save` follows.
@@ -283,13 +322,15 @@ pub async fn create(
         ],
     };
     let mut before = hooks::before(state, &hooks, Event::PreSave, &target, || {
+        let data = data.clone().into_value();
         save_payload(
             Event::PreSave,
             caller,
             &collection,
-            "create",
+            Operation::Create,
             &id,
-            data.clone().into_value(),
+            data,
+            None,
         )
     })
     .await?;
@@ -300,20 +341,15 @@ pub async fn create(
         .await
         .map_err(|e| access::store_error(e, Action::Create, caller, &collection))?;
     before.commit().await?;
-    let target = Target {
-        meta: payload::document_meta(&created),
-        ..target
-    };
-    hooks::after(state, &hooks, Event::PostSave, target, || {
-        save_payload(
-            Event::PostSave,
-            caller,
-            &collection,
-            "create",
-            &created.id,
-            created.data.clone(),
-        )
-    });
+    after_save(
+        state,
+        &hooks,
+        caller,
+        &collection,
+        Operation::Create,
+        &created,
+        None,
+    );
     Ok(created)
 }
 
@@ -361,15 +397,17 @@ pub async fn update(
             meta: payload::document_meta(&current),
         };
         let mut before = hooks::before(state, &hooks, Event::PreSave, &target, || {
+            let data = next.clone().into_value();
+            let old = Some(&current.data);
             save_payload(
                 Event::PreSave,
                 caller,
                 &collection,
-                "update",
+                Operation::Update,
                 &id,
-                next.clone().into_value(),
+                data,
+                old,
             )
-            .with("old_data", current.data.clone())
         })
         .await?;
         let next = saved_data(&mut before, next)?;
@@ -380,21 +418,16 @@ pub async fn update(
             .map_err(denied)?;
         if let Written::Done(updated) = written {
             before.commit().await?;
-            let target = Target {
-                meta: payload::document_meta(&updated),
-                ..target
-            };
-            hooks::after(state, &hooks, Event::PostSave, target, || {
-                save_payload(
-                    Event::PostSave,
-                    caller,
-                    &collection,
-                    "update",
-                    &id,
-                    updated.data.clone(),
-                )
-                .with("old_data", current.data.clone())
-            });
+            let old = Some(&current.data);
+            after_save(
+                state,
+                &hooks,
+                caller,
+                &collection,
+                Operation::Update,
+                &updated,
+                old,
+            );
             return Ok(updated);
         }
     }

@@ -249,8 +249,8 @@ pub struct Binding {
     pub operations: Option<Vec<Operation>>,
     /// A filter the payload's document must match.
     pub when: Option<Filter>,
-    /// Data fields of which one must have changed (updates only).
-    pub changed: Option<Vec<String>>,
+    /// Data paths of which one must have changed (updates only), one key per segment.
+    pub changed: Option<Vec<Vec<String>>>,
     /// What it runs.
     pub action: Action,
     /// How long it may take.

@@ -13,7 +13,7 @@ use super::super::{template, Action, Binding, CollectionPattern, ConfigError, Se
 use super::Checker;
 use crate::hooks::script::{self, ScriptError};
 use crate::hooks::Event;
-use crate::store::filter::{parse_field, suggest, Filter, Target};
+use crate::store::filter::{parse_field, suggest, Field, Filter, Target};
 
 /// What a binding falls back to when it does not say.
 pub(super) struct BindingDefaults<'a> {
@@ -65,9 +65,10 @@ impl Checker<'_> {
             .when
             .as_ref()
             .and_then(|value| self.filter(value, &child_key(at, "when")));
-        if let Some(fields) = &hook.changed {
-            self.changed_fields(fields, &events, &child_key(at, "changed"));
-        }
+        let changed = hook
+            .changed
+            .as_ref()
+            .map(|fields| self.changed_fields(fields, &events, &child_key(at, "changed")));
         let timeout = self
             .timeout(hook.timeout_ms, &child_key(at, "timeout_ms"))
             .unwrap_or(defaults.timeout);
@@ -82,7 +83,7 @@ impl Checker<'_> {
             collections,
             operations: hook.operations,
             when,
-            changed: hook.changed,
+            changed,
             action: action?,
             timeout,
             on_error: hook.on_error.unwrap_or(defaults.on_error),
@@ -176,15 +177,28 @@ impl Checker<'_> {
         }
     }
 
-    fn changed_fields(&mut self, fields: &[String], events: &[Event], at: &str) {
+    /// The data paths of `changed`, parsed once here rather than at every event.
+    fn changed_fields(
+        &mut self,
+        fields: &[String],
+        events: &[Event],
+        at: &str,
+    ) -> Vec<Vec<String>> {
         if !events.is_empty() && !events.iter().any(|e| e.can_be_update()) {
             self.key_error(at, "`changed` applies to update events (pre_save, post_save, pre_user_update, post_user_update)");
         }
+        let mut paths = Vec::new();
         for (i, field) in fields.iter().enumerate() {
-            if let Err(message) = parse_field(field, Target::Documents) {
-                self.error(&format!("{at}[{i}]"), message);
+            match parse_field(field, Target::Documents) {
+                Ok(Field::Data(path)) => paths.push(path),
+                Ok(Field::Meta(_)) => self.error(
+                    &format!("{at}[{i}]"),
+                    format!("`{field}` is not a data field; `changed` compares fields of the data"),
+                ),
+                Err(message) => self.error(&format!("{at}[{i}]"), message),
             }
         }
+        paths
     }
 
     /// Keys that belong to one kind of binding only.

@@ -449,4 +449,20 @@ hooks:
             "{e:?}"
         );
     }
+
+    #[test]
+    fn changed_takes_data_fields_and_when_needs_a_document() {
+        let found = errors(
+            "version: 1\nhooks:\n  - { name: a, on: post_save, changed: [ownerId], script: 'x' }\n  - { name: b, on: pre_read, when: { a: 1 }, script: 'x' }\n",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("`ownerId` is not a data field"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].contains("read events (pre_read, post_read) have none"),
+            "{found:?}"
+        );
+    }
 }
