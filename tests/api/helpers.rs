@@ -279,3 +279,18 @@ impl TestApp {
         panic!("timed out waiting for: {what}");
     }
 }
+
+/// Calls `probe` until `done` holds for its answer (bounded: about 5 s) and returns the last
+/// answer either way, so the caller's assertion shows what was seen. For effects of
+/// background work (after-hooks) and hot reloads.
+pub async fn settle<T>(probe: impl AsyncFn() -> T, done: impl Fn(&T) -> bool) -> T {
+    let mut last = probe().await;
+    for _ in 0..200 {
+        if done(&last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        last = probe().await;
+    }
+    last
+}

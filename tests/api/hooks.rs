@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{signed_in, spawn_app_with, TestApp};
+use crate::helpers::{settle, signed_in, spawn_app_with, TestApp};
 
 /// All collections public, plus `hooks` (a YAML list of bindings, indented by two spaces).
 pub fn hooks_yaml(hooks: &str) -> String {
@@ -321,13 +321,8 @@ async fn pre_delete_archives_or_blocks_and_post_delete_runs_after() {
         .await;
     assert_eq!(error["extensions"]["reason"], "this document is locked");
     assert_eq!(app.count("notes").await, 1);
-    for _ in 0..200 {
-        if app.count("deletions").await == 1 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the post_delete hook did not run");
+    let deletions = settle(async || app.count("deletions").await, |n| *n == 1).await;
+    assert_eq!(deletions, 1, "the post_delete hook ran once");
 }
 
 #[tokio::test]
@@ -400,14 +395,7 @@ async fn after_hooks_run_in_the_background_with_old_data_and_config() {
         json!({"c": "posts", "id": post["id"], "d": {"v": 2}}),
     )
     .await;
-    let mut history = Vec::new();
-    for _ in 0..200 {
-        history = items(&app, "history").await;
-        if history.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let mut history = settle(async || items(&app, "history").await, |h| h.len() == 2).await;
     history.sort_by_key(|h| h["op"].as_str().unwrap().to_string());
     assert_eq!(
         history,
@@ -443,14 +431,11 @@ async fn hot_reload_changes_a_hooks_behaviour_between_two_requests() {
         ),
     )
     .unwrap();
-    let mut created = Value::Null;
-    for _ in 0..200 {
-        let response = app.gql(CREATE, json!({"c": "posts", "d": {}})).await;
-        if response.get("errors").is_none() {
-            created = response["data"]["createDocument"].clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let created = settle(
+        async || app.gql(CREATE, json!({"c": "posts", "d": {}})).await,
+        |response| response.get("errors").is_none(),
+    )
+    .await["data"]["createDocument"]
+        .clone();
     assert_eq!(created["data"]["gate"], "open", "{created}");
 }

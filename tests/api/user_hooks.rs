@@ -2,12 +2,10 @@
 //! invite atomically, blocked domains, default records, bans and claims at login, counting
 //! logins, profile updates and deletions.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp, PASSWORD};
+use crate::helpers::{settle, spawn_app_with, TestApp, PASSWORD};
 use crate::hooks::hooks_yaml;
 
 const REGISTER: &str = "mutation($e: String!, $p: String!, $d: JSON) { register(email: $e, password: $p, data: $d) { accessToken user { id data } } }";
@@ -122,14 +120,11 @@ async fn invite_only_sign_up_consumes_the_invite_atomically() {
     assert_eq!(used.len(), 1, "{invites}");
     assert_eq!(used[0]["data"]["by"], "ann@example.com");
 
-    let mut welcomed = 0;
-    for _ in 0..200 {
-        welcomed = docs(&app, "welcome").await["totalCount"].as_i64().unwrap();
-        if welcomed == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let welcomed = settle(
+        async || docs(&app, "welcome").await["totalCount"].as_i64().unwrap(),
+        |n| *n == 1,
+    )
+    .await;
     assert_eq!(welcomed, 1, "post_register ran once, for Ann only");
 }
 
@@ -166,29 +161,26 @@ async fn pre_login_bans_and_adds_claims_and_post_login_counts() {
         "a reserved claim cannot be overridden"
     );
 
-    let mut logins = Value::Null;
-    for _ in 0..200 {
-        let me = app.data_as(Some(token), "{ me { data } }", json!({})).await;
-        logins = me["me"]["data"]["logins"].clone();
-        if logins == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let logins = settle(
+        async || {
+            app.data_as(Some(token), "{ me { data } }", json!({})).await["me"]["data"]["logins"]
+                .clone()
+        },
+        |logins| *logins == 1,
+    )
+    .await;
     assert_eq!(logins, 1);
 
-    let admin_token = {
-        // Ban Ann through her own profile, then try again.
-        app.data_as(Some(token), UPDATE_ME, json!({"d": {"banned": true}}))
-            .await;
-        app.login("ann@example.com", PASSWORD).await
-    };
+    // Ban Ann through her own profile, then try again.
+    app.data_as(Some(token), UPDATE_ME, json!({"d": {"banned": true}}))
+        .await;
+    let banned = app.login("ann@example.com", PASSWORD).await;
     assert_eq!(
-        admin_token["errors"][0]["extensions"]["code"], "HOOK_BLOCKED",
-        "{admin_token}"
+        banned["errors"][0]["extensions"]["code"], "HOOK_BLOCKED",
+        "{banned}"
     );
     assert_eq!(
-        admin_token["errors"][0]["extensions"]["reason"],
+        banned["errors"][0]["extensions"]["reason"],
         "this account is suspended"
     );
 }
@@ -243,20 +235,15 @@ async fn profile_updates_and_deletions_run_their_hooks() {
         .data_as(Some(&bob.token), DELETE_ME, json!({"p": PASSWORD}))
         .await;
     assert_eq!(gone["deleteMe"], true);
-    let mut events = Vec::new();
-    for _ in 0..200 {
+    let logged = async || -> Vec<String> {
         let log = docs(&app, "log").await;
-        events = log["items"]
-            .as_array()
-            .unwrap()
+        let items = log["items"].as_array().unwrap();
+        items
             .iter()
             .map(|i| i["data"]["event"].as_str().unwrap().to_string())
-            .collect();
-        if events.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+            .collect()
+    };
+    let mut events = settle(logged, |events| events.len() == 3).await;
     events.sort();
     assert_eq!(
         events,
@@ -327,23 +314,22 @@ async fn the_shipped_hooks_yaml_examples_work() {
     let login = app.login("ann@example.com", PASSWORD).await;
     let token = login["data"]["login"]["accessToken"].as_str().unwrap();
     assert_eq!(claims_of(token)["plan"], "free");
-    let mut seen = (Value::Null, Value::Null);
-    for _ in 0..200 {
-        let settings = app
-            .data_as(Some(token), DOCS, json!({"c": "settings"}))
-            .await;
-        let me = app
-            .data_as(Some(token), "{ me { id data } }", json!({}))
-            .await;
-        seen = (
-            settings["documents"]["items"][0].clone(),
-            me["me"]["data"]["logins"].clone(),
-        );
-        if seen.1 == 1 && !seen.0.is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let seen = settle(
+        async || {
+            let settings = app
+                .data_as(Some(token), DOCS, json!({"c": "settings"}))
+                .await;
+            let me = app
+                .data_as(Some(token), "{ me { id data } }", json!({}))
+                .await;
+            (
+                settings["documents"]["items"][0].clone(),
+                me["me"]["data"]["logins"].clone(),
+            )
+        },
+        |seen| seen.1 == 1 && !seen.0.is_null(),
+    )
+    .await;
     assert_eq!(
         seen.0["ownerId"],
         Value::from(ann.id.clone()),
