@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::tokens::MIN_SECRET_BYTES;
 use crate::auth::Auth;
 use crate::graphql::build_schema;
+use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{reload, HooksHandle};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -67,7 +68,8 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let bindings = hooks.current().bindings.len();
-        let state = AppState::new(store, Arc::new(hooks), settings, auth);
+        let client = WebhookClient::new().map_err(|e| anyhow::anyhow!(e))?;
+        let state = AppState::new(store, Arc::new(hooks), settings, auth, client);
         bootstrap_admin(&state).await?;
         let schema = build_schema(state.clone(), state.settings());
         let cors = server::cors(&state.settings().cors_origins)?;
@@ -115,8 +117,18 @@ impl App {
         ));
         let pruner = tokio::spawn(prune_expired_sessions(
             self.state.store().clone(),
-            background_stopped,
+            background_stopped.clone(),
         ));
+        let settings = self.state.settings();
+        let deliveries = tokio::spawn(
+            self.state
+                .runner()
+                .worker(
+                    Duration::from_millis(settings.delivery_poll_ms.max(10)),
+                    Duration::from_secs(settings.delivery_retention_hours.saturating_mul(3600)),
+                )
+                .run(background_stopped, AFTER_HOOKS_GRACE),
+        );
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(stop)
             .await;
@@ -124,6 +136,7 @@ impl App {
         let _ = stop_background.send(true);
         let _ = watcher.await;
         let _ = pruner.await;
+        let _ = deliveries.await;
         self.state.store().clone().close().await;
         tracing::info!("hookql stopped");
         served.context("the HTTP server failed")

@@ -1,13 +1,19 @@
-//! The command line: `serve` (the default), `migrate`, `check`, `schema`, `admin create`.
+//! The command line: `serve` (the default), `migrate`, `check`, `schema`, `admin create`,
+//! `hooks test`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
 use crate::auth::password::Passwords;
-use crate::hooks::{config, reload};
+use crate::hooks::webhook::WebhookClient;
+use crate::hooks::{config, dry_run, reload, HookRunner, HooksHandle};
 use crate::service::users::ensure_admin;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -39,6 +45,26 @@ enum Command {
     /// Manage app users from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Try hooks out.
+    #[command(subcommand)]
+    Hooks(HooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum HooksCommand {
+    /// Run EVENT's before-chain (a `pre_*` event or `post_read`) on the payload in a JSON
+    /// file, writing nothing (scripts' `db` writes are rolled back; URL hooks are really
+    /// called), and print a JSON report of each hook's decision, changes, time and error.
+    /// Uses the configured hooks file (`--hooks FILE`) and database. Exit status: 0 when the
+    /// chain passed, 2 when a hook blocked or failed it, 1 on any other error.
+    Test {
+        /// The event, e.g. `pre_save`.
+        event: String,
+        /// A JSON object with the event's fields (e.g. `collection`, `operation`,
+        /// `document`, `auth`); `id`, `timestamp` and the like are filled in.
+        #[arg(long)]
+        payload: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +98,15 @@ pub fn run() -> ExitCode {
         Command::Serve => block_on(serve(cli.settings)),
         Command::Admin(AdminCommand::Create { email, password }) => {
             block_on(create_admin(cli.settings, email, password))
+        }
+        Command::Hooks(HooksCommand::Test { event, payload }) => {
+            let passed = Arc::new(AtomicBool::new(false));
+            let code = block_on(test_hooks(cli.settings, event, payload, passed.clone()));
+            match (code == ExitCode::SUCCESS, passed.load(Ordering::Relaxed)) {
+                (true, true) => ExitCode::SUCCESS,
+                (true, false) => ExitCode::from(2),
+                (false, _) => code,
+            }
         }
     }
 }
@@ -136,6 +171,37 @@ async fn create_admin(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{email}: {outcome}");
+    store.close().await;
+    Ok(())
+}
+
+/// `hooks test`: a dry run of one before-chain; sets `passed` when no hook stopped it.
+async fn test_hooks(
+    settings: Settings,
+    event: String,
+    payload_file: PathBuf,
+    passed: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let event = dry_run::check_event(&event).map_err(|e| anyhow::anyhow!(e))?;
+    let text = std::fs::read_to_string(&payload_file)
+        .with_context(|| format!("cannot read {}", payload_file.display()))?;
+    let given: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", payload_file.display()))?;
+    let (payload, target) = dry_run::input(event, given)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", payload_file.display()))?;
+    let (hooks_path, _) = settings.hooks_file();
+    let hooks = HooksHandle::load(&hooks_path, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if settings.database_url.is_none() {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    let store = Store::connect(&settings.database_url(), 2).await?;
+    store.migrate().await?;
+    let client = WebhookClient::new().map_err(|e| anyhow::anyhow!(e))?;
+    let runner = HookRunner::new(Arc::new(hooks), store.clone(), client);
+    let config = runner.config();
+    let report = runner.dry_run(&config, &target, payload).await;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    passed.store(report.outcome == "passed", Ordering::Relaxed);
     store.close().await;
     Ok(())
 }

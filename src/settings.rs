@@ -67,6 +67,26 @@ pub struct Settings {
     )]
     pub hooks_poll_ms: u64,
 
+    /// How often the webhook delivery worker looks for due deliveries it was not told about
+    /// (left by a crash, or recorded by another instance), in milliseconds.
+    #[arg(
+        long,
+        env = "HOOKQL_DELIVERY_POLL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub delivery_poll_ms: u64,
+
+    /// How long delivered webhook deliveries are kept (for `hookDeliveries`), in hours. Dead
+    /// ones are kept until replayed.
+    #[arg(
+        long,
+        env = "HOOKQL_DELIVERY_RETENTION_HOURS",
+        default_value_t = 168,
+        global = true
+    )]
+    pub delivery_retention_hours: u64,
+
     /// Secret for signing access tokens (HS256). Default: generated on first start and kept
     /// in the data folder. Set it when several instances share one database.
     #[arg(long, env = "HOOKQL_JWT_SECRET", global = true, hide_env_values = true)]

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::Auth;
+use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{HookRunner, HooksHandle};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -22,9 +23,15 @@ struct Inner {
 
 impl AppState {
     /// Bundles the parts built at start.
-    pub fn new(store: Store, hooks: Arc<HooksHandle>, settings: Settings, auth: Auth) -> Self {
+    pub fn new(
+        store: Store,
+        hooks: Arc<HooksHandle>,
+        settings: Settings,
+        auth: Auth,
+        client: WebhookClient,
+    ) -> Self {
         Self(Arc::new(Inner {
-            runner: HookRunner::new(hooks.clone(), store.clone()),
+            runner: HookRunner::new(hooks.clone(), store.clone(), client),
             store,
             hooks,
             settings,

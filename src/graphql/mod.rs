@@ -4,6 +4,7 @@
 
 mod documents;
 pub mod error;
+mod hook_admin;
 pub mod types;
 mod users;
 
@@ -16,12 +17,20 @@ use crate::state::AppState;
 /// The query root: document and user queries side by side.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(documents::DocumentQuery, users::UserQuery);
+pub struct QueryRoot(
+    documents::DocumentQuery,
+    users::UserQuery,
+    hook_admin::HookAdminQuery,
+);
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(documents::DocumentMutation, users::UserMutation);
+pub struct MutationRoot(
+    documents::DocumentMutation,
+    users::UserMutation,
+    hook_admin::HookAdminMutation,
+);
 
 /// The executable schema type.
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

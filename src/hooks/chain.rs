@@ -56,6 +56,41 @@ pub trait Execute {
     ) -> impl std::future::Future<Output = Result<Value, String>> + Send;
 }
 
+/// What one binding did in a traced run (a dry run's report).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The binding's name.
+    pub hook: String,
+    /// What it decided.
+    pub decision: Decision,
+    /// Its raw answer, when it answered.
+    pub answer: Option<Value>,
+    /// Payload fields it changed, with their new values.
+    pub changes: Map<String, Value>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// How long it took.
+    pub duration: std::time::Duration,
+}
+
+/// A binding's decision in a traced run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Its narrowing (`collections`, `operations`, `when`, `changed`) did not match.
+    Skipped,
+    /// It let the operation go on unchanged.
+    Continued,
+    /// It changed the payload.
+    Changed,
+    /// It blocked, with this reason.
+    Blocked(String),
+    /// It failed; `stopped` when its `on_error: block` stopped the operation.
+    Failed {
+        /// Whether the failure stopped the chain.
+        stopped: bool,
+    },
+}
+
 /// Runs `bindings` (the event's chain) on `payload` with `run`.
 pub async fn run_before<'a>(
     bindings: impl Iterator<Item = &'a Binding>,
@@ -63,37 +98,92 @@ pub async fn run_before<'a>(
     payload: &mut Payload,
     run: &impl Execute,
 ) -> Result<Passed, Stop> {
+    run_traced(bindings, target, payload, run, None).await
+}
+
+/// [`run_before`], recording each binding's [`Step`] in `trace` when given.
+pub async fn run_traced<'a>(
+    bindings: impl Iterator<Item = &'a Binding>,
+    target: &Target,
+    payload: &mut Payload,
+    run: &impl Execute,
+    mut trace: Option<&mut Vec<Step>>,
+) -> Result<Passed, Stop> {
     let event = payload.event();
     let mut passed = Passed::default();
     for binding in bindings {
         if !binding.fires(target, payload) {
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.push(Step::new(binding, Decision::Skipped));
+            }
             continue;
         }
-        let result = match run.execute(binding, payload).await {
+        let started = std::time::Instant::now();
+        let before = trace.is_some().then(|| payload.fields().clone());
+        let answered = run.execute(binding, payload).await;
+        let answer = answered.as_ref().ok().cloned();
+        let result = match answered {
             Ok(answer) => outcome::parse(event, answer),
             Err(error) => Err(error),
         };
         let applied = result.and_then(|outcome| apply(outcome, payload, &mut passed, binding));
-        match applied {
+        let stop = match &applied {
             Ok(Some(reason)) => {
                 tracing::info!(hook = %binding.name, %event, %reason, "hook blocked the operation");
-                return Err(Stop::Blocked {
+                Some(Stop::Blocked {
                     hook: binding.name.clone(),
-                    reason,
-                });
+                    reason: reason.clone(),
+                })
             }
-            Ok(None) => {}
+            Ok(None) => None,
             Err(error) => {
                 tracing::warn!(hook = %binding.name, %event, on_error = ?binding.on_error, "hook failed: {error}");
-                if binding.on_error == OnError::Block {
-                    return Err(Stop::Failed {
-                        hook: binding.name.clone(),
-                    });
-                }
+                (binding.on_error == OnError::Block).then(|| Stop::Failed {
+                    hook: binding.name.clone(),
+                })
             }
+        };
+        if let (Some(trace), Some(before)) = (trace.as_deref_mut(), before) {
+            let changes: Map<String, Value> = payload
+                .fields()
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let decision = match &applied {
+                Ok(Some(reason)) => Decision::Blocked(reason.clone()),
+                Ok(None) if changes.is_empty() => Decision::Continued,
+                Ok(None) => Decision::Changed,
+                Err(_) => Decision::Failed {
+                    stopped: stop.is_some(),
+                },
+            };
+            trace.push(Step {
+                answer,
+                changes,
+                error: applied.err(),
+                duration: started.elapsed(),
+                ..Step::new(binding, decision)
+            });
+        }
+        if let Some(stop) = stop {
+            return Err(stop);
         }
     }
     Ok(passed)
+}
+
+impl Step {
+    fn new(binding: &Binding, decision: Decision) -> Self {
+        Self {
+            hook: binding.name.clone(),
+            decision,
+            answer: None,
+            changes: Map::new(),
+            error: None,
+            duration: std::time::Duration::ZERO,
+        }
+    }
 }
 
 /// Applies one outcome to the payload; `Some(reason)` for a block, `Err` for a change that
@@ -243,6 +333,46 @@ mod tests {
         assert_eq!(result, Err(Stop::Failed { hook: "a".into() }));
         let (result, _) = run_chain(block, &[("a", Ok(json!({"data": 5})))], json!({})).await;
         assert_eq!(result, Err(Stop::Failed { hook: "a".into() }));
+    }
+
+    #[tokio::test]
+    async fn a_trace_reports_each_decision_and_change() {
+        let yaml = "version: 1\nhooks:\n  - { name: a, on: pre_save, collections: [other], script: 'x' }\n  - { name: b, on: pre_save, script: 'x' }\n  - { name: c, on: pre_save, script: 'x' }\n  - { name: d, on: pre_save, script: 'x' }\n";
+        let config = bindings(yaml);
+        let mut payload = Payload::new(Event::PreSave, &Caller::Anonymous)
+            .with("collection", "posts")
+            .with("document", json!({"n": 1}));
+        let target = Target {
+            collection: Some("posts".into()),
+            ..Target::default()
+        };
+        let fake = Fake(vec![
+            ("b".into(), Ok(json!({"patch": {"n": 2}}))),
+            ("c".into(), Err("boom".into())),
+            ("d".into(), Ok(json!({"block": true, "reason": "no"}))),
+        ]);
+        let mut trace = Vec::new();
+        let result = run_traced(
+            config.chain(Event::PreSave),
+            &target,
+            &mut payload,
+            &fake,
+            Some(&mut trace),
+        )
+        .await;
+        assert!(matches!(result, Err(Stop::Blocked { .. })));
+        let decisions: Vec<_> = trace.iter().map(|s| s.decision.clone()).collect();
+        assert_eq!(
+            decisions,
+            [
+                Decision::Skipped,
+                Decision::Changed,
+                Decision::Failed { stopped: false },
+                Decision::Blocked("no".into())
+            ]
+        );
+        assert_eq!(trace[1].changes.get("document"), Some(&json!({"n": 2})));
+        assert_eq!(trace[2].error.as_deref(), Some("boom"));
     }
 
     #[tokio::test]

@@ -91,6 +91,12 @@ impl Event {
         self.name().starts_with("pre_")
     }
 
+    /// Whether this event follows a committed write (every `post_*` but `post_read`, which
+    /// runs before the answer): only these have after-hooks, delivered durably for URLs.
+    pub fn is_after_write(self) -> bool {
+        !self.is_before() && self != Event::PostRead
+    }
+
     /// Whether this event concerns documents of a collection (so `collections` narrows it).
     pub fn is_document_event(self) -> bool {
         matches!(

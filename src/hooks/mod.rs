@@ -5,6 +5,8 @@
 
 pub mod chain;
 pub mod config;
+pub mod delivery;
+pub mod dry_run;
 pub mod event;
 pub mod matching;
 pub mod outcome;
@@ -12,6 +14,7 @@ pub mod payload;
 pub mod reload;
 pub mod runner;
 pub mod script;
+pub mod webhook;
 
 pub use chain::Stop;
 pub use event::Event;

@@ -37,6 +37,26 @@ impl Payload {
         Self { event, fields }
     }
 
+    /// A payload for `event` from fields given whole (a dry run's input), with the common
+    /// fields filled in where it lacks them.
+    pub fn from_fields(event: Event, given: Map<String, Value>) -> Self {
+        let mut payload = Self::new(event, &Caller::Anonymous);
+        for (key, value) in given {
+            if key != "event" {
+                payload.fields.insert(key, value);
+            }
+        }
+        payload
+    }
+
+    /// The event id: the same on every delivery attempt (`webhook-id`).
+    pub fn id(&self) -> &str {
+        self.fields
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
     /// Adds or replaces a field.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.set(key, value.into());

@@ -2,20 +2,27 @@
 //! or stop it) and its after-hooks (in the background, after the commit).
 //!
 //! After-hooks never delay or undo the operation and their errors never reach the client.
-//! They are tracked, so a graceful shutdown waits (bounded) for the ones in flight.
+//! Scripts and `delivery: background` webhooks run in tracked tasks (a graceful shutdown
+//! waits, bounded, for the ones in flight); durable webhooks are recorded by the operation
+//! ([`HookRunner::deliveries`]) and sent by the [`delivery::Worker`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
 use super::chain::{self, Passed, Stop};
 use super::config::{Action, Binding, HooksConfig};
+use super::delivery;
+use super::dry_run;
 use super::matching::Target;
 use super::payload::Payload;
 use super::script::{self, OperationTx, ScriptEnv};
+use super::webhook::{Call, WebhookClient};
 use super::HooksHandle;
+use crate::store::deliveries::NewDelivery;
 use crate::store::Store;
 
 /// Runs the hooks of the configuration in force.
@@ -23,16 +30,60 @@ use crate::store::Store;
 pub struct HookRunner {
     handle: Arc<HooksHandle>,
     store: Store,
+    client: WebhookClient,
+    /// Wakes the delivery worker when a write recorded deliveries.
+    outbox: Arc<Notify>,
     after: TaskTracker,
 }
 
 impl HookRunner {
-    /// A runner for the configuration `handle` holds, with `store` for scripts' `db`.
-    pub fn new(handle: Arc<HooksHandle>, store: Store) -> Self {
+    /// A runner for the configuration `handle` holds, with `store` for scripts' `db` and
+    /// `client` for webhooks and scripts' `http`.
+    pub fn new(handle: Arc<HooksHandle>, store: Store, client: WebhookClient) -> Self {
         Self {
             handle,
             store,
+            client,
+            outbox: Arc::new(Notify::new()),
             after: TaskTracker::new(),
+        }
+    }
+
+    /// The delivery worker of this runner's outbox.
+    pub fn worker(&self, poll: Duration, retention: Duration) -> delivery::Worker {
+        delivery::Worker::new(
+            self.store.clone(),
+            self.handle.clone(),
+            self.client.clone(),
+            self.outbox.clone(),
+            poll,
+            retention,
+        )
+    }
+
+    /// The durable deliveries an after-write `payload` makes; the operation records them in
+    /// its transaction, then calls [`HookRunner::wake_outbox`].
+    pub fn deliveries(
+        &self,
+        config: &HooksConfig,
+        target: &Target,
+        payload: &Payload,
+    ) -> Vec<NewDelivery> {
+        delivery::deliveries_for(config, target, payload)
+    }
+
+    /// Tells the delivery worker that new deliveries are committed.
+    pub fn wake_outbox(&self) {
+        self.outbox.notify_one();
+    }
+
+    /// What scripts and webhooks of one run may reach.
+    fn env(&self, config: &HooksConfig, tx: Option<Arc<OperationTx>>) -> ScriptEnv {
+        ScriptEnv {
+            store: self.store.clone(),
+            tx,
+            config: config.config.clone(),
+            client: self.client.clone(),
         }
     }
 
@@ -55,30 +106,52 @@ impl HookRunner {
         if !config.has_chain(event) {
             return Ok(Passed::default());
         }
-        let env = ScriptEnv {
-            store: self.store.clone(),
-            tx,
-            config: config.config.clone(),
-        };
+        let env = self.env(config, tx);
         chain::run_before(config.chain(event), target, payload, &env).await
     }
 
-    /// Runs `event`'s after-hooks on `payload` in the background, in file order. Free when
+    /// Runs `payload`'s before-chain as a dry run: every binding's decision is reported,
+    /// scripts' writes are rolled back, URL bindings are really called.
+    pub async fn dry_run(
+        &self,
+        config: &Arc<HooksConfig>,
+        target: &Target,
+        mut payload: Payload,
+    ) -> dry_run::Report {
+        let slot = OperationTx::new();
+        let env = self.env(config, Some(slot.clone()));
+        let mut steps = Vec::new();
+        let event = payload.event();
+        let result = chain::run_traced(
+            config.chain(event),
+            target,
+            &mut payload,
+            &env,
+            Some(&mut steps),
+        )
+        .await;
+        if let Some(tx) = slot.finish().await {
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!("cannot roll back a dry run's writes: {e}");
+            }
+        }
+        dry_run::report(config, payload, result, steps)
+    }
+
+    /// Runs `event`'s script and background-webhook after-hooks on `payload` in the
+    /// background, in file order (durable webhooks were recorded by the operation). Free when
     /// nothing is bound.
     pub fn after(&self, config: &Arc<HooksConfig>, target: Target, payload: Payload) {
         let event = payload.event();
-        if !config.has_chain(event) {
+        let runs_here = |b: &Binding| b.durable_webhook().is_none();
+        if !config.chain(event).any(runs_here) {
             return;
         }
         let config = config.clone();
-        let env = ScriptEnv {
-            store: self.store.clone(),
-            tx: None,
-            config: config.config.clone(),
-        };
+        let env = self.env(&config, None);
         self.after.spawn(async move {
             for binding in config.chain(event) {
-                if !binding.fires(&target, &payload) {
+                if !runs_here(binding) || !binding.fires(&target, &payload) {
                     continue;
                 }
                 match run_binding(binding, &payload, &env).await {
@@ -121,13 +194,21 @@ async fn run_binding(
     env: &ScriptEnv,
 ) -> Result<Value, String> {
     match &binding.action {
-        Action::Script { script, .. } => {
-            script::run(script, &binding.name, binding.timeout, payload, env).await
-        }
-        // URL bindings are validated and loaded; calling them arrives with webhook delivery.
-        Action::Url { .. } => {
-            tracing::debug!(hook = %binding.name, "url hooks are not called yet; skipped");
-            Ok(Value::Null)
+        Action::Script { script, .. } => script::run(script, binding, payload, env).await,
+        Action::Url(webhook) => {
+            let body = serde_json::to_vec(payload.fields()).map_err(|e| e.to_string())?;
+            let call = Call {
+                hook: &binding.name,
+                event: payload.event(),
+                webhook,
+                message_id: payload.id(),
+                body,
+                timeout: binding.timeout,
+            };
+            match env.client.post(call).await {
+                Ok(answer) => Ok(answer.body),
+                Err(failure) => Err(failure.message),
+            }
         }
     }
 }

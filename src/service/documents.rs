@@ -271,33 +271,45 @@ fn save_payload(
     }
 }
 
-/// Hands `post_save` hooks the document as committed.
-fn after_save(
+/// A document as a save left it: created, or updated from the old data.
+enum Saved<'a> {
+    Created(&'a Document),
+    Updated(&'a Document, &'a Value),
+}
+
+/// Commits a save with its `post_save` durable deliveries, then hands the other `post_save`
+/// hooks the document as committed.
+async fn commit_save(
     state: &AppState,
     hooks: &Arc<HooksConfig>,
+    before: Before,
     caller: &Caller,
     collection: &CollectionName,
-    operation: Operation,
-    saved: &Document,
-    old: Option<&Value>,
-) {
+    saved: Saved<'_>,
+) -> Result<(), ServiceError> {
+    let (operation, saved, old) = match saved {
+        Saved::Created(doc) => (Operation::Create, doc, None),
+        Saved::Updated(doc, old) => (Operation::Update, doc, Some(old)),
+    };
     let target = Target {
         collection: Some(collection.to_string()),
         operation: Some(operation),
         meta: payload::document_meta(saved),
     };
-    hooks::after(state, hooks, Event::PostSave, target, || {
-        let data = saved.data.clone();
-        save_payload(
-            Event::PostSave,
-            caller,
-            collection,
-            operation,
-            &saved.id,
-            data,
-            old,
-        )
-    });
+    before
+        .commit_then_after(state, hooks, Event::PostSave, target, || {
+            let data = saved.data.clone();
+            save_payload(
+                Event::PostSave,
+                caller,
+                collection,
+                operation,
+                &saved.id,
+                data,
+                old,
+            )
+        })
+        .await
 }
 
 /// Stores a new document owned by the caller, after `pre_save` hooks; `post_save` follows.
@@ -335,21 +347,21 @@ pub async fn create(
     })
     .await?;
     let data = saved_data(&mut before, data)?;
+    before.join_outbox(state, &hooks, Event::PostSave).await?;
     let created = state
         .store()
         .create_document(before.tx.as_ref(), &collection, id, data, owner, &allowed)
         .await
         .map_err(|e| access::store_error(e, Action::Create, caller, &collection))?;
-    before.commit().await?;
-    after_save(
+    commit_save(
         state,
         &hooks,
+        before,
         caller,
         &collection,
-        Operation::Create,
-        &created,
-        None,
-    );
+        Saved::Created(&created),
+    )
+    .await?;
     Ok(created)
 }
 
@@ -411,23 +423,15 @@ pub async fn update(
         })
         .await?;
         let next = saved_data(&mut before, next)?;
+        before.join_outbox(state, &hooks, Event::PostSave).await?;
         let written = state
             .store()
             .write_version(before.tx.as_ref(), &collection, &current, next, &guard)
             .await
             .map_err(denied)?;
         if let Written::Done(updated) = written {
-            before.commit().await?;
-            let old = Some(&current.data);
-            after_save(
-                state,
-                &hooks,
-                caller,
-                &collection,
-                Operation::Update,
-                &updated,
-                old,
-            );
+            let saved = Saved::Updated(&updated, &current.data);
+            commit_save(state, &hooks, before, caller, &collection, saved).await?;
             return Ok(updated);
         }
     }
@@ -469,6 +473,8 @@ pub async fn delete(
         } else {
             (None, Before::none())
         };
+        let mut before = before;
+        before.join_outbox(state, &hooks, Event::PostDelete).await?;
         let written = state
             .store()
             .delete_document(
@@ -481,17 +487,18 @@ pub async fn delete(
             .await
             .map_err(denied)?;
         if let Written::Done(deleted) = written {
-            before.commit().await?;
             let target = Target {
                 meta: payload::document_meta(&deleted),
                 ..about(&collection)
             };
-            hooks::after(state, &hooks, Event::PostDelete, target, || {
-                Payload::new(Event::PostDelete, caller)
-                    .with("collection", collection.as_str())
-                    .with("document_id", id.as_str())
-                    .with("document", deleted.data.clone())
-            });
+            before
+                .commit_then_after(state, &hooks, Event::PostDelete, target, || {
+                    Payload::new(Event::PostDelete, caller)
+                        .with("collection", collection.as_str())
+                        .with("document_id", id.as_str())
+                        .with("document", deleted.data.clone())
+                })
+                .await?;
             return Ok(deleted);
         }
     }

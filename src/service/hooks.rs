@@ -1,7 +1,7 @@
 //! How operations run their hooks: a before-chain whose `db` writes open a transaction the
-//! operation then joins, and after-hooks handed to the background once the operation has
-//! committed. Payloads are built only when the event has bindings, so an unbound event costs
-//! one map lookup.
+//! operation then joins, durable webhook deliveries recorded in that same transaction, and
+//! the other after-hooks handed to the background once the operation has committed. Payloads
+//! are built only when the event has bindings, so an unbound event costs one map lookup.
 
 use std::sync::Arc;
 
@@ -48,6 +48,50 @@ impl Before {
         }
         Ok(())
     }
+
+    /// Call before the operation writes: when `after`'s hooks include durable webhooks, makes
+    /// sure the write runs in a transaction, so their deliveries commit with it or not at all.
+    pub async fn join_outbox(
+        &mut self,
+        state: &AppState,
+        config: &HooksConfig,
+        after: Event,
+    ) -> Result<(), ServiceError> {
+        if self.tx.is_none() && config.has_durable(after) {
+            self.tx = Some(state.store().begin().await?);
+        }
+        Ok(())
+    }
+
+    /// Commits the operation with the durable deliveries of `after`'s webhooks, then hands the
+    /// other after-hooks the same payload (one event id for all). `build` is called only when
+    /// `after` has bindings.
+    pub async fn commit_then_after(
+        self,
+        state: &AppState,
+        config: &Arc<HooksConfig>,
+        after: Event,
+        target: Target,
+        build: impl FnOnce() -> Payload,
+    ) -> Result<(), ServiceError> {
+        if !config.has_chain(after) {
+            return self.commit().await;
+        }
+        let payload = build();
+        let deliveries = state.runner().deliveries(config, &target, &payload);
+        if !deliveries.is_empty() {
+            let tx = self.tx.as_ref().ok_or_else(|| {
+                ServiceError::Internal("durable deliveries need the write's transaction".into())
+            })?;
+            state.store().insert_deliveries(tx, &deliveries).await?;
+        }
+        self.commit().await?;
+        if !deliveries.is_empty() {
+            state.runner().wake_outbox();
+        }
+        state.runner().after(config, target, payload);
+        Ok(())
+    }
 }
 
 /// Runs `event`'s before-chain on the payload `build` makes (only called when bound).
@@ -80,19 +124,6 @@ pub async fn before(
             }
             Err(stop.into())
         }
-    }
-}
-
-/// Hands `event`'s after-hooks the payload `build` makes (only called when bound).
-pub fn after(
-    state: &AppState,
-    config: &Arc<HooksConfig>,
-    event: Event,
-    target: Target,
-    build: impl FnOnce() -> Payload,
-) {
-    if config.has_chain(event) {
-        state.runner().after(config, target, build());
     }
 }
 

@@ -163,6 +163,9 @@ pub async fn register(
         Some(data) => data,
         None => data,
     };
+    before
+        .join_outbox(state, &hooks, Event::PostRegister)
+        .await?;
     let user = state
         .store()
         .create_user(
@@ -176,14 +179,18 @@ pub async fn register(
             },
         )
         .await?;
-    before.commit().await?;
-    hooks::after(
-        state,
-        &hooks,
-        Event::PostRegister,
-        user_target(&user),
-        || Payload::new(Event::PostRegister, &Caller::Anonymous).with("user", payload::user(&user)),
-    );
+    before
+        .commit_then_after(
+            state,
+            &hooks,
+            Event::PostRegister,
+            user_target(&user),
+            || {
+                Payload::new(Event::PostRegister, &Caller::Anonymous)
+                    .with("user", payload::user(&user))
+            },
+        )
+        .await?;
     start_session(state, user, Map::new()).await
 }
 
@@ -246,15 +253,17 @@ pub async fn login(
     })
     .await?;
     let claims = std::mem::take(&mut before.claims);
+    before.join_outbox(state, &hooks, Event::PostLogin).await?;
     let user = state
         .store()
         .touch_login(before.tx.as_ref(), &user.id)
         .await?
         .ok_or_else(|| ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))?;
-    before.commit().await?;
-    hooks::after(state, &hooks, Event::PostLogin, user_target(&user), || {
-        user_payload(Event::PostLogin, &Caller::Anonymous, &user)
-    });
+    before
+        .commit_then_after(state, &hooks, Event::PostLogin, user_target(&user), || {
+            user_payload(Event::PostLogin, &Caller::Anonymous, &user)
+        })
+        .await?;
     start_session(state, user, claims).await
 }
 
@@ -433,21 +442,28 @@ async fn apply(
             if let Some(data) = before.take("data") {
                 next.data = Some(data);
             }
+            before
+                .join_outbox(state, hooks, Event::PostUserUpdate)
+                .await?;
         }
         if let Some(updated) = store.update_user(before.tx.as_ref(), &user, next).await? {
-            before.commit().await?;
-            if let Some((state, caller, hooks)) = &hooks {
-                hooks::after(
-                    state,
-                    hooks,
-                    Event::PostUserUpdate,
-                    user_target(&updated),
-                    || {
-                        user_payload(Event::PostUserUpdate, caller, &updated)
-                            .with("data", updated.data.clone())
-                            .with("old_data", user.data.clone())
-                    },
-                );
+            match &hooks {
+                Some((state, caller, hooks)) => {
+                    before
+                        .commit_then_after(
+                            state,
+                            hooks,
+                            Event::PostUserUpdate,
+                            user_target(&updated),
+                            || {
+                                user_payload(Event::PostUserUpdate, caller, &updated)
+                                    .with("data", updated.data.clone())
+                                    .with("old_data", user.data.clone())
+                            },
+                        )
+                        .await?
+                }
+                None => before.commit().await?,
             }
             return Ok(updated);
         }
@@ -466,7 +482,7 @@ async fn apply(
 /// still there.
 async fn delete_user(state: &AppState, caller: &Caller, user: &User) -> Result<bool, ServiceError> {
     let hooks = state.runner().config();
-    let before = hooks::before(
+    let mut before = hooks::before(
         state,
         &hooks,
         Event::PreUserDelete,
@@ -474,19 +490,26 @@ async fn delete_user(state: &AppState, caller: &Caller, user: &User) -> Result<b
         || user_payload(Event::PreUserDelete, caller, user),
     )
     .await?;
+    before
+        .join_outbox(state, &hooks, Event::PostUserDelete)
+        .await?;
     let deleted = state
         .store()
         .delete_user(before.tx.as_ref(), &user.id)
         .await?;
-    before.commit().await?;
-    if let Some(deleted) = &deleted {
-        hooks::after(
-            state,
-            &hooks,
-            Event::PostUserDelete,
-            user_target(deleted),
-            || user_payload(Event::PostUserDelete, caller, deleted),
-        );
+    match &deleted {
+        Some(deleted) => {
+            before
+                .commit_then_after(
+                    state,
+                    &hooks,
+                    Event::PostUserDelete,
+                    user_target(deleted),
+                    || user_payload(Event::PostUserDelete, caller, deleted),
+                )
+                .await?
+        }
+        None => before.commit().await?,
     }
     Ok(deleted.is_some())
 }
@@ -505,16 +528,23 @@ pub async fn delete_me(
 /// Refuses callers who are not admins *now*: the role is read from the database, so a demoted
 /// admin loses admin operations at once, not when the token expires.
 async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ServiceError> {
+    require_admin_to(state, caller, "manage users").await
+}
+
+/// [`require_admin`] for any admin `task` (named in the error).
+pub(super) async fn require_admin_to(
+    state: &AppState,
+    caller: &Caller,
+    task: &str,
+) -> Result<(), ServiceError> {
     let Some(id) = caller.user_id() else {
-        return Err(ServiceError::Unauthenticated(
-            "sign in as an admin to manage users".into(),
-        ));
+        return Err(ServiceError::Unauthenticated(format!(
+            "sign in as an admin to {task}"
+        )));
     };
     match state.store().user_by_id(None, id).await? {
         Some(user) if user.role == ADMIN_ROLE => Ok(()),
-        _ => Err(ServiceError::Forbidden(
-            "only admins may manage users".into(),
-        )),
+        _ => Err(ServiceError::Forbidden(format!("only admins may {task}"))),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod collection;
 mod connect;
+pub mod deliveries;
 pub mod documents;
 pub mod filter;
 pub mod merge_patch;

@@ -5,9 +5,10 @@
 mod model;
 mod template;
 mod validate;
+pub mod webhook;
 pub mod yaml;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use model::{HooksFile, OnError, Operation, Ordering};
 use serde_json::Value;
+pub use webhook::{Delivery, RetryOn, RetryPolicy, Webhook};
 pub use yaml::Position;
 
 use crate::hooks::script::CompiledScript;
@@ -84,6 +86,8 @@ pub struct HooksConfig {
     pub bindings: Vec<Binding>,
     /// For each event, the indexes into `bindings` of its chain, in file order.
     chains: HashMap<Event, Vec<usize>>,
+    /// Events with a durable (outbox) webhook: their writes record deliveries.
+    durable: HashSet<Event>,
 }
 
 impl HooksConfig {
@@ -97,6 +101,7 @@ impl HooksConfig {
             default_rules: CollectionRules::builtin(),
             bindings: Vec::new(),
             chains: HashMap::new(),
+            durable: HashSet::new(),
         }
     }
 
@@ -112,6 +117,17 @@ impl HooksConfig {
     /// Whether any binding is on `event` (one map lookup: an unbound event costs nothing).
     pub fn has_chain(&self, event: Event) -> bool {
         self.chains.contains_key(&event)
+    }
+
+    /// Whether a write firing `event` may record durable deliveries (so it needs a
+    /// transaction to record them in).
+    pub fn has_durable(&self, event: Event) -> bool {
+        self.durable.contains(&event)
+    }
+
+    /// The binding named `name`, if the file in force still has it.
+    pub fn binding(&self, name: &str) -> Option<&Binding> {
+        self.bindings.iter().find(|b| b.name == name)
     }
 
     /// How many bindings each event has (for status pages and logs).
@@ -196,14 +212,7 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug)]
 pub enum Action {
     /// POST the payload to a URL.
-    Url {
-        /// Where, expanded and checked to be http(s).
-        url: url::Url,
-        /// Extra headers, expanded.
-        headers: Vec<(String, String)>,
-        /// Standard Webhooks signing secret.
-        secret: Option<Secret>,
-    },
+    Url(Arc<Webhook>),
     /// Run a compiled Rhai script.
     Script {
         /// The compiled script.
@@ -257,13 +266,21 @@ pub struct Binding {
     pub timeout: Duration,
     /// What a failure does.
     pub on_error: OnError,
-    /// Hosts a script may call.
-    pub allow_hosts: Vec<String>,
+    /// Hosts a script may call (shared by every run).
+    pub allow_hosts: Arc<[String]>,
     /// Delivery order of durable after-hooks.
     pub ordering: Ordering,
 }
 
 impl Binding {
+    /// The webhook of a `url` binding whose after-hook calls go through the durable outbox.
+    pub fn durable_webhook(&self) -> Option<&Arc<Webhook>> {
+        match &self.action {
+            Action::Url(hook) if hook.delivery == Delivery::Outbox => Some(hook),
+            _ => None,
+        }
+    }
+
     /// Whether this binding applies to documents of `collection`.
     pub fn covers_collection(&self, collection: &str) -> bool {
         self.collections

@@ -162,11 +162,58 @@ pub struct HookBinding {
     /// Extra HTTP headers for `url` hooks; values may use `${NAME}`.
     pub headers: Option<BTreeMap<String, String>>,
     /// Signs `url` calls with the Standard Webhooks scheme (`whsec_…` base64, or plain text).
-    pub secret: Option<String>,
+    /// A list signs with each (for rotating secrets: receivers accept any one).
+    #[schemars(with = "Option<OneOrMany<String>>")]
+    pub secret: Option<OneOrMany<String>>,
     /// Hosts a script may reach with its `http` helpers.
     pub allow_hosts: Option<Vec<String>>,
     /// For `url` after-hooks: `per_document` delivers one document's events in commit order.
     pub ordering: Option<Ordering>,
+    /// For `url` after-hooks: `outbox` (default) records the delivery with the write and
+    /// retries it until delivered; `background` sends it once, fire-and-forget.
+    pub delivery: Option<Delivery>,
+    /// For `url` after-hooks delivered through the outbox: how failed deliveries are retried.
+    pub retry: Option<RetrySettings>,
+}
+
+/// How a `url` after-hook is delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Recorded in the same transaction as the write, then sent with retries until delivered
+    /// or dead (at least once; survives restarts).
+    #[default]
+    Outbox,
+    /// Sent once in the background after the commit; a failure is only logged.
+    Background,
+}
+
+/// Retries of a durable delivery: exponential backoff with jitter, `Retry-After` respected.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Attempts in all, the first included, before the delivery is dead (default 8).
+    pub max_attempts: Option<u32>,
+    /// Wait before the second attempt in milliseconds, doubled after each failure (default 500).
+    pub backoff_ms: Option<u64>,
+    /// Longest wait between two attempts in milliseconds (default 3600000, one hour).
+    pub max_backoff_ms: Option<u64>,
+    /// Which failures are retried: status codes (`409`), classes (`"5xx"`, `"4xx"`) and
+    /// `"network"` (refused connections, timeouts, broken responses). Others make the delivery
+    /// dead at once. Default: `[408, 429, "5xx", "network"]`.
+    #[schemars(with = "Option<Vec<RetryOnSchema>>")]
+    pub retry_on: Option<Vec<Value>>,
+}
+
+/// One `retry_on` item.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum RetryOnSchema {
+    /// An HTTP status code.
+    Status(u16),
+    /// `1xx`…`5xx`, or `network`.
+    Class(String),
 }
 
 /// Which document operations a `*_save` hook runs for.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, EvalAltResult, Position};
 use serde_json::Value;
 
-use super::{convert, db, run};
+use super::{convert, db, http, run};
 
 /// What `block(reason)` throws; the runner turns it into a block, and nothing a script can
 /// build looks like it.
@@ -55,4 +55,5 @@ pub(super) fn register(engine: &mut Engine) {
     });
     engine.register_type_with_name::<BlockSignal>("BlockSignal");
     db::register(engine);
+    http::register(engine);
 }

@@ -5,10 +5,12 @@
 //! the hook and line, and no request ever parses a script. One engine serves every script:
 //! helpers reach per-run state through values in the run's scope (`db`, `config`) and the
 //! thread-local [`run::RunState`] (the hook's name and deadline), never through the engine.
+//! The helpers: [`api`] (`block`, `log`, `config`, …), [`db`] and [`http`].
 
 mod api;
 mod convert;
 pub mod db;
+mod http;
 pub mod run;
 
 use std::sync::{Arc, LazyLock};

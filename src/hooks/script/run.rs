@@ -16,8 +16,11 @@ use serde_json::Value;
 
 use super::api::{BlockSignal, ConfigApi};
 use super::db::{DbApi, OperationTx};
+use super::http::HttpApi;
 use super::{convert, engine, CompiledScript};
+use crate::hooks::config::Binding;
 use crate::hooks::payload::Payload;
+use crate::hooks::webhook::WebhookClient;
 use crate::store::Store;
 
 /// What a script run may reach beyond its payload: the store (and the operation's
@@ -30,6 +33,8 @@ pub struct ScriptEnv {
     pub tx: Option<Arc<OperationTx>>,
     /// The `config` section of hooks.yaml.
     pub config: Arc<BTreeMap<String, Value>>,
+    /// The HTTP client for `http` helpers (and the runner's webhook calls).
+    pub client: WebhookClient,
 }
 
 /// The hook's name and deadline, for the engine's callbacks on this thread.
@@ -56,6 +61,14 @@ pub(super) fn check_deadline(operations: u64) -> Option<Dynamic> {
     })
 }
 
+/// Time left before the running script's deadline (helpers bound their waits by it).
+pub(super) fn time_left() -> Duration {
+    RUN.with_borrow(|run| match run {
+        Some(run) => run.deadline.saturating_duration_since(Instant::now()),
+        None => super::http::NO_DEADLINE,
+    })
+}
+
 /// The hook now running on this thread, for log lines.
 pub(super) fn current_hook() -> String {
     RUN.with_borrow(|run| run.as_ref().map(|r| r.hook.clone()))
@@ -67,16 +80,16 @@ pub(super) fn log_line(text: &str) {
     tracing::info!(hook = %current_hook(), "{text}");
 }
 
-/// Runs `script` for `hook` on `payload`; the script's answer as JSON (a `block(…)` call
+/// Runs `binding`'s `script` on `payload`; the script's answer as JSON (a `block(…)` call
 /// becomes `{"block": true, "reason": …}`), or why it failed.
 pub async fn run(
     script: &CompiledScript,
-    hook: &str,
-    timeout: Duration,
+    binding: &Binding,
     payload: &Payload,
     env: &ScriptEnv,
 ) -> Result<Value, String> {
-    let mut scope = scope(payload, env);
+    let (hook, timeout) = (binding.name.as_str(), binding.timeout);
+    let mut scope = scope(payload, env, binding);
     let ast = script.0.clone();
     let state = RunState {
         hook: hook.to_string(),
@@ -98,8 +111,8 @@ pub async fn run(
 }
 
 /// The variables a script sees: `event`, `payload`, and shortcuts to the payload's parts
-/// (`()` where the event has no such part), plus `db` and `config`.
-fn scope(payload: &Payload, env: &ScriptEnv) -> Scope<'static> {
+/// (`()` where the event has no such part), plus `db`, `config` and `http`.
+fn scope(payload: &Payload, env: &ScriptEnv, binding: &Binding) -> Scope<'static> {
     let get = |key: &str| {
         payload
             .get(key)
@@ -130,6 +143,10 @@ fn scope(payload: &Payload, env: &ScriptEnv) -> Scope<'static> {
     scope.push("auth", get("auth"));
     scope.push_constant("db", DbApi::new(env.store.clone(), env.tx.clone()));
     scope.push_constant("config", ConfigApi(env.config.clone()));
+    scope.push_constant(
+        "http",
+        HttpApi::new(env.client.http().clone(), binding.allow_hosts.clone()),
+    );
     scope
 }
 

@@ -3,15 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::super::model::{HookBinding, OnError, OneOrMany, Ordering};
+use super::super::model::{HookBinding, OnError, OneOrMany, Ordering, RetrySettings};
 use super::super::yaml::{child_key, Position};
-use super::super::{template, Action, Binding, CollectionPattern, ConfigError, Secret};
+use super::super::{
+    template, Action, Binding, CollectionPattern, ConfigError, Delivery, RetryOn, RetryPolicy,
+    Secret, Webhook,
+};
 use super::Checker;
 use crate::hooks::script::{self, ScriptError};
+use crate::hooks::webhook::signing_key;
 use crate::hooks::Event;
 use crate::store::filter::{parse_field, suggest, Field, Filter, Target};
 
@@ -87,7 +92,7 @@ impl Checker<'_> {
             action: action?,
             timeout,
             on_error: hook.on_error.unwrap_or(defaults.on_error),
-            allow_hosts: hook.allow_hosts.unwrap_or_default(),
+            allow_hosts: hook.allow_hosts.unwrap_or_default().into(),
             ordering: hook.ordering.unwrap_or(Ordering::Unordered),
         })
     }
@@ -207,6 +212,8 @@ impl Checker<'_> {
             ("headers", hook.headers.is_some()),
             ("secret", hook.secret.is_some()),
             ("ordering", hook.ordering.is_some()),
+            ("delivery", hook.delivery.is_some()),
+            ("retry", hook.retry.is_some()),
         ];
         if hook.url.is_none() {
             for (key, present) in url_only {
@@ -218,17 +225,52 @@ impl Checker<'_> {
                 }
             }
         }
+        for (i, host) in hook.allow_hosts.iter().flatten().enumerate() {
+            let plain = host.strip_prefix("*.").unwrap_or(host);
+            let valid = !plain.is_empty()
+                && plain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            if !valid {
+                self.error(
+                    &format!("{}[{i}]", child_key(at, "allow_hosts")),
+                    format!("`{host}` is not a host: write `example.com`, `example.com:8080` or `*.example.com` (no scheme, no path)"),
+                );
+            }
+        }
         if hook.url.is_some() && hook.allow_hosts.is_some() {
             self.key_error(
                 &child_key(at, "allow_hosts"),
                 "`allow_hosts` applies to script hooks only",
             );
         }
-        if hook.ordering == Some(Ordering::PerDocument) && events.iter().any(|e| e.is_before()) {
-            self.key_error(
-                &child_key(at, "ordering"),
-                "`ordering` applies to after-hooks (post_*) only",
-            );
+        let after_only = [
+            ("ordering", hook.ordering.is_some()),
+            ("delivery", hook.delivery.is_some()),
+            ("retry", hook.retry.is_some()),
+        ];
+        if hook.url.is_some() && events.iter().any(|e| !e.is_after_write()) {
+            for (key, present) in after_only {
+                if present {
+                    self.key_error(
+                        &child_key(at, key),
+                        format!("`{key}` applies to after-hooks of writes (post_* but post_read) only: before-hooks are awaited, not delivered"),
+                    );
+                }
+            }
+        }
+        if hook.delivery == Some(Delivery::Background) {
+            for (key, present) in [
+                ("retry", hook.retry.is_some()),
+                ("ordering", hook.ordering == Some(Ordering::PerDocument)),
+            ] {
+                if present {
+                    self.key_error(
+                        &child_key(at, key),
+                        format!("`{key}` applies to `delivery: outbox` (durable) hooks only; `background` sends once"),
+                    );
+                }
+            }
         }
     }
 
@@ -353,23 +395,97 @@ impl Checker<'_> {
                 Err(message) => self.error(&header_at, message),
             }
         }
-        let secret = match hook.secret.as_ref().map(|s| template::expand(s, &lookup)) {
-            None => None,
-            Some(Ok(s)) if !s.is_empty() => Some(Secret::new(s)),
-            Some(Ok(_)) => {
-                self.error(&child_key(at, "secret"), "the secret is empty");
-                None
-            }
-            Some(Err(message)) => {
-                self.error(&child_key(at, "secret"), message);
-                None
-            }
+        let secrets = match &hook.secret {
+            None => Vec::new(),
+            Some(OneOrMany::One(s)) => self.secret(s, &child_key(at, "secret"), &lookup),
+            Some(OneOrMany::Many(list)) => list
+                .iter()
+                .enumerate()
+                .flat_map(|(i, s)| {
+                    self.secret(s, &format!("{}[{i}]", child_key(at, "secret")), &lookup)
+                })
+                .collect(),
         };
-        Some(Action::Url {
+        let retry = self.retry_policy(hook.retry.as_ref(), &child_key(at, "retry"));
+        Some(Action::Url(Arc::new(Webhook {
             url: parsed,
             headers,
-            secret,
-        })
+            secrets,
+            delivery: hook.delivery.unwrap_or_default(),
+            retry,
+        })))
+    }
+
+    /// One signing secret, expanded and checked to be usable (a `whsec_` one must be base64).
+    fn secret(
+        &mut self,
+        text: &str,
+        at: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<Secret> {
+        match template::expand(text, lookup) {
+            Ok(s) if s.is_empty() => self.error(at, "the secret is empty"),
+            Ok(s) => match signing_key(&s) {
+                Ok(_) => return vec![Secret::new(s)],
+                Err(message) => self.error(at, message),
+            },
+            Err(message) => self.error(at, message),
+        }
+        Vec::new()
+    }
+
+    /// `retry`, with defaults for what it leaves out.
+    fn retry_policy(&mut self, retry: Option<&RetrySettings>, at: &str) -> RetryPolicy {
+        let mut policy = RetryPolicy::default();
+        let Some(retry) = retry else {
+            return policy;
+        };
+        if let Some(n) = retry.max_attempts {
+            if (1..=100).contains(&n) {
+                policy.max_attempts = n;
+            } else {
+                self.error(
+                    &child_key(at, "max_attempts"),
+                    format!("expected 1 to 100 attempts, got {n}"),
+                );
+            }
+        }
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        for (key, value, slot) in [
+            ("backoff_ms", retry.backoff_ms, &mut policy.backoff),
+            (
+                "max_backoff_ms",
+                retry.max_backoff_ms,
+                &mut policy.max_backoff,
+            ),
+        ] {
+            match value {
+                Some(ms @ 1..=DAY_MS) => *slot = Duration::from_millis(ms),
+                Some(ms) => self.error(
+                    &child_key(at, key),
+                    format!("expected 1 to {DAY_MS} milliseconds, got {ms}"),
+                ),
+                None => {}
+            }
+        }
+        if policy.max_backoff < policy.backoff {
+            self.error(
+                &child_key(at, "max_backoff_ms"),
+                "`max_backoff_ms` is shorter than `backoff_ms`",
+            );
+        }
+        if let Some(items) = &retry.retry_on {
+            policy.retry_on.clear();
+            for (i, item) in items.iter().enumerate() {
+                match RetryOn::parse(item) {
+                    Ok(r) => policy.retry_on.push(r),
+                    Err(message) => {
+                        self.error(&format!("{}[{i}]", child_key(at, "retry_on")), message)
+                    }
+                }
+            }
+        }
+        policy
     }
 
     fn script_error(&mut self, file: PathBuf, line: usize, error: ScriptError, hook: &str) {

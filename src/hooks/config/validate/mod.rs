@@ -4,7 +4,7 @@
 
 mod binding;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -195,9 +195,13 @@ impl Checker<'_> {
             }
         }
         let mut chains: HashMap<Event, Vec<usize>> = HashMap::new();
+        let mut durable = HashSet::new();
         for (i, binding) in bindings.iter().enumerate() {
             for event in &binding.events {
                 chains.entry(*event).or_default().push(i);
+                if binding.durable_webhook().is_some() {
+                    durable.insert(*event);
+                }
             }
         }
         let mut files = vec![self.path.to_path_buf()];
@@ -213,6 +217,7 @@ impl Checker<'_> {
             default_rules,
             bindings,
             chains,
+            durable,
         }
     }
 
@@ -354,11 +359,16 @@ hooks:
             "audit"
         );
         assert_eq!(config.chain(Event::PreLogin).count(), 0);
-        let Action::Url { url, headers, .. } = &config.bindings[1].action else {
+        let Action::Url(webhook) = &config.bindings[1].action else {
             panic!()
         };
-        assert_eq!(url.as_str(), "http://127.0.0.1:9999/audit");
-        assert_eq!(headers, &vec![("X-Env".to_string(), "dev".to_string())]);
+        assert_eq!(webhook.url.as_str(), "http://127.0.0.1:9999/audit");
+        assert_eq!(
+            webhook.headers,
+            vec![("X-Env".to_string(), "dev".to_string())]
+        );
+        assert_eq!(webhook.secrets.len(), 1);
+        assert!(config.has_durable(Event::PostSave) && !config.has_durable(Event::PreSave));
         assert_eq!(config.bindings[0].on_error, super::super::OnError::Block);
         assert_eq!(config.rules("posts").read, Rule::Public);
         assert_eq!(config.rules("other").update, Rule::Owner);

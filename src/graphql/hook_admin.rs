@@ -1,0 +1,245 @@
+//! Admin fields for hooks: durable deliveries (`hookDeliveries`, `retryDelivery`,
+//! `retryDeadDeliveries`) and dry runs (`dryRunHooks`).
+
+use async_graphql::{Context, Enum, Json, Object, SimpleObject, ID};
+use serde_json::Value;
+
+use super::error::resolve;
+use super::types::DateTime;
+use super::{caller, state};
+use crate::hooks::dry_run::{Report, StepReport};
+use crate::service::hook_admin;
+use crate::store::deliveries::{Delivery, DeliveryPage, DeliveryStatus};
+
+/// Where a durable delivery stands.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "DeliveryStatus")]
+pub enum DeliveryStatusObject {
+    /// Waiting for its next attempt (or being attempted).
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up; replay it with `retryDelivery` or `retryDeadDeliveries`.
+    Dead,
+}
+
+impl From<DeliveryStatusObject> for DeliveryStatus {
+    fn from(status: DeliveryStatusObject) -> Self {
+        match status {
+            DeliveryStatusObject::Pending => DeliveryStatus::Pending,
+            DeliveryStatusObject::Delivered => DeliveryStatus::Delivered,
+            DeliveryStatusObject::Dead => DeliveryStatus::Dead,
+        }
+    }
+}
+
+/// One durable delivery of a URL after-hook.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "HookDelivery")]
+pub struct HookDeliveryObject {
+    /// The delivery's id (increasing in commit order).
+    pub id: ID,
+    /// The event id: `webhook-id` on every attempt, for receivers to de-duplicate.
+    pub event_id: String,
+    /// The hook's name.
+    pub hook: String,
+    /// The event (`post_save`, …).
+    pub event: String,
+    /// Where it stands.
+    pub status: DeliveryStatusObject,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// The receiver's status on the last attempt, if it answered.
+    pub last_status: Option<i32>,
+    /// What went wrong last (our words; never the receiver's body).
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending deliveries only).
+    pub next_attempt_at: Option<DateTime>,
+    /// When the write recorded it.
+    pub created_at: DateTime,
+    /// When it last changed.
+    pub updated_at: DateTime,
+    /// The payload sent (`attempt` is set per attempt).
+    pub payload: Json<Value>,
+}
+
+impl From<Delivery> for HookDeliveryObject {
+    fn from(d: Delivery) -> Self {
+        let status = match DeliveryStatus::parse(&d.status) {
+            Some(DeliveryStatus::Delivered) => DeliveryStatusObject::Delivered,
+            Some(DeliveryStatus::Dead) => DeliveryStatusObject::Dead,
+            _ => DeliveryStatusObject::Pending,
+        };
+        Self {
+            id: ID(d.id.to_string()),
+            event_id: d.event_id,
+            hook: d.hook,
+            event: d.event,
+            status,
+            attempts: d.attempts,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            next_attempt_at: (status == DeliveryStatusObject::Pending)
+                .then_some(DateTime(d.next_attempt_at)),
+            created_at: DateTime(d.created_at),
+            updated_at: DateTime(d.updated_at),
+            payload: Json(serde_json::from_str(&d.payload).unwrap_or(Value::Null)),
+        }
+    }
+}
+
+/// A page of deliveries, newest first.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct HookDeliveryPage {
+    /// The deliveries of this page.
+    pub items: Vec<HookDeliveryObject>,
+    /// How many match in all.
+    pub total_count: i64,
+    /// The page size asked for.
+    pub limit: i32,
+    /// How many were skipped.
+    pub offset: i32,
+}
+
+/// What a dry run of a before-chain did.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DryRunReport {
+    /// The event run.
+    pub event: String,
+    /// `passed`, `blocked` or `failed`.
+    pub outcome: String,
+    /// The hook that stopped the chain, if one did.
+    pub stopped_by: Option<String>,
+    /// The block's reason, if a hook blocked.
+    pub reason: Option<String>,
+    /// The payload as the chain left it.
+    pub payload: Json<Value>,
+    /// Claims `pre_login` hooks would add to the token.
+    pub claims: Json<Value>,
+    /// Each binding of the chain, in order.
+    pub steps: Vec<DryRunStep>,
+}
+
+/// One binding in a dry run.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DryRunStep {
+    /// The binding's name.
+    pub hook: String,
+    /// `url` or `script`.
+    pub kind: String,
+    /// `skipped` (narrowing did not match), `continued`, `changed`, `blocked` or `failed`.
+    pub decision: String,
+    /// The block's reason.
+    pub reason: Option<String>,
+    /// The binding's raw answer.
+    pub answer: Option<Json<Value>>,
+    /// Payload fields it changed, with their new values.
+    pub changes: Json<Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Whether its failure stopped the chain (`on_error: block`).
+    pub stopped: bool,
+    /// How long it took, in milliseconds.
+    pub duration_ms: f64,
+}
+
+impl From<Report> for DryRunReport {
+    fn from(r: Report) -> Self {
+        Self {
+            event: r.event.to_string(),
+            outcome: r.outcome.to_string(),
+            stopped_by: r.stopped_by,
+            reason: r.reason,
+            payload: Json(Value::Object(r.payload)),
+            claims: Json(Value::Object(r.claims)),
+            steps: r.steps.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<StepReport> for DryRunStep {
+    fn from(s: StepReport) -> Self {
+        Self {
+            hook: s.hook,
+            kind: s.kind.to_string(),
+            decision: s.decision.to_string(),
+            reason: s.reason,
+            answer: s.answer.map(Json),
+            changes: Json(Value::Object(s.changes)),
+            error: s.error,
+            stopped: s.stopped,
+            duration_ms: s.duration_ms,
+        }
+    }
+}
+
+/// Admin queries about hooks.
+#[derive(Default)]
+pub struct HookAdminQuery;
+
+#[Object]
+impl HookAdminQuery {
+    /// Admin: durable deliveries of URL after-hooks, newest first.
+    async fn hook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<DeliveryStatusObject>,
+        hook: Option<String>,
+        #[graphql(default = 50)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> async_graphql::Result<HookDeliveryPage> {
+        let page = hook_admin::deliveries(
+            state(ctx)?,
+            caller(ctx)?,
+            status.map(Into::into),
+            hook,
+            limit,
+            offset,
+        )
+        .await;
+        resolve(page.map(|p: DeliveryPage| HookDeliveryPage {
+            items: p.items.into_iter().map(Into::into).collect(),
+            total_count: i64::try_from(p.total).unwrap_or(i64::MAX),
+            limit,
+            offset,
+        }))
+    }
+}
+
+/// Admin mutations about hooks.
+#[derive(Default)]
+pub struct HookAdminMutation;
+
+#[Object]
+impl HookAdminMutation {
+    /// Admin: sends a delivery again from its first attempt, with the same event id.
+    async fn retry_delivery(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<HookDeliveryObject> {
+        resolve(hook_admin::retry_delivery(state(ctx)?, caller(ctx)?, &id).await)
+    }
+
+    /// Admin: sends every dead delivery (of `hook`, or of all hooks) again; how many.
+    async fn retry_dead_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        hook: Option<String>,
+    ) -> async_graphql::Result<i64> {
+        let count = hook_admin::retry_dead(state(ctx)?, caller(ctx)?, hook).await;
+        resolve(count.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+    }
+
+    /// Admin: runs `event`'s before-chain (`pre_*`, `post_read`) on `payload` (the event's
+    /// fields) without writing anything; URL hooks are really called. A mutation because it
+    /// reaches out to receivers.
+    async fn dry_run_hooks(
+        &self,
+        ctx: &Context<'_>,
+        event: String,
+        payload: Json<Value>,
+    ) -> async_graphql::Result<DryRunReport> {
+        resolve(hook_admin::dry_run(state(ctx)?, caller(ctx)?, &event, payload.0).await)
+    }
+}

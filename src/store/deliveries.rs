@@ -1,0 +1,358 @@
+//! The outbox of durable webhook deliveries (`hook_deliveries`): recorded with the write they
+//! report, claimed by workers under a lease, finished with a fenced update.
+//!
+//! Claiming is one statement: on PostgreSQL the candidate rows are locked with `FOR UPDATE
+//! SKIP LOCKED`, so several instances sharing the table never take the same row, and the lease
+//! (`lease_until`) hands a row to another worker only once its holder is surely gone. A
+//! worker's result is written only while it still holds the lease (`lease_owner`), so a late
+//! worker cannot overwrite a newer attempt's outcome. Times are microseconds since the epoch.
+
+use std::time::Duration;
+
+use sea_orm::FromQueryResult;
+
+use super::sql::Sql;
+use super::{Store, StoreError, Tx};
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its (next) attempt, or being attempted.
+    Pending,
+    /// The receiver accepted it.
+    Delivered,
+    /// Given up: out of attempts, or a failure that is not retried.
+    Dead,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Dead]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// A delivery to record with a write.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    /// The event id (`webhook-id` on every attempt).
+    pub event_id: String,
+    /// The binding's name.
+    pub hook: String,
+    /// The event's name.
+    pub event: &'static str,
+    /// Deliveries with the same key go out one at a time, in id order (`per_document`).
+    pub ordering_key: Option<String>,
+    /// The payload as JSON text.
+    pub payload: String,
+}
+
+/// A stored delivery.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct Delivery {
+    /// Increasing with commit order.
+    pub id: i64,
+    /// The event id.
+    pub event_id: String,
+    /// The binding's name.
+    pub hook: String,
+    /// The event's name.
+    pub event: String,
+    /// The payload as JSON text.
+    pub payload: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: i64,
+    /// The receiver's last status, if it answered.
+    pub last_status: Option<i32>,
+    /// What went wrong last, if anything.
+    pub last_error: Option<String>,
+    /// When the write recorded it.
+    pub created_at: i64,
+    /// When it last changed.
+    pub updated_at: i64,
+}
+
+/// How an attempt ended, as the worker records it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attempted {
+    /// Accepted by the receiver.
+    Delivered {
+        /// Its status.
+        status: u16,
+    },
+    /// Failed; try again at `at`.
+    Retry {
+        /// When.
+        at: i64,
+        /// The receiver's status, if it answered.
+        status: Option<u16>,
+        /// What went wrong.
+        error: String,
+    },
+    /// Failed for good.
+    Dead {
+        /// The receiver's status, if it answered.
+        status: Option<u16>,
+        /// What went wrong.
+        error: String,
+    },
+    /// Not attempted (its URL is paused); due again at `at`, no attempt counted.
+    Deferred {
+        /// When.
+        at: i64,
+        /// Why.
+        note: String,
+    },
+}
+
+/// What asking for a delivery to be sent again did.
+#[derive(Clone, Debug)]
+pub enum Retried {
+    /// It is pending again, due now.
+    Pending(Delivery),
+    /// An attempt is in flight; it was left alone.
+    InFlight,
+    /// There is no such delivery.
+    Missing,
+}
+
+/// A page of deliveries, newest first.
+#[derive(Clone, Debug)]
+pub struct DeliveryPage {
+    /// The deliveries.
+    pub items: Vec<Delivery>,
+    /// How many match in all.
+    pub total: u64,
+}
+
+/// Now, in microseconds since the epoch.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+const SELECTED: &str = "id, event_id, hook, event, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at";
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Records `rows` in `tx`, the transaction of the write they report.
+    pub async fn insert_deliveries(&self, tx: &Tx, rows: &[NewDelivery]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = now_micros();
+        let mut sql = Sql::new(self.backend());
+        sql.push("INSERT INTO hook_deliveries (event_id, hook, event, ordering_key, payload, status, attempts, next_attempt_at, created_at, updated_at) VALUES ");
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(row.event_id.clone())
+                .push(", ")
+                .bind(row.hook.clone())
+                .push(", ")
+                .bind(row.event)
+                .push(", ")
+                .bind(row.ordering_key.clone())
+                .push(", ")
+                .bind(row.payload.clone())
+                .push(", 'pending', 0, ")
+                .bind(now)
+                .push(", ")
+                .bind(now)
+                .push(", ")
+                .bind(now)
+                .push(")");
+        }
+        self.execute(Some(tx), sql).await?;
+        Ok(())
+    }
+
+    /// Takes up to `limit` due deliveries for `owner` until `lease` from now, oldest first.
+    /// A delivery waits while an earlier one with its ordering key is still pending.
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let now = now_micros();
+        let mut sql = Sql::new(self.backend());
+        sql.push("UPDATE hook_deliveries SET lease_owner = ")
+            .bind(owner.to_string())
+            .push(", lease_until = ")
+            .bind(now.saturating_add(micros(lease)))
+            .push(" WHERE id IN (SELECT d.id FROM hook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ")
+            .bind(now)
+            .push(" AND (d.lease_until IS NULL OR d.lease_until < ")
+            .bind(now)
+            .push(") AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM hook_deliveries e WHERE e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.id < d.id)) ORDER BY d.id LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        if sql.is_postgres() {
+            sql.push(" FOR UPDATE SKIP LOCKED");
+        }
+        sql.push(") RETURNING ").push(SELECTED);
+        let _turn = self.write_turn().await;
+        let mut rows: Vec<Delivery> = self.fetch_all(None, sql).await?;
+        rows.sort_by_key(|d| d.id);
+        Ok(rows)
+    }
+
+    /// Records how `owner`'s attempt of delivery `id` ended; `false` if it no longer held the
+    /// lease (the row was taken over or reset meanwhile, and this result is dropped).
+    pub async fn finish_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        attempted: Attempted,
+    ) -> Result<bool, StoreError> {
+        let now = now_micros();
+        let (status, attempts, next, last_status, error) = match attempted {
+            Attempted::Delivered { status } => ("delivered", 1, now, Some(status), None),
+            Attempted::Retry { at, status, error } => ("pending", 1, at, status, Some(error)),
+            Attempted::Dead { status, error } => ("dead", 1, now, status, Some(error)),
+            Attempted::Deferred { at, note } => ("pending", 0, at, None, Some(note)),
+        };
+        let mut sql = Sql::new(self.backend());
+        sql.push("UPDATE hook_deliveries SET status = ")
+            .bind(status)
+            .push(", attempts = attempts + ")
+            .bind(attempts)
+            .push(", next_attempt_at = ")
+            .bind(next)
+            .push(", lease_owner = NULL, lease_until = NULL, updated_at = ")
+            .bind(now);
+        if attempts == 1 {
+            sql.push(", last_status = ")
+                .bind(last_status.map(i32::from))
+                .push(", last_error = ")
+                .bind(error);
+        } else {
+            sql.push(", last_error = ").bind(error);
+        }
+        sql.push(" WHERE id = ")
+            .bind(id)
+            .push(" AND lease_owner = ")
+            .bind(owner.to_string());
+        Ok(self.execute(None, sql).await? == 1)
+    }
+
+    /// Deliveries, newest first, optionally of one status and one hook.
+    pub async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        hook: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<DeliveryPage, StoreError> {
+        let narrow = |sql: &mut Sql| {
+            sql.push(" WHERE 1 = 1");
+            if let Some(status) = status {
+                sql.push(" AND status = ").bind(status.as_str());
+            }
+            if let Some(hook) = hook {
+                sql.push(" AND hook = ").bind(hook.to_string());
+            }
+        };
+        let mut sql = Sql::new(self.backend());
+        sql.push("SELECT ")
+            .push(SELECTED)
+            .push(" FROM hook_deliveries");
+        narrow(&mut sql);
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .push(" OFFSET ")
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        let items = self.fetch_all(None, sql).await?;
+        let mut count = Sql::new(self.backend());
+        count.push("SELECT COUNT(*) AS total FROM hook_deliveries");
+        narrow(&mut count);
+        let total = self.count(None, true, count).await?.unwrap_or(0);
+        Ok(DeliveryPage { items, total })
+    }
+
+    /// Sends delivery `id` again from its first attempt (same event id), unless an attempt is
+    /// in flight.
+    pub async fn retry_delivery(&self, id: i64) -> Result<Retried, StoreError> {
+        let now = now_micros();
+        let mut sql = Sql::new(self.backend());
+        sql.push("UPDATE hook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ")
+            .bind(now)
+            .push(", updated_at = ")
+            .bind(now)
+            .push(" WHERE id = ")
+            .bind(id)
+            .push(" AND (lease_until IS NULL OR lease_until < ")
+            .bind(now)
+            .push(") RETURNING ")
+            .push(SELECTED);
+        if let Some(row) = self.fetch_one(None, true, sql).await? {
+            return Ok(Retried::Pending(row));
+        }
+        let mut sql = Sql::new(self.backend());
+        sql.push("SELECT ")
+            .push(SELECTED)
+            .push(" FROM hook_deliveries WHERE id = ")
+            .bind(id);
+        Ok(match self.fetch_one::<Delivery>(None, false, sql).await? {
+            Some(_) => Retried::InFlight,
+            None => Retried::Missing,
+        })
+    }
+
+    /// Sends every dead delivery (of `hook`, or all) again from its first attempt; how many.
+    pub async fn retry_dead_deliveries(&self, hook: Option<&str>) -> Result<u64, StoreError> {
+        let now = now_micros();
+        let mut sql = Sql::new(self.backend());
+        sql.push("UPDATE hook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ")
+            .bind(now)
+            .push(", updated_at = ")
+            .bind(now)
+            .push(" WHERE status = 'dead'");
+        if let Some(hook) = hook {
+            sql.push(" AND hook = ").bind(hook.to_string());
+        }
+        Ok(self.execute(None, sql).await?)
+    }
+
+    /// Deletes deliveries delivered more than `retention` ago; how many.
+    pub async fn prune_delivered(&self, retention: Duration) -> Result<u64, StoreError> {
+        let mut sql = Sql::new(self.backend());
+        sql.push("DELETE FROM hook_deliveries WHERE status = 'delivered' AND updated_at < ")
+            .bind(now_micros().saturating_sub(micros(retention)));
+        Ok(self.execute(None, sql).await?)
+    }
+
+    /// When the earliest pending delivery is due, if any (the worker sleeps until then).
+    pub async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
+        let mut sql = Sql::new(self.backend());
+        sql.push(
+            "SELECT MIN(next_attempt_at) AS due FROM hook_deliveries WHERE status = 'pending'",
+        );
+        let row: Option<Due> = self.fetch_one(None, false, sql).await?;
+        Ok(row.and_then(|r| r.due))
+    }
+}
+
+#[derive(FromQueryResult)]
+struct Due {
+    due: Option<i64>,
+}
