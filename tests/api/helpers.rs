@@ -58,6 +58,8 @@ pub struct TestApp {
     pub token: Option<String>,
     /// That user's id.
     pub user_id: Option<String>,
+    /// The database it runs on (another instance can share it).
+    pub database_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -72,7 +74,7 @@ impl Drop for TestApp {
 
 /// The database for a test: a fresh SQLite file, or a fresh schema in the PostgreSQL database
 /// named by HOOKQL_TEST_DATABASE_URL.
-async fn fresh_database(dir: &std::path::Path) -> String {
+pub async fn fresh_database(dir: &std::path::Path) -> String {
     match std::env::var("HOOKQL_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
             use sea_orm::sqlx::Connection;
@@ -103,6 +105,8 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         db_max_connections: 8,
         hooks: Some(dir.join("hooks.yaml")),
         hooks_poll_ms: 50,
+        delivery_poll_ms: 200,
+        delivery_retention_hours: 168,
         jwt_secret: Some("a-test-secret-of-at-least-32-bytes!".into()),
         jwt_issuer: "hookql".into(),
         access_token_ttl_secs: hookql::settings::DEFAULT_ACCESS_TOKEN_TTL_SECS,
@@ -133,12 +137,39 @@ pub async fn signed_in(mut app: TestApp) -> TestApp {
 
 /// Starts a server with `hooks_yaml`, after `adjust` has changed its settings.
 pub async fn spawn_app_with(hooks_yaml: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = fresh_database(dir.path()).await;
+    spawn_app_in(dir, database_url, hooks_yaml, adjust).await
+}
+
+/// Starts another instance on `app`'s database (as several instances behind a load balancer
+/// would run), with its own hooks file holding `hooks_yaml`.
+pub async fn spawn_app_sharing(
+    app: &TestApp,
+    hooks_yaml: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_app_in(dir, app.database_url.clone(), hooks_yaml, adjust).await
+}
+
+/// The bootstrap admin `admin_token` signs in as.
+pub fn with_admin(settings: &mut Settings) {
+    settings.admin_email = Some("root@example.com".into());
+    settings.admin_password = Some("root password".into());
+}
+
+async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    database_url: String,
+    hooks_yaml: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     if std::env::var_os("RUST_LOG").is_some() {
         hookql::telemetry::init();
     }
-    let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("hooks.yaml"), hooks_yaml).expect("write hooks.yaml");
-    let mut settings = test_settings(dir.path(), fresh_database(dir.path()).await);
+    let mut settings = test_settings(dir.path(), database_url.clone());
     adjust(&mut settings);
     let hooks_path = settings.hooks.clone().expect("hooks path");
     let app = App::build(settings).await.expect("the server starts");
@@ -155,12 +186,22 @@ pub async fn spawn_app_with(hooks_yaml: &str, adjust: impl FnOnce(&mut Settings)
         state,
         token: None,
         user_id: None,
+        database_url,
         stop: Some(stop),
         _dir: dir,
     }
 }
 
 impl TestApp {
+    /// An access token of the bootstrap admin (the app must be started [`with_admin`]).
+    pub async fn admin_token(&self) -> String {
+        let response = self.login("root@example.com", "root password").await;
+        response["data"]["login"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the bootstrap admin cannot sign in: {response}"))
+            .to_string()
+    }
+
     /// POSTs a GraphQL request as the default caller and returns the whole JSON response.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
         self.gql_as(self.token.as_deref(), query, variables).await

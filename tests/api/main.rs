@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod deliveries;
 mod documents;
 mod filters;
 mod helpers;
@@ -11,5 +12,7 @@ mod hooks;
 mod hooks_config;
 mod http;
 pub mod readme;
+mod receiver;
 mod rules;
 mod user_hooks;
+mod webhooks;

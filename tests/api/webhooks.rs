@@ -1,0 +1,398 @@
+//! URL hooks in the chain: what a receiver gets, what its answer does, how failures follow
+//! `on_error`, signatures checked with the Standard Webhooks library, scripts' `http`
+//! helpers, and dry runs.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, with_admin, TestApp, PUBLIC_RULES};
+use crate::receiver::{Receiver, Reply};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const OLD_SECRET: &str = "whsec_b2xkLXNlY3JldC1zdGlsbC12YWxpZA==";
+
+/// `PUBLIC_RULES` plus `hooks` (YAML list items, indented by two spaces).
+fn with_hooks(hooks: &str) -> String {
+    format!("{PUBLIC_RULES}hooks:\n{hooks}")
+}
+
+async fn create(app: &TestApp, collection: &str, data: Value) -> Value {
+    app.gql_as(
+        None,
+        "mutation($c: String!, $d: JSON!) { createDocument(collection: $c, data: $d) { id data } }",
+        json!({"c": collection, "d": data}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_url_before_hook_gets_the_payload_signed_with_our_headers() {
+    let receiver = Receiver::start().await;
+    let yaml = with_hooks(&format!(
+        "  - name: check\n    on: pre_save\n    url: {}\n    headers: {{ X-Env: \"${{STAGE:-test}}\" }}\n    secret: [{SECRET}, {OLD_SECRET}]\n",
+        receiver.url("/check")
+    ));
+    let app = spawn_app_with(&yaml, |_| {}).await;
+    let created = create(&app, "posts", json!({"title": "Hello"})).await;
+    let id = created["data"]["createDocument"]["id"].as_str().unwrap();
+
+    let got = receiver.received("/check");
+    assert_eq!(got.len(), 1);
+    let call = &got[0];
+    let payload = call.json();
+    assert_eq!(payload["event"], "pre_save");
+    assert_eq!(payload["operation"], "create");
+    assert_eq!(payload["collection"], "posts");
+    assert_eq!(payload["document_id"], id);
+    assert_eq!(payload["document"], json!({"title": "Hello"}));
+    assert_eq!(payload["attempt"], 1);
+    assert_eq!(payload["auth"], Value::Null);
+    assert_eq!(call.header("content-type"), "application/json");
+    assert!(call.header("user-agent").starts_with("hookql/"));
+    assert_eq!(call.header("x-hook-event"), "pre_save");
+    assert_eq!(call.header("x-hook-name"), "check");
+    assert_eq!(call.header("x-env"), "test");
+    assert_eq!(call.header("webhook-id"), payload["id"].as_str().unwrap());
+    let sent_at: i64 = call.header("webhook-timestamp").parse().unwrap();
+    assert!((chrono::Utc::now().timestamp() - sent_at).abs() < 60);
+    let signatures: Vec<&str> = call.header("webhook-signature").split(' ').collect();
+    assert_eq!(signatures.len(), 2, "one per secret");
+    assert!(signatures.iter().all(|s| s.starts_with("v1,")));
+
+    // The official Standard Webhooks library accepts the call with either secret.
+    for secret in [SECRET, OLD_SECRET] {
+        let verified = verify_with_standard_webhooks(secret, call);
+        assert_eq!(verified, Ok(payload.clone()), "secret {secret}");
+    }
+    let tampered = crate::receiver::Received {
+        body: String::from_utf8_lossy(&call.body)
+            .replace("Hello", "Hellp")
+            .into_bytes()
+            .into(),
+        headers: call.headers.clone(),
+    };
+    assert!(verify_with_standard_webhooks(SECRET, &tampered).is_err());
+}
+
+/// Verifies a received call with the Python `standardwebhooks` package (installed into a
+/// virtualenv under the target folder on first use): the parsed payload, or the error.
+fn verify_with_standard_webhooks(
+    secret: &str,
+    call: &crate::receiver::Received,
+) -> Result<Value, String> {
+    let python = standard_webhooks_python();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("body"), &call.body).unwrap();
+    let headers: serde_json::Map<String, Value> =
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            .iter()
+            .map(|h| (h.to_string(), Value::from(call.header(h))))
+            .collect();
+    std::fs::write(
+        dir.path().join("headers"),
+        Value::Object(headers).to_string(),
+    )
+    .unwrap();
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+body = open(sys.argv[2], "rb").read()
+headers = json.load(open(sys.argv[3]))
+print(json.dumps(Webhook(sys.argv[1]).verify(body, headers)))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, secret])
+        .arg(dir.path().join("body"))
+        .arg(dir.path().join("headers"))
+        .output()
+        .expect("python runs");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).expect("JSON from python"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A Python with `standardwebhooks` from PyPI, in a virtualenv made once per target folder.
+fn standard_webhooks_python() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv =
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("standardwebhooks-venv");
+            let python = venv.join("bin/python");
+            let ready = std::process::Command::new(&python)
+                .args(["-c", "import standardwebhooks"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ready {
+                let made = std::process::Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(&venv)
+                    .status()
+                    .expect("python3 is installed (the signature test needs it)");
+                assert!(made.success(), "python3 -m venv failed");
+                let installed = std::process::Command::new(&python)
+                    .args(["-m", "pip", "install", "--quiet", "standardwebhooks==1.1.0"])
+                    .status()
+                    .expect("pip runs");
+                assert!(installed.success(), "pip install standardwebhooks failed");
+            }
+            python
+        })
+        .clone()
+}
+
+#[tokio::test]
+async fn a_url_before_hook_can_block_or_patch() {
+    let receiver = Receiver::start().await;
+    receiver.usually(
+        "/block",
+        Reply::json(json!({"block": true, "reason": "Not today."})),
+    );
+    receiver.usually("/patch", Reply::json(json!({"patch": {"slug": "hello"}})));
+    receiver.usually("/empty", Reply::text(""));
+    let yaml = with_hooks(&format!(
+        "  - {{ name: nope, on: pre_save, collections: [closed], url: \"{}\" }}\n  - {{ name: slugger, on: pre_save, collections: [posts], url: \"{}\" }}\n  - {{ name: quiet, on: pre_save, collections: [posts], url: \"{}\" }}\n",
+        receiver.url("/block"),
+        receiver.url("/patch"),
+        receiver.url("/empty"),
+    ));
+    let app = spawn_app_with(&yaml, |_| {}).await;
+
+    let blocked = create(&app, "closed", json!({"title": "x"})).await;
+    let error = &blocked["errors"][0];
+    assert_eq!(error["extensions"]["code"], "HOOK_BLOCKED", "{blocked}");
+    assert_eq!(error["extensions"]["reason"], "Not today.");
+    assert_eq!(error["extensions"]["hook"], "nope");
+    assert_eq!(
+        app.gql_as(
+            None,
+            "{ documents(collection: \"closed\") { totalCount } }",
+            json!({})
+        )
+        .await["data"]["documents"]["totalCount"],
+        0
+    );
+
+    let created = create(&app, "posts", json!({"title": "Hello"})).await;
+    assert_eq!(
+        created["data"]["createDocument"]["data"],
+        json!({"title": "Hello", "slug": "hello"}),
+        "{created}"
+    );
+    assert_eq!(
+        receiver.received("/empty")[0].json()["document"]["slug"],
+        "hello",
+        "the next hook sees the patch"
+    );
+}
+
+#[tokio::test]
+async fn failing_url_hooks_follow_on_error_and_never_leak_the_receivers_answer() {
+    let receiver = Receiver::start().await;
+    receiver.usually(
+        "/slow",
+        Reply::json(json!({})).after(Duration::from_secs(2)),
+    );
+    receiver.usually(
+        "/error",
+        Reply {
+            body: "secret stack trace".into(),
+            ..Reply::status(500)
+        },
+    );
+    receiver.usually("/garbage", Reply::text("<html>secret page</html>"));
+    receiver.usually(
+        "/redirect",
+        Reply::status(302).header("location", "http://127.0.0.1:1/"),
+    );
+    let mut hooks = String::new();
+    for (name, path, on_error) in [
+        ("slow-allow", "/slow", "allow"),
+        ("slow-block", "/slow", "block"),
+        ("error", "/error", "block"),
+        ("garbage", "/garbage", "block"),
+        ("redirect", "/redirect", "block"),
+    ] {
+        hooks.push_str(&format!(
+            "  - {{ name: {name}, on: pre_save, collections: [{}], url: \"{}\", timeout_ms: 300, on_error: {on_error} }}\n",
+            name.replace('-', "_"),
+            receiver.url(path)
+        ));
+    }
+    let app = spawn_app_with(&with_hooks(&hooks), |_| {}).await;
+
+    let started = std::time::Instant::now();
+    let allowed = create(&app, "slow_allow", json!({"n": 1})).await;
+    assert!(
+        allowed.get("errors").is_none(),
+        "fail-open goes on: {allowed}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "bounded by timeout_ms"
+    );
+
+    for collection in ["slow_block", "error", "garbage", "redirect"] {
+        let response = create(&app, collection, json!({"n": 1})).await;
+        let error = &response["errors"][0];
+        assert_eq!(
+            error["extensions"]["code"], "HOOK_FAILED",
+            "{collection}: {response}"
+        );
+        assert!(!response.to_string().contains("secret"), "{response}");
+        let count = app
+            .gql_as(
+                None,
+                "query($c: String!) { documents(collection: $c) { totalCount } }",
+                json!({"c": collection}),
+            )
+            .await;
+        assert_eq!(
+            count["data"]["documents"]["totalCount"], 0,
+            "{collection}: nothing written"
+        );
+    }
+    assert!(
+        receiver.received("/redirect").len() == 1,
+        "the redirect is not followed"
+    );
+}
+
+#[tokio::test]
+async fn scripts_reach_allowed_hosts_with_http_helpers_and_nothing_else() {
+    let receiver = Receiver::start().await;
+    receiver.usually("/index", Reply::json(json!({"indexed": true})));
+    let host = receiver.address.trim_start_matches("http://").to_string();
+    let yaml = with_hooks(&format!(
+        r#"  - name: sync
+    on: pre_save
+    collections: [posts]
+    allow_hosts: ["{host}"]
+    script: |
+      let r = http.post("{index}", #{{ title: data.title }}, #{{ "X-Token": "t0k" }});
+      #{{ patch: #{{ indexed: r.body.indexed, status: r.status }} }}
+  - name: sneaky
+    on: pre_save
+    collections: [other]
+    on_error: block
+    allow_hosts: ["example.com"]
+    script: |
+      http.get("{index}");
+"#,
+        index = receiver.url("/index")
+    ));
+    let app = spawn_app_with(&yaml, |_| {}).await;
+    let created = create(&app, "posts", json!({"title": "Hi"})).await;
+    assert_eq!(
+        created["data"]["createDocument"]["data"],
+        json!({"title": "Hi", "indexed": true, "status": 200}),
+        "{created}"
+    );
+    let call = &receiver.received("/index")[0];
+    assert_eq!(call.json(), json!({"title": "Hi"}));
+    assert_eq!(call.header("x-token"), "t0k");
+
+    let refused = create(&app, "other", json!({})).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "HOOK_FAILED",
+        "{refused}"
+    );
+    assert_eq!(
+        receiver.received("/index").len(),
+        1,
+        "the host is not allowed"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_each_hook_and_writes_nothing() {
+    let receiver = Receiver::start().await;
+    receiver.usually(
+        "/check",
+        Reply::json(json!({"block": true, "reason": "Too short."})),
+    );
+    let yaml = with_hooks(&format!(
+        r#"  - name: other-collection
+    on: pre_save
+    collections: [comments]
+    script: block("never")
+  - name: slug
+    on: pre_save
+    script: |
+      db.create("log", #{{ saw: data.title }});
+      #{{ patch: #{{ slug: data.title.to_lower() }} }}
+  - name: length
+    on: pre_save
+    url: "{}"
+"#,
+        receiver.url("/check")
+    ));
+    let app = spawn_app_with(&yaml, with_admin).await;
+    let admin = app.admin_token().await;
+    let query = "mutation($e: String!, $p: JSON!) { dryRunHooks(event: $e, payload: $p) { event outcome stoppedBy reason payload steps { hook kind decision reason changes error stopped durationMs } } }";
+    let payload =
+        json!({"collection": "posts", "operation": "create", "document": {"title": "Hi"}});
+    let report = app
+        .data_as(Some(&admin), query, json!({"e": "pre_save", "p": payload}))
+        .await["dryRunHooks"]
+        .clone();
+    assert_eq!(report["outcome"], "blocked", "{report}");
+    assert_eq!(report["stoppedBy"], "length");
+    assert_eq!(report["reason"], "Too short.");
+    let steps = report["steps"].as_array().unwrap();
+    let decisions: Vec<(&str, &str, &str)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["hook"].as_str().unwrap(),
+                s["kind"].as_str().unwrap(),
+                s["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("other-collection", "script", "skipped"),
+            ("slug", "script", "changed"),
+            ("length", "url", "blocked")
+        ]
+    );
+    assert_eq!(
+        steps[1]["changes"]["document"],
+        json!({"title": "Hi", "slug": "hi"})
+    );
+    assert_eq!(
+        receiver.received("/check")[0].json()["document"]["slug"],
+        "hi",
+        "URL hooks are really called"
+    );
+    let logged = app
+        .data_as(
+            Some(&admin),
+            "{ documents(collection: \"log\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        logged["documents"]["totalCount"], 0,
+        "the script's write was rolled back"
+    );
+
+    let bad = app
+        .error_as(Some(&admin), query, json!({"e": "post_save", "p": {}}))
+        .await;
+    assert_eq!(bad["extensions"]["code"], "BAD_USER_INPUT", "{bad}");
+    let user = app.sign_up("someone@example.com").await;
+    let refused = app
+        .error_as(
+            Some(&user.token),
+            query,
+            json!({"e": "pre_save", "p": payload}),
+        )
+        .await;
+    assert_eq!(refused["extensions"]["code"], "FORBIDDEN");
+}
