@@ -100,6 +100,7 @@ pub fn run() -> ExitCode {
             block_on(create_admin(cli.settings, email, password))
         }
         Command::Hooks(HooksCommand::Test { event, payload }) => {
+            crate::telemetry::init_to_stderr();
             let passed = Arc::new(AtomicBool::new(false));
             let code = block_on(test_hooks(cli.settings, event, payload, passed.clone()));
             match (code == ExitCode::SUCCESS, passed.load(Ordering::Relaxed)) {

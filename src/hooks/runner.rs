@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
 use super::chain::{self, Passed, Stop};
@@ -22,7 +21,7 @@ use super::payload::Payload;
 use super::script::{self, OperationTx, ScriptEnv};
 use super::webhook::{Call, WebhookClient};
 use super::HooksHandle;
-use crate::store::deliveries::NewDelivery;
+use crate::store::deliveries::{now_micros, NewDelivery};
 use crate::store::Store;
 
 /// Runs the hooks of the configuration in force.
@@ -31,8 +30,8 @@ pub struct HookRunner {
     handle: Arc<HooksHandle>,
     store: Store,
     client: WebhookClient,
-    /// Wakes the delivery worker when a write recorded deliveries.
-    outbox: Arc<Notify>,
+    /// Where writes hand their durable deliveries to the worker.
+    outbox: Arc<delivery::Outbox>,
     after: TaskTracker,
 }
 
@@ -44,7 +43,7 @@ impl HookRunner {
             handle,
             store,
             client,
-            outbox: Arc::new(Notify::new()),
+            outbox: delivery::Outbox::new(),
             after: TaskTracker::new(),
         }
     }
@@ -62,7 +61,8 @@ impl HookRunner {
     }
 
     /// The durable deliveries an after-write `payload` makes; the operation records them in
-    /// its transaction, then calls [`HookRunner::wake_outbox`].
+    /// its transaction with [`HookRunner::delivery_lease`], then hands them to
+    /// [`HookRunner::outbox`].
     pub fn deliveries(
         &self,
         config: &HooksConfig,
@@ -72,9 +72,20 @@ impl HookRunner {
         delivery::deliveries_for(config, target, payload)
     }
 
-    /// Tells the delivery worker that new deliveries are committed.
+    /// The lease (worker name, until when) fresh deliveries are born with.
+    pub fn delivery_lease(&self, config: &HooksConfig) -> (&str, i64) {
+        let lease = i64::try_from(delivery::lease(config).as_micros()).unwrap_or(i64::MAX / 2);
+        (self.outbox.owner(), now_micros().saturating_add(lease))
+    }
+
+    /// The outbox shared with the delivery worker.
+    pub fn outbox(&self) -> &delivery::Outbox {
+        &self.outbox
+    }
+
+    /// Tells the delivery worker to look for due deliveries now.
     pub fn wake_outbox(&self) {
-        self.outbox.notify_one();
+        self.outbox.wake();
     }
 
     /// What scripts and webhooks of one run may reach.

@@ -304,7 +304,19 @@ async fn execute(
     if let Some(name) = request.operation_name {
         gql = gql.operation_name(name);
     }
-    let mut response = state.schema.execute(gql).await;
+    // Run to the end even if the client goes away: a mutation dropped half-way would abandon
+    // its transaction mid-statement (and its durable deliveries with it) at the whim of a
+    // closed socket.
+    let schema = state.schema.clone();
+    let mut response = match tokio::spawn(async move { schema.execute(gql).await }).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!("a GraphQL request crashed: {e}");
+            let error = crate::graphql::error::internal("the request crashed")
+                .into_server_error(async_graphql::Pos::default());
+            async_graphql::Response::from_errors(vec![error])
+        }
+    };
     // A request error (parse, validation, limits, variables) has no path and no data; such a
     // response must not have a `data` entry.
     let request_error = response.data == async_graphql::Value::Null

@@ -41,7 +41,7 @@ pub async fn retry_delivery(
     match state.store().retry_delivery(number).await? {
         Retried::Pending(delivery) => {
             state.runner().wake_outbox();
-            Ok(delivery)
+            Ok(*delivery)
         }
         Retried::InFlight => Err(ServiceError::Conflict(format!(
             "delivery {id} is being attempted right now; retry once the attempt is over"

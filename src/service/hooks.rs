@@ -78,18 +78,24 @@ impl Before {
             return self.commit().await;
         }
         let payload = build();
-        let deliveries = state.runner().deliveries(config, &target, &payload);
+        let runner = state.runner();
+        let deliveries = runner.deliveries(config, &target, &payload);
+        let mut recorded = Vec::new();
         if !deliveries.is_empty() {
             let tx = self.tx.as_ref().ok_or_else(|| {
                 ServiceError::Internal("durable deliveries need the write's transaction".into())
             })?;
-            state.store().insert_deliveries(tx, &deliveries).await?;
+            let lease = runner.delivery_lease(config);
+            recorded = state
+                .store()
+                .insert_deliveries(tx, &deliveries, Some(lease))
+                .await?;
         }
         self.commit().await?;
-        if !deliveries.is_empty() {
-            state.runner().wake_outbox();
+        if !recorded.is_empty() {
+            runner.outbox().hand_over(recorded);
         }
-        state.runner().after(config, target, payload);
+        runner.after(config, target, payload);
         Ok(())
     }
 }

@@ -69,6 +69,8 @@ pub struct Delivery {
     pub hook: String,
     /// The event's name.
     pub event: String,
+    /// Its ordering key (`per_document`), if any.
+    pub ordering_key: Option<String>,
     /// The payload as JSON text.
     pub payload: String,
     /// `pending`, `delivered` or `dead`.
@@ -124,7 +126,7 @@ pub enum Attempted {
 #[derive(Clone, Debug)]
 pub enum Retried {
     /// It is pending again, due now.
-    Pending(Delivery),
+    Pending(Box<Delivery>),
     /// An attempt is in flight; it was left alone.
     InFlight,
     /// There is no such delivery.
@@ -145,21 +147,29 @@ pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-const SELECTED: &str = "id, event_id, hook, event, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at";
+const SELECTED: &str = "id, event_id, hook, event, ordering_key, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at";
 
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 impl Store {
-    /// Records `rows` in `tx`, the transaction of the write they report.
-    pub async fn insert_deliveries(&self, tx: &Tx, rows: &[NewDelivery]) -> Result<(), StoreError> {
+    /// Records `rows` in `tx`, the transaction of the write they report, and returns them.
+    /// With `lease` (owner, until), the unordered ones are born claimed by that worker, which
+    /// is handed them after the commit: no claim query, and no other instance takes them
+    /// while the lease lasts (after it, anyone may, as with any claim).
+    pub async fn insert_deliveries(
+        &self,
+        tx: &Tx,
+        rows: &[NewDelivery],
+        lease: Option<(&str, i64)>,
+    ) -> Result<Vec<Delivery>, StoreError> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = now_micros();
         let mut sql = Sql::new(self.backend());
-        sql.push("INSERT INTO hook_deliveries (event_id, hook, event, ordering_key, payload, status, attempts, next_attempt_at, created_at, updated_at) VALUES ");
+        sql.push("INSERT INTO hook_deliveries (event_id, hook, event, ordering_key, payload, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) VALUES ");
         for (i, row) in rows.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
@@ -176,14 +186,44 @@ impl Store {
                 .bind(row.payload.clone())
                 .push(", 'pending', 0, ")
                 .bind(now)
-                .push(", ")
-                .bind(now)
-                .push(", ")
-                .bind(now)
-                .push(")");
+                .push(", ");
+            match lease.filter(|_| row.ordering_key.is_none()) {
+                Some((owner, until)) => sql
+                    .bind(owner.to_string())
+                    .push(", ")
+                    .bind(until)
+                    .push(", "),
+                None => sql.push("NULL, NULL, "),
+            };
+            sql.bind(now).push(", ").bind(now).push(")");
         }
-        self.execute(Some(tx), sql).await?;
-        Ok(())
+        // Only ids come back (matched by hook name, unique within one event's rows): the rest
+        // is known, and payloads can be large.
+        sql.push(" RETURNING id, hook");
+        let ids: Vec<Id> = self.fetch_all(Some(tx), sql).await?;
+        let mut inserted: Vec<Delivery> = rows
+            .iter()
+            .filter_map(|row| {
+                let id = ids.iter().find(|i| i.hook == row.hook)?.id;
+                Some(Delivery {
+                    id,
+                    event_id: row.event_id.clone(),
+                    hook: row.hook.clone(),
+                    event: row.event.to_string(),
+                    ordering_key: row.ordering_key.clone(),
+                    payload: row.payload.clone(),
+                    status: DeliveryStatus::Pending.as_str().to_string(),
+                    attempts: 0,
+                    next_attempt_at: now,
+                    last_status: None,
+                    last_error: None,
+                    created_at: now,
+                    updated_at: now,
+                })
+            })
+            .collect();
+        inserted.sort_by_key(|d| d.id);
+        Ok(inserted)
     }
 
     /// Takes up to `limit` due deliveries for `owner` until `lease` from now, oldest first.
@@ -214,6 +254,46 @@ impl Store {
         let mut rows: Vec<Delivery> = self.fetch_all(None, sql).await?;
         rows.sort_by_key(|d| d.id);
         Ok(rows)
+    }
+
+    /// Records how `owner`'s attempts ended, in as few statements as possible: successes with
+    /// the same status in one. How many results were recorded (a result whose lease was lost
+    /// meanwhile is dropped).
+    pub async fn finish_deliveries(
+        &self,
+        owner: &str,
+        results: Vec<(i64, Attempted)>,
+    ) -> Result<u64, StoreError> {
+        let mut delivered: std::collections::BTreeMap<u16, Vec<i64>> = Default::default();
+        let mut recorded = 0;
+        for (id, attempted) in results {
+            match attempted {
+                Attempted::Delivered { status } => delivered.entry(status).or_default().push(id),
+                other => recorded += u64::from(self.finish_delivery(id, owner, other).await?),
+            }
+        }
+        let now = now_micros();
+        for (status, ids) in delivered {
+            let mut sql = Sql::new(self.backend());
+            sql.push("UPDATE hook_deliveries SET status = 'delivered', attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, last_error = NULL, last_status = ")
+                .bind(i32::from(status))
+                .push(", next_attempt_at = ")
+                .bind(now)
+                .push(", updated_at = ")
+                .bind(now)
+                .push(" WHERE lease_owner = ")
+                .bind(owner.to_string())
+                .push(" AND id IN (");
+            for (i, id) in ids.into_iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(id);
+            }
+            sql.push(")");
+            recorded += self.execute(None, sql).await?;
+        }
+        Ok(recorded)
     }
 
     /// Records how `owner`'s attempt of delivery `id` ended; `false` if it no longer held the
@@ -305,7 +385,7 @@ impl Store {
             .push(") RETURNING ")
             .push(SELECTED);
         if let Some(row) = self.fetch_one(None, true, sql).await? {
-            return Ok(Retried::Pending(row));
+            return Ok(Retried::Pending(Box::new(row)));
         }
         let mut sql = Sql::new(self.backend());
         sql.push("SELECT ")
@@ -350,6 +430,12 @@ impl Store {
         let row: Option<Due> = self.fetch_one(None, false, sql).await?;
         Ok(row.and_then(|r| r.due))
     }
+}
+
+#[derive(FromQueryResult)]
+struct Id {
+    id: i64,
+    hook: String,
 }
 
 #[derive(FromQueryResult)]

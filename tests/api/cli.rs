@@ -1,4 +1,5 @@
-//! The `hookql` binary itself: `check`, `schema`, `migrate`, and `serve` until SIGTERM.
+//! The `hookql` binary itself: `check`, `schema`, `migrate`, `hooks test`, and `serve` until
+//! SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -103,7 +104,7 @@ fn check_accepts_the_sample_and_reports_errors_with_positions() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK, 10 hooks"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK, 11 hooks"));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("hooks.yaml");
@@ -120,6 +121,59 @@ fn check_accepts_the_sample_and_reports_errors_with_positions() {
         "{stderr}"
     );
     assert!(stderr.contains("2 error(s)"), "{stderr}");
+}
+
+#[test]
+fn hooks_test_dry_runs_a_chain_and_says_how_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hooks.yaml"),
+        "version: 1\nhooks:\n  - name: slug\n    on: pre_save\n    script: |\n      db.create(\"log\", #{ n: 1 });\n      #{ patch: #{ slug: data.title.to_lower() } }\n  - name: no-spam\n    on: pre_save\n    when: { title: SPAM }\n    script: block(\"No spam.\")\n",
+    )
+    .unwrap();
+    let run = |title: &str| {
+        let payload = dir.path().join("payload.json");
+        std::fs::write(
+            &payload,
+            format!(r#"{{"collection": "posts", "operation": "create", "document": {{"title": "{title}"}}}}"#),
+        )
+        .unwrap();
+        hookql()
+            .args(["hooks", "test", "pre_save", "--payload"])
+            .arg(&payload)
+            .arg("--hooks")
+            .arg(dir.path().join("hooks.yaml"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let passed = run("Hello");
+    assert_eq!(
+        passed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&passed.stdout).unwrap();
+    assert_eq!(report["outcome"], "passed");
+    assert_eq!(report["payload"]["document"]["slug"], "hello");
+    assert_eq!(report["steps"][0]["decision"], "changed");
+    assert_eq!(report["steps"][1]["decision"], "skipped");
+
+    let blocked = run("SPAM");
+    assert_eq!(blocked.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&blocked.stdout).unwrap();
+    assert_eq!(report["outcome"], "blocked");
+    assert_eq!(report["stoppedBy"], "no-spam");
+    assert_eq!(report["reason"], "No spam.");
+
+    let wrong = hookql()
+        .args(["hooks", "test", "post_save", "--payload", "nowhere.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("dry runs cover"));
 }
 
 #[test]

@@ -325,11 +325,18 @@ impl TestApp {
 /// answer either way, so the caller's assertion shows what was seen. For effects of
 /// background work (after-hooks) and hot reloads.
 pub async fn settle<T>(probe: impl AsyncFn() -> T, done: impl Fn(&T) -> bool) -> T {
+    settle_within(Duration::from_secs(5), probe, done).await
+}
+
+/// [`settle`] with another bound, for effects that wait on a timer (a lease running out).
+pub async fn settle_within<T>(
+    limit: Duration,
+    probe: impl AsyncFn() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let started = std::time::Instant::now();
     let mut last = probe().await;
-    for _ in 0..200 {
-        if done(&last) {
-            break;
-        }
+    while !done(&last) && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(25)).await;
         last = probe().await;
     }

@@ -9,14 +9,91 @@
 pub mod breaker;
 pub mod worker;
 
-use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use super::config::{HooksConfig, Ordering};
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify};
+
+use super::config::{HooksConfig, Ordering, DEFAULT_TIMEOUT};
 use super::matching::Target;
 use super::payload::Payload;
-use crate::store::deliveries::NewDelivery;
+use crate::store::deliveries::{Delivery, NewDelivery};
 
 pub use worker::Worker;
+
+/// Deliveries handed to the worker and not yet started; past this, new ones wait for their
+/// lease to run out and are claimed like rows left by a crash.
+const HANDOFF_CAPACITY: usize = 4096;
+/// Added to the longest hook timeout to make a claim's lease: a row is taken over only when
+/// its holder cannot still be sending it.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What operations and the delivery worker of one instance share: the worker's name in
+/// `lease_owner`, a bell to wake it, and the hand-off of freshly committed deliveries.
+#[derive(Debug)]
+pub struct Outbox {
+    owner: String,
+    wake: Notify,
+    handoff: mpsc::Sender<Delivery>,
+    inbox: Mutex<Option<mpsc::Receiver<Delivery>>>,
+}
+
+impl Outbox {
+    /// An outbox with a fresh worker name.
+    pub fn new() -> Arc<Self> {
+        let (handoff, inbox) = mpsc::channel(HANDOFF_CAPACITY);
+        Arc::new(Self {
+            owner: uuid::Uuid::new_v4().to_string(),
+            wake: Notify::new(),
+            handoff,
+            inbox: Mutex::new(Some(inbox)),
+        })
+    }
+
+    /// This instance's worker name, in `lease_owner`.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Wakes the worker to look for due deliveries.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Gives the worker deliveries just committed: those born leased to it go straight to
+    /// sending; the others (ordered ones) are claimed in order.
+    pub fn hand_over(&self, rows: Vec<Delivery>) {
+        let mut claim = false;
+        for row in rows {
+            if row.ordering_key.is_some() {
+                claim = true;
+            } else if self.handoff.try_send(row).is_err() {
+                tracing::debug!("delivery hand-off full; the row is sent once its lease ends");
+            }
+        }
+        if claim {
+            self.wake();
+        }
+    }
+
+    /// The receiving end of the hand-off, for the one worker.
+    fn take_inbox(&self) -> Option<mpsc::Receiver<Delivery>> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// How long a claim holds its rows: longer than any durable hook's call can take.
+pub fn lease(config: &HooksConfig) -> Duration {
+    config
+        .bindings
+        .iter()
+        .filter(|b| b.durable_webhook().is_some())
+        .map(|b| b.timeout)
+        .max()
+        .unwrap_or(DEFAULT_TIMEOUT)
+        + LEASE_MARGIN
+}
 
 /// The deliveries `payload` (an after-write event) makes for the durable webhooks that fire.
 pub fn deliveries_for(

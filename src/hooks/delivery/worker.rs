@@ -1,21 +1,24 @@
-//! The delivery worker: claims due deliveries from the outbox, sends them (many at once,
-//! bounded), and records each outcome: delivered, retried later with backoff, deferred while
-//! the URL's circuit is open, or dead.
+//! The delivery worker: sends deliveries (many at once, bounded), and records each outcome:
+//! delivered, retried later with backoff, deferred while the URL's circuit is open, or dead.
 //!
-//! It wakes at once when a write records a delivery (a [`Notify`]), when one of its sends
-//! ends (a per-document successor may now go), when a retry falls due, and at least every
-//! poll interval, which is how rows left by a crash (or written by another instance) are
-//! found. Each instance has its own worker; claims keep them from sending the same attempt.
+//! Fresh deliveries are handed over by the operation that committed them, already leased to
+//! this worker, so the common case costs no claim query. Everything else is claimed from the
+//! outbox: when woken (an ordered delivery was committed or finished, an admin asked for a
+//! retry), when a retry falls due, and at least every poll interval, which is how rows left
+//! by a crash, past their lease, or recorded by another instance are found. Outcomes are
+//! written by a recorder task in batches, so a busy worker adds few writes.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::breaker::{Admit, Breakers};
-use crate::hooks::config::{Binding, HooksConfig, Webhook, DEFAULT_TIMEOUT};
+use super::{lease, Outbox};
+use crate::hooks::config::{Binding, HooksConfig, Webhook};
 use crate::hooks::webhook::{Call, WebhookClient};
 use crate::hooks::{Event, HooksHandle};
 use crate::store::deliveries::{now_micros, Attempted, Delivery};
@@ -23,11 +26,12 @@ use crate::store::Store;
 
 /// Sends in flight at once per instance.
 const MAX_IN_FLIGHT: usize = 64;
+/// Handed-over deliveries waiting for a send slot; past this the hand-off channel fills.
+const MAX_QUEUED: usize = 1024;
 /// Most rows claimed by one statement.
 const CLAIM_BATCH: usize = 32;
-/// Added to the longest hook timeout to make a claim's lease: a row is taken over only when
-/// its holder cannot still be sending it.
-const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// Most outcomes written in one go.
+const RECORD_BATCH: usize = 256;
 /// How often delivered rows past their retention are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -37,38 +41,36 @@ struct Shared {
     hooks: Arc<HooksHandle>,
     client: WebhookClient,
     breakers: Breakers,
-    /// This worker's name in `lease_owner`.
-    owner: String,
-    wake: Arc<Notify>,
+    outbox: Arc<Outbox>,
+    outcomes: mpsc::UnboundedSender<(i64, Attempted)>,
 }
 
 /// One instance's delivery worker.
 pub struct Worker {
-    shared: Arc<Shared>,
+    store: Store,
+    hooks: Arc<HooksHandle>,
+    client: WebhookClient,
+    outbox: Arc<Outbox>,
     poll: Duration,
     retention: Duration,
 }
 
 impl Worker {
-    /// A worker sending through `client`, woken by `wake`, polling every `poll`, keeping
+    /// A worker for `outbox`, sending through `client`, polling every `poll`, keeping
     /// delivered rows for `retention`.
     pub fn new(
         store: Store,
         hooks: Arc<HooksHandle>,
         client: WebhookClient,
-        wake: Arc<Notify>,
+        outbox: Arc<Outbox>,
         poll: Duration,
         retention: Duration,
     ) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                store,
-                hooks,
-                client,
-                breakers: Breakers::default(),
-                owner: uuid::Uuid::new_v4().to_string(),
-                wake,
-            }),
+            store,
+            hooks,
+            client,
+            outbox,
             poll,
             retention,
         }
@@ -77,28 +79,60 @@ impl Worker {
     /// Delivers until `stopped` turns true, then waits up to `grace` for sends in flight
     /// (whatever is not finished stays in the outbox for the next start).
     pub async fn run(self, mut stopped: watch::Receiver<bool>, grace: Duration) {
-        let shared = self.shared;
+        let Some(mut inbox) = self.outbox.take_inbox() else {
+            tracing::error!("a second delivery worker for one outbox; not started");
+            return;
+        };
+        let (outcomes, results) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record(
+            self.store.clone(),
+            self.outbox.owner().to_string(),
+            results,
+        ));
+        let shared = Arc::new(Shared {
+            store: self.store,
+            hooks: self.hooks,
+            client: self.client,
+            breakers: Breakers::default(),
+            outbox: self.outbox,
+            outcomes,
+        });
         let mut sends = JoinSet::new();
+        let mut queued: VecDeque<Delivery> = VecDeque::new();
+        let mut claim_now = true;
+        let mut next_look = Instant::now();
         let mut last_prune: Option<Instant> = None;
         loop {
-            while sends.try_join_next().is_some() {}
+            let config = shared.hooks.current();
+            while sends.len() < MAX_IN_FLIGHT {
+                let Some(row) = queued.pop_front() else { break };
+                sends.spawn(attempt(shared.clone(), config.clone(), row));
+            }
             let room = MAX_IN_FLIGHT.saturating_sub(sends.len()).min(CLAIM_BATCH);
-            let mut full = false;
-            if room > 0 {
-                let config = shared.hooks.current();
+            if claim_now && room > 0 {
+                claim_now = false;
+                let owner = shared.outbox.owner();
                 match shared
                     .store
-                    .claim_deliveries(&shared.owner, lease(&config), room)
+                    .claim_deliveries(owner, lease(&config), room)
                     .await
                 {
                     Ok(rows) => {
-                        full = rows.len() == room;
+                        claim_now = rows.len() == room;
                         for row in rows {
                             sends.spawn(attempt(shared.clone(), config.clone(), row));
                         }
                     }
                     Err(e) => tracing::warn!("cannot claim hook deliveries: {e}"),
                 }
+                let nap = match shared.store.next_delivery_due().await {
+                    Ok(Some(due)) => {
+                        let wait = u64::try_from(due - now_micros()).unwrap_or(0);
+                        Duration::from_micros(wait).min(self.poll)
+                    }
+                    _ => self.poll,
+                };
+                next_look = Instant::now() + nap;
             }
             if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 last_prune = Some(Instant::now());
@@ -108,20 +142,22 @@ impl Worker {
                     Err(e) => tracing::warn!("cannot prune hook deliveries: {e}"),
                 }
             }
-            if full && sends.len() < MAX_IN_FLIGHT {
+            if claim_now && sends.len() < MAX_IN_FLIGHT {
                 continue;
             }
-            let nap = match shared.store.next_delivery_due().await {
-                Ok(Some(due)) => {
-                    let wait = u64::try_from(due - now_micros()).unwrap_or(0);
-                    Duration::from_micros(wait).min(self.poll)
-                }
-                _ => self.poll,
-            };
             tokio::select! {
-                _ = shared.wake.notified() => {}
+                Some(row) = inbox.recv(), if queued.len() < MAX_QUEUED => {
+                    queued.push_back(row);
+                    while queued.len() < MAX_QUEUED {
+                        match inbox.try_recv() {
+                            Ok(row) => queued.push_back(row),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = shared.outbox.wake.notified() => claim_now = true,
                 Some(_) = sends.join_next(), if !sends.is_empty() => {}
-                _ = tokio::time::sleep(nap) => {}
+                _ = tokio::time::sleep_until(next_look.into()) => claim_now = true,
                 _ = stopped.changed() => break,
             }
         }
@@ -134,22 +170,33 @@ impl Worker {
                 "stopped waiting for hook deliveries; they stay in the outbox"
             );
         }
+        drop(shared);
+        let _ = recorder.await;
     }
 }
 
-/// How long a claim holds its rows: longer than any durable hook's call can take.
-fn lease(config: &HooksConfig) -> Duration {
-    config
-        .bindings
-        .iter()
-        .filter(|b| b.durable_webhook().is_some())
-        .map(|b| b.timeout)
-        .max()
-        .unwrap_or(DEFAULT_TIMEOUT)
-        + LEASE_MARGIN
+/// Writes outcomes as they come, batching whatever has piled up meanwhile; ends when every
+/// sender is gone.
+async fn record(
+    store: Store,
+    owner: String,
+    mut results: mpsc::UnboundedReceiver<(i64, Attempted)>,
+) {
+    let mut batch = Vec::new();
+    while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let count = batch.len() as u64;
+        match store.finish_deliveries(&owner, std::mem::take(&mut batch)).await {
+            Ok(n) if n < count => tracing::warn!(
+                dropped = count - n,
+                "some delivery leases ran out before their attempts ended; those results were dropped"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot record delivery attempts (they will be retried): {e}"),
+        }
+    }
 }
 
-/// Sends one claimed delivery and records how it went.
+/// Sends one delivery and hands its outcome to the recorder.
 async fn attempt(shared: Arc<Shared>, config: Arc<HooksConfig>, row: Delivery) {
     let found = config
         .binding(&row.hook)
@@ -165,20 +212,11 @@ async fn attempt(shared: Arc<Shared>, config: Arc<HooksConfig>, row: Delivery) {
         Some((binding, webhook)) => send(&shared, binding, &webhook, &row).await,
     };
     log(&row, &outcome);
-    match shared
-        .store
-        .finish_delivery(row.id, &shared.owner, outcome)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            delivery = row.id,
-            "a delivery's lease ran out before its attempt ended; its result was dropped"
-        ),
-        Err(e) => tracing::warn!(delivery = row.id, "cannot record a delivery attempt: {e}"),
+    let _ = shared.outcomes.send((row.id, outcome));
+    if row.ordering_key.is_some() {
+        // The next delivery for this document may go now.
+        shared.outbox.wake();
     }
-    // A per-document successor may be free to go now.
-    shared.wake.notify_one();
 }
 
 async fn send(shared: &Shared, binding: &Binding, webhook: &Webhook, row: &Delivery) -> Attempted {
@@ -190,15 +228,20 @@ async fn send(shared: &Shared, binding: &Binding, webhook: &Webhook, row: &Deliv
         };
     }
     let attempt = row.attempts + 1;
-    let body = match serde_json::from_str::<Value>(&row.payload) {
-        Ok(Value::Object(mut fields)) => {
-            fields.insert("attempt".into(), Value::from(attempt));
-            serde_json::to_vec(&fields).unwrap_or_default()
-        }
-        _ => {
-            return Attempted::Dead {
-                status: None,
-                error: "the stored payload is not a JSON object".into(),
+    let body = if attempt == 1 {
+        // Stored with `attempt: 1`.
+        row.payload.clone().into_bytes()
+    } else {
+        match serde_json::from_str::<Value>(&row.payload) {
+            Ok(Value::Object(mut fields)) => {
+                fields.insert("attempt".into(), Value::from(attempt));
+                serde_json::to_vec(&fields).unwrap_or_default()
+            }
+            _ => {
+                return Attempted::Dead {
+                    status: None,
+                    error: "the stored payload is not a JSON object".into(),
+                }
             }
         }
     };

@@ -375,6 +375,34 @@ hooks:
     }
 
     #[test]
+    fn delivery_keys_are_checked_where_they_are_written() {
+        let hook = |extra: &str| {
+            errors(&format!(
+                "version: 1\nhooks:\n  - name: a\n    on: post_save\n    url: http://x/\n{extra}"
+            ))
+        };
+        assert!(hook("    retry: { max_attempts: 3, retry_on: [409, 5xx, network] }\n").is_empty());
+        let e = hook("    retry: { retry_on: [sometimes] }\n");
+        assert!(
+            e[0].starts_with("hooks.yaml:6:25: expected a status code"),
+            "{e:?}"
+        );
+        let e = hook("    retry: { max_attempts: 0 }\n");
+        assert!(e[0].contains("expected 1 to 100 attempts"), "{e:?}");
+        let e = hook("    delivery: background\n    retry: { max_attempts: 3 }\n");
+        assert!(
+            e[0].contains("`retry` applies to `delivery: outbox`"),
+            "{e:?}"
+        );
+        let e = hook("    secret: whsec_???\n");
+        assert!(e[0].contains("must continue in base64"), "{e:?}");
+        let e = errors("version: 1\nhooks:\n  - name: a\n    on: pre_save\n    url: http://x/\n    retry: { max_attempts: 3 }\n");
+        assert!(e[0].contains("before-hooks are awaited"), "{e:?}");
+        let e = errors("version: 1\nhooks:\n  - name: a\n    on: pre_save\n    allow_hosts: [\"https://x.com/\"]\n    script: \"1\"\n");
+        assert!(e[0].contains("is not a host"), "{e:?}");
+    }
+
+    #[test]
     fn unknown_key_is_reported_at_its_line_with_a_suggestion() {
         let e = errors("version: 1\nhooks:\n  - name: a\n    on: pre_save\n    scrpt: \"1\"\n");
         assert_eq!(e.len(), 1, "{e:?}");
