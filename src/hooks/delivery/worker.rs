@@ -156,7 +156,13 @@ impl Worker {
                     }
                 }
                 _ = shared.outbox.wake.notified() => claim_now = true,
-                Some(_) = sends.join_next(), if !sends.is_empty() => {}
+                Some(ended) = sends.join_next(), if !sends.is_empty() => {
+                    // A retry this worker just scheduled: look again when it falls due.
+                    if let Ok(Some(due)) = ended {
+                        let wait = u64::try_from(due - now_micros()).unwrap_or(0);
+                        next_look = next_look.min(Instant::now() + Duration::from_micros(wait));
+                    }
+                }
                 _ = tokio::time::sleep_until(next_look.into()) => claim_now = true,
                 _ = stopped.changed() => break,
             }
@@ -196,8 +202,8 @@ async fn record(
     }
 }
 
-/// Sends one delivery and hands its outcome to the recorder.
-async fn attempt(shared: Arc<Shared>, config: Arc<HooksConfig>, row: Delivery) {
+/// Sends one delivery and hands its outcome to the recorder; when it is to be retried, when.
+async fn attempt(shared: Arc<Shared>, config: Arc<HooksConfig>, row: Delivery) -> Option<i64> {
     let found = config
         .binding(&row.hook)
         .and_then(|b| b.durable_webhook().map(|w| (b, w.clone())));
@@ -212,11 +218,16 @@ async fn attempt(shared: Arc<Shared>, config: Arc<HooksConfig>, row: Delivery) {
         Some((binding, webhook)) => send(&shared, binding, &webhook, &row).await,
     };
     log(&row, &outcome);
+    let retry_at = match &outcome {
+        Attempted::Retry { at, .. } | Attempted::Deferred { at, .. } => Some(*at),
+        _ => None,
+    };
     let _ = shared.outcomes.send((row.id, outcome));
     if row.ordering_key.is_some() {
         // The next delivery for this document may go now.
         shared.outbox.wake();
     }
+    retry_at
 }
 
 async fn send(shared: &Shared, binding: &Binding, webhook: &Webhook, row: &Delivery) -> Attempted {
