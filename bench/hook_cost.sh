@@ -15,45 +15,16 @@ cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-3}"
 SECONDS_EACH="${SECONDS_EACH:-5}"
 CONNECTIONS="${CONNECTIONS:-16}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hookql-target}"
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+source bench/lib.sh
 cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/hookql"
-work=$(mktemp -d /dev/shm/hookql-bench.XXXXXX)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-rules='defaults:
-  rules: { read: public, create: public, update: public, delete: public }'
-printf 'version: 1\n%s\n' "$rules" > "$work/none.yaml"
-printf 'version: 1\n%s\nhooks:\n  - name: stamp\n    on: pre_save\n    script: "#{ patch: #{ checked: true } }"\n' "$rules" > "$work/one.yaml"
+printf 'version: 1\n%s\n' "$public_rules" > "$work/none.yaml"
+printf 'version: 1\n%s\nhooks:\n  - name: stamp\n    on: pre_save\n    script: "#{ patch: #{ checked: true } }"\n' "$public_rules" > "$work/one.yaml"
 
-start() { # name port
-  mkdir -p "$work/$1"
-  RUST_LOG=warn HOOKQL_LISTEN="127.0.0.1:$2" HOOKQL_DATA_DIR="$work/$1" HOOKQL_HOOKS="$work/$1.yaml" \
-    "$bin" serve >"$work/$1.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.05; done
-  echo "server $1 did not start" >&2; cat "$work/$1.log" >&2; exit 1
-}
 start none 4101
 start one 4102
 
-cat > "$work/create.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"query":"mutation { createDocument(collection: \\"bench\\", data: {title: \\"Hello\\", n: 1}) { id } }"}'
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.3f %.3f\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end
-LUA
-
-run() { # port connections seconds -> "rps p50 p99"
-  wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"$3s" -s "$work/create.lua" "http://127.0.0.1:$1/graphql" \
-    | awk '/^RESULT/ {print $2, $3, $4}'
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+run() { wrk_run "http://127.0.0.1:$1/graphql" create.lua "$2" "$3"; } # port connections seconds
 
 run 4101 "$CONNECTIONS" 2 >/dev/null; run 4102 "$CONNECTIONS" 2 >/dev/null # warm-up
 printf '%-6s %-10s %10s %9s %9s\n' round server req/s p50_ms p99_ms

@@ -19,51 +19,24 @@ cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-3}"
 SECONDS_EACH="${SECONDS_EACH:-5}"
 CONNECTIONS="${CONNECTIONS:-16}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hookql-target}"
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+source bench/lib.sh
 cargo build --release --quiet --bin hookql --example bench_receiver
-bin="$CARGO_TARGET_DIR/release/hookql"
-work=$(mktemp -d /dev/shm/hookql-bench.XXXXXX)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 "$CARGO_TARGET_DIR/release/examples/bench_receiver" 4199 &
 pids+=($!)
-rules='defaults:
-  rules: { read: public, create: public, update: public, delete: public }'
-printf 'version: 1\n%s\n' "$rules" > "$work/none.yaml"
-printf 'version: 1\n%s\nhooks:\n  - { name: check, on: pre_save, url: "http://127.0.0.1:4199/check" }\n' "$rules" > "$work/before.yaml"
-printf 'version: 1\n%s\nhooks:\n  - { name: audit, on: post_save, url: "http://127.0.0.1:4199/audit" }\n' "$rules" > "$work/after.yaml"
+printf 'version: 1\n%s\n' "$public_rules" > "$work/none.yaml"
+printf 'version: 1\n%s\nhooks:\n  - { name: check, on: pre_save, url: "http://127.0.0.1:4199/check" }\n' "$public_rules" > "$work/before.yaml"
+printf 'version: 1\n%s\nhooks:\n  - { name: audit, on: post_save, url: "http://127.0.0.1:4199/audit" }\n' "$public_rules" > "$work/after.yaml"
 
-start() { # name port
-  mkdir -p "$work/$1"
-  RUST_LOG=warn HOOKQL_LISTEN="127.0.0.1:$2" HOOKQL_DATA_DIR="$work/$1" HOOKQL_HOOKS="$work/$1.yaml" \
-    "$bin" serve >"$work/$1.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.05; done
-  echo "server $1 did not start" >&2; cat "$work/$1.log" >&2; exit 1
-}
 start none 4101
 start before 4102
 start after 4103
 
-cat > "$work/create.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"query":"mutation { createDocument(collection: \\"bench\\", data: {title: \\"Hello\\", n: 1}) { id } }"}'
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.3f %.3f\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end
-LUA
 # What a pre_save payload looks like, for the receiver-alone figure.
 sed -e 's|^wrk.body = .*|wrk.body = [[{"event":"pre_save","id":"01a2239e-4f2a-7c3b-9d1e-5f6a7b8c9d0e","attempt":1,"timestamp":"2026-11-28T19:30:00.000000Z","version":1,"auth":null,"collection":"bench","operation":"create","document_id":"01a2239e-4f2a-7c3b-9d1e-5f6a7b8c9d0f","document":{"title":"Hello","n":1}}]]|' \
   "$work/create.lua" > "$work/payload.lua"
 
-run() { # url script connections seconds -> "rps p50 p99"
-  wrk -t"$(( $3 < 2 ? 1 : 2 ))" -c"$3" -d"$4s" -s "$work/$2" "$1" | awk '/^RESULT/ {print $2, $3, $4}'
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+run() { wrk_run "$@"; } # url script connections seconds
 url() { echo "http://127.0.0.1:$1/graphql"; }
 
 for port in 4101 4102 4103; do run "$(url $port)" create.lua "$CONNECTIONS" 2 >/dev/null; done # warm-up

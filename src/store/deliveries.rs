@@ -373,12 +373,8 @@ impl Store {
     /// in flight.
     pub async fn retry_delivery(&self, id: i64) -> Result<Retried, StoreError> {
         let now = now_micros();
-        let mut sql = Sql::new(self.backend());
-        sql.push("UPDATE hook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ")
-            .bind(now)
-            .push(", updated_at = ")
-            .bind(now)
-            .push(" WHERE id = ")
+        let mut sql = self.replay(now);
+        sql.push(" WHERE id = ")
             .bind(id)
             .push(" AND (lease_until IS NULL OR lease_until < ")
             .bind(now)
@@ -400,17 +396,23 @@ impl Store {
 
     /// Sends every dead delivery (of `hook`, or all) again from its first attempt; how many.
     pub async fn retry_dead_deliveries(&self, hook: Option<&str>) -> Result<u64, StoreError> {
-        let now = now_micros();
-        let mut sql = Sql::new(self.backend());
-        sql.push("UPDATE hook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ")
-            .bind(now)
-            .push(", updated_at = ")
-            .bind(now)
-            .push(" WHERE status = 'dead'");
+        let mut sql = self.replay(now_micros());
+        sql.push(" WHERE status = 'dead'");
         if let Some(hook) = hook {
             sql.push(" AND hook = ").bind(hook.to_string());
         }
         Ok(self.execute(None, sql).await?)
+    }
+
+    /// The start of an update that makes deliveries pending from their first attempt, due
+    /// `now`.
+    fn replay(&self, now: i64) -> Sql {
+        let mut sql = Sql::new(self.backend());
+        sql.push("UPDATE hook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ")
+            .bind(now)
+            .push(", updated_at = ")
+            .bind(now);
+        sql
     }
 
     /// Deletes deliveries delivered more than `retention` ago; how many.
