@@ -298,7 +298,7 @@ impl Store {
 
     /// Records how `owner`'s attempt of delivery `id` ended; `false` if it no longer held the
     /// lease (the row was taken over or reset meanwhile, and this result is dropped).
-    pub async fn finish_delivery(
+    async fn finish_delivery(
         &self,
         id: i64,
         owner: &str,

@@ -47,10 +47,8 @@ struct Shared {
 
 /// One instance's delivery worker.
 pub struct Worker {
-    store: Store,
-    hooks: Arc<HooksHandle>,
-    client: WebhookClient,
-    outbox: Arc<Outbox>,
+    shared: Arc<Shared>,
+    results: mpsc::UnboundedReceiver<(i64, Attempted)>,
     poll: Duration,
     retention: Duration,
 }
@@ -66,11 +64,18 @@ impl Worker {
         poll: Duration,
         retention: Duration,
     ) -> Self {
-        Self {
+        let (outcomes, results) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
             store,
             hooks,
             client,
+            breakers: Breakers::default(),
             outbox,
+            outcomes,
+        });
+        Self {
+            shared,
+            results,
             poll,
             retention,
         }
@@ -79,24 +84,16 @@ impl Worker {
     /// Delivers until `stopped` turns true, then waits up to `grace` for sends in flight
     /// (whatever is not finished stays in the outbox for the next start).
     pub async fn run(self, mut stopped: watch::Receiver<bool>, grace: Duration) {
-        let Some(mut inbox) = self.outbox.take_inbox() else {
+        let shared = self.shared;
+        let Some(mut inbox) = shared.outbox.take_inbox() else {
             tracing::error!("a second delivery worker for one outbox; not started");
             return;
         };
-        let (outcomes, results) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record(
-            self.store.clone(),
-            self.outbox.owner().to_string(),
-            results,
+            shared.store.clone(),
+            shared.outbox.owner().to_string(),
+            self.results,
         ));
-        let shared = Arc::new(Shared {
-            store: self.store,
-            hooks: self.hooks,
-            client: self.client,
-            breakers: Breakers::default(),
-            outbox: self.outbox,
-            outcomes,
-        });
         let mut sends = JoinSet::new();
         let mut queued: VecDeque<Delivery> = VecDeque::new();
         let mut claim_now = true;

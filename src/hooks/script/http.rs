@@ -8,7 +8,6 @@
 //! error: the script decides. A call that gets no answer throws (catch it with `try`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::Method;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
@@ -162,9 +161,6 @@ pub(super) fn register(engine: &mut Engine) {
         );
     }
 }
-
-/// Longest a single helper call may wait when the script has no deadline (never in a run).
-pub(super) const NO_DEADLINE: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

@@ -61,11 +61,12 @@ pub(super) fn check_deadline(operations: u64) -> Option<Dynamic> {
     })
 }
 
-/// Time left before the running script's deadline (helpers bound their waits by it).
+/// Time left before the running script's deadline (helpers bound their waits by it); zero
+/// outside a run.
 pub(super) fn time_left() -> Duration {
     RUN.with_borrow(|run| match run {
         Some(run) => run.deadline.saturating_duration_since(Instant::now()),
-        None => super::http::NO_DEADLINE,
+        None => Duration::ZERO,
     })
 }
 
