@@ -194,7 +194,7 @@ async fn failing_url_hooks_follow_on_error_and_never_leak_the_receivers_answer()
     let receiver = Receiver::start().await;
     receiver.usually(
         "/slow",
-        Reply::json(json!({})).after(Duration::from_secs(2)),
+        Reply::json(json!({})).after(Duration::from_secs(10)),
     );
     receiver.usually(
         "/error",
@@ -231,8 +231,8 @@ async fn failing_url_hooks_follow_on_error_and_never_leak_the_receivers_answer()
         "fail-open goes on: {allowed}"
     );
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "bounded by timeout_ms"
+        started.elapsed() < Duration::from_secs(8),
+        "the hook gave up at its timeout_ms, not when the receiver (10 s) answered"
     );
 
     for collection in ["slow_block", "error", "garbage", "redirect"] {
