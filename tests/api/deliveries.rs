@@ -249,6 +249,48 @@ async fn dead_deliveries_are_listed_and_replayed() {
 }
 
 #[tokio::test]
+async fn a_url_that_keeps_failing_is_paused_instead_of_hammered() {
+    let receiver = Receiver::start().await;
+    receiver.usually("/audit", Reply::status(503));
+    let yaml = audit_hooks(
+        &receiver.url("/audit"),
+        "    retry: { max_attempts: 50, backoff_ms: 10, max_backoff_ms: 10 }\n",
+    );
+    let app = spawn_app_with(&yaml, with_admin).await;
+    let admin = app.admin_token().await;
+    create(&app, json!({"n": 1})).await;
+
+    // Five failures in a row open the circuit for 5 s: the sixth attempt waits for the probe.
+    let paused = settle(
+        async || deliveries(&app, &admin, Some("PENDING")).await,
+        |p| {
+            p["items"][0]["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("circuit breaker"))
+        },
+    )
+    .await;
+    let delivery = &paused["items"][0];
+    assert!(
+        delivery["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("circuit breaker"),
+        "{paused}"
+    );
+    assert_eq!(
+        delivery["attempts"], 5,
+        "a paused delivery spends no attempts"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received("/audit").len(),
+        5,
+        "nothing is sent while paused"
+    );
+}
+
+#[tokio::test]
 async fn per_document_ordering_delivers_one_documents_events_in_commit_order() {
     let receiver = Receiver::start().await;
     receiver.plan("/audit", vec![Reply::status(500)]);
