@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -101,18 +100,17 @@ pub fn run() -> ExitCode {
         }
         Command::Hooks(HooksCommand::Test { event, payload }) => {
             crate::telemetry::init_to_stderr();
-            let passed = Arc::new(AtomicBool::new(false));
-            let code = block_on(test_hooks(cli.settings, event, payload, passed.clone()));
-            match (code == ExitCode::SUCCESS, passed.load(Ordering::Relaxed)) {
-                (true, true) => ExitCode::SUCCESS,
-                (true, false) => ExitCode::from(2),
-                (false, _) => code,
-            }
+            block_on_to_exit(test_hooks(cli.settings, event, payload))
         }
     }
 }
 
 fn block_on(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    block_on_to_exit(async { task.await.map(|()| ExitCode::SUCCESS) })
+}
+
+/// Runs a command whose success has several exit statuses; an error exits 1.
+fn block_on_to_exit(task: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
     crate::telemetry::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -125,7 +123,7 @@ fn block_on(task: impl std::future::Future<Output = anyhow::Result<()>>) -> Exit
         }
     };
     match runtime.block_on(task) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
@@ -176,13 +174,13 @@ async fn create_admin(
     Ok(())
 }
 
-/// `hooks test`: a dry run of one before-chain; sets `passed` when no hook stopped it.
+/// `hooks test`: a dry run of one before-chain; exits 0 when it passed, 2 when a hook
+/// stopped it.
 async fn test_hooks(
     settings: Settings,
     event: String,
     payload_file: PathBuf,
-    passed: Arc<AtomicBool>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExitCode> {
     let event = dry_run::check_event(&event).map_err(|e| anyhow::anyhow!(e))?;
     let text = std::fs::read_to_string(&payload_file)
         .with_context(|| format!("cannot read {}", payload_file.display()))?;
@@ -202,9 +200,12 @@ async fn test_hooks(
     let config = runner.config();
     let report = runner.dry_run(&config, &target, payload).await;
     println!("{}", serde_json::to_string_pretty(&report)?);
-    passed.store(report.outcome == "passed", Ordering::Relaxed);
     store.close().await;
-    Ok(())
+    Ok(if report.outcome == "passed" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn check(file: PathBuf) -> ExitCode {

@@ -83,11 +83,6 @@ impl HookRunner {
         &self.outbox
     }
 
-    /// Tells the delivery worker to look for due deliveries now.
-    pub fn wake_outbox(&self) {
-        self.outbox.wake();
-    }
-
     /// What scripts and webhooks of one run may reach.
     fn env(&self, config: &HooksConfig, tx: Option<Arc<OperationTx>>) -> ScriptEnv {
         ScriptEnv {

@@ -40,7 +40,7 @@ pub async fn retry_delivery(
     })?;
     match state.store().retry_delivery(number).await? {
         Retried::Pending(delivery) => {
-            state.runner().wake_outbox();
+            state.runner().outbox().wake();
             Ok(*delivery)
         }
         Retried::InFlight => Err(ServiceError::Conflict(format!(
@@ -59,7 +59,7 @@ pub async fn retry_dead(
     require_admin_to(state, caller, "retry hook deliveries").await?;
     let count = state.store().retry_dead_deliveries(hook.as_deref()).await?;
     if count > 0 {
-        state.runner().wake_outbox();
+        state.runner().outbox().wake();
     }
     Ok(count)
 }
