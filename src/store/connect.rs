@@ -80,8 +80,10 @@ pub(super) async fn open(
         }
         DatabaseKind::Postgres => {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
+            // The change listener keeps one connection and a migration holds another while it
+            // runs, so fewer than three would deadlock.
             let pool = PgPoolOptions::new()
-                .max_connections(max_connections.max(1))
+                .max_connections(max_connections.max(3))
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options)
                 .await

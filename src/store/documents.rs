@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::changes::{postgres, Change, ChangeKind};
 use super::filter::sql::push_filter;
 use super::filter::Filter;
 use super::sort::{push_order_by, SortKey};
@@ -120,7 +121,7 @@ impl Store {
         allowed: &Filter,
     ) -> Result<Document, StoreError> {
         let now = now_micros();
-        let mut sql = Sql::new(self.backend());
+        let mut sql = self.change_statement();
         sql.push("INSERT INTO documents (")
             .push(COLUMNS)
             .push(") SELECT ")
@@ -136,7 +137,7 @@ impl Store {
             .push(" AS updated_at, 1 AS version) AS documents WHERE ");
         push_filter(&mut sql, allowed);
         sql.push(" RETURNING ").push(COLUMNS);
-        self.fetch_one(tx, true, sql)
+        self.write_change(tx, sql, ChangeKind::Created, None)
             .await?
             .ok_or(StoreError::Denied)
     }
@@ -236,7 +237,7 @@ impl Store {
         data: DocumentData,
         guard: &Guard,
     ) -> Result<Written, StoreError> {
-        let mut sql = Sql::new(self.backend());
+        let mut sql = self.change_statement();
         sql.push("UPDATE documents SET data = ")
             .bind(data.into_value());
         sql.push(", updated_at = ")
@@ -248,7 +249,8 @@ impl Store {
         sql.push(" AND ");
         push_filter(&mut sql, &guard.allowed);
         sql.push(" RETURNING ").push(COLUMNS);
-        match self.fetch_one(tx, true, sql).await? {
+        let old = Some(&current.data);
+        match self.write_change(tx, sql, ChangeKind::Updated, old).await? {
             Some(updated) => Ok(Written::Done(updated)),
             None => self.why_unwritten(tx, collection, current, guard).await,
         }
@@ -265,7 +267,7 @@ impl Store {
         guard: &Guard,
         pinned: Option<&Document>,
     ) -> Result<Written, StoreError> {
-        let mut sql = Sql::new(self.backend());
+        let mut sql = self.change_statement();
         sql.push("DELETE FROM documents WHERE collection = ")
             .bind(collection.as_str().to_string());
         sql.push(" AND id = ").bind(id.to_string()).push(" AND ");
@@ -276,7 +278,10 @@ impl Store {
         sql.push(" AND ");
         push_filter(&mut sql, &guard.allowed);
         sql.push(" RETURNING ").push(COLUMNS);
-        if let Some(deleted) = self.fetch_one(tx, true, sql).await? {
+        if let Some(deleted) = self
+            .write_change(tx, sql, ChangeKind::Deleted, None)
+            .await?
+        {
             return Ok(Written::Done(deleted));
         }
         match (
@@ -288,6 +293,51 @@ impl Store {
             (Some(pinned), Some(now)) if now.version != pinned.version => Ok(Written::Raced),
             (_, Some(_)) => Err(StoreError::Denied),
         }
+    }
+
+    /// A statement that will write one document: on PostgreSQL it opens the CTE
+    /// [`Self::write_change`] closes with the change's notification.
+    fn change_statement(&self) -> Sql {
+        let mut sql = Sql::new(self.backend());
+        if self.notify_channel.is_some() {
+            postgres::push_start(&mut sql);
+        }
+        sql
+    }
+
+    /// Runs a write from [`Self::change_statement`] ending in `RETURNING` the columns, and
+    /// reports the change to the feed in commit order: PostgreSQL notifies within the
+    /// statement; SQLite publishes before the write turn is released (at commit, inside `tx`).
+    async fn write_change(
+        &self,
+        tx: Option<&Tx>,
+        mut sql: Sql,
+        kind: ChangeKind,
+        old_data: Option<&Value>,
+    ) -> Result<Option<Document>, StoreError> {
+        if let Some(channel) = &self.notify_channel {
+            postgres::push_notify(&mut sql, COLUMNS, channel, kind, old_data);
+            return Ok(self.fetch_one(tx, true, sql).await?);
+        }
+        let _turn = match tx {
+            Some(_) => None,
+            None => self.write_turn().await,
+        };
+        let written: Option<Document> = self.fetch_one(tx, false, sql).await?;
+        if let Some(document) = &written {
+            if self.changes.is_watched(&document.collection) {
+                let change = Change {
+                    kind,
+                    document: document.clone(),
+                    old_data: old_data.cloned(),
+                };
+                match tx {
+                    Some(tx) => tx.publish_on_commit(change),
+                    None => self.changes.publish(change),
+                }
+            }
+        }
+        Ok(written)
     }
 
     /// After a pinned write matched no row: the document is gone (not found), unchanged (so

@@ -1,6 +1,7 @@
 //! Storage: documents in SQLite or PostgreSQL, and the compilers that turn filters and sorts
 //! into SQL. Nothing here knows about GraphQL or hooks.
 
+pub mod changes;
 pub mod collection;
 mod connect;
 pub mod deliveries;
@@ -61,6 +62,9 @@ pub enum StoreError {
     Connect(String),
 }
 
+/// The advisory lock key instances take turns migrating under ("hookql" in ASCII).
+const MIGRATION_LOCK: i64 = 0x686f_6f6b_716c;
+
 /// The document store; cheap to clone (it holds a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -71,6 +75,10 @@ pub struct Store {
     /// and retries (measured: p99 of concurrent creates fell from ~0.5 s). `None` on
     /// PostgreSQL, where writers run in parallel.
     write_queue: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Committed document changes, for realtime subscriptions.
+    changes: changes::ChangeFeed,
+    /// PostgreSQL: the channel writes notify (one per schema).
+    notify_channel: Option<Arc<str>>,
 }
 
 impl Store {
@@ -79,17 +87,74 @@ impl Store {
         let (db, kind) = connect::open(url, max_connections).await?;
         let write_queue =
             (kind == DatabaseKind::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let notify_channel = match kind {
+            DatabaseKind::Sqlite => None,
+            DatabaseKind::Postgres => {
+                let (schema,): (String,) = sea_orm::sqlx::query_as("SELECT current_schema()")
+                    .fetch_one(db.get_postgres_connection_pool())
+                    .await
+                    .map_err(|e| StoreError::Connect(format!("cannot read the schema: {e}")))?;
+                Some(changes::postgres::channel_for(&schema).into())
+            }
+        };
         Ok(Self {
             db,
             kind,
             write_queue,
+            changes: changes::ChangeFeed::default(),
+            notify_channel,
         })
     }
 
-    /// Brings the schema up to date; safe to run at every start.
+    /// Brings the schema up to date; safe to run at every start, and from several instances
+    /// starting at once (on PostgreSQL they take turns under an advisory lock, so two of them
+    /// never race to create the same table).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migration::Migrator::up(&self.db, None).await?;
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        if self.kind == DatabaseKind::Postgres {
+            let turn = self.db.begin().await?;
+            turn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .await?;
+            migration::Migrator::up(&self.db, None).await?;
+            turn.commit().await?;
+        } else {
+            migration::Migrator::up(&self.db, None).await?;
+        }
         Ok(())
+    }
+
+    /// The feed of committed document changes (fed by this process's writes on SQLite, by the
+    /// database's notifications on PostgreSQL).
+    pub fn changes(&self) -> &changes::ChangeFeed {
+        &self.changes
+    }
+
+    /// PostgreSQL: starts listening for the changes every instance commits (call before
+    /// serving, run the listener until shutdown). `None` on SQLite, where writes publish
+    /// directly.
+    pub async fn listen_for_changes(
+        &self,
+    ) -> Result<Option<changes::postgres::Listener>, StoreError> {
+        let Some(channel) = &self.notify_channel else {
+            return Ok(None);
+        };
+        changes::postgres::Listener::start(self.db.get_postgres_connection_pool(), channel)
+            .await
+            .map(Some)
+            .map_err(|e| StoreError::Connect(format!("cannot listen for changes: {e}")))
+    }
+
+    /// Deletes large changes every listener has long since read back.
+    pub async fn prune_spilled_changes(&self) -> Result<u64, StoreError> {
+        if self.kind != DatabaseKind::Postgres {
+            return Ok(0);
+        }
+        let cutoff = chrono::Utc::now().timestamp_micros()
+            - changes::postgres::SPILL_RETENTION.as_micros() as i64;
+        let mut sql = sql::Sql::new(self.backend());
+        sql.push("DELETE FROM realtime_spill WHERE created_at < ")
+            .bind(cutoff);
+        Ok(self.execute(None, sql).await?)
     }
 
     /// Which kind of database this is.

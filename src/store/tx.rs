@@ -6,9 +6,12 @@
 //! takes `tx: Option<&Tx>` and runs its statements through [`Store::fetch_one`],
 //! [`Store::fetch_all`] and [`Store::count`], which pick the connection.
 
+use std::sync::{Mutex, PoisonError};
+
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, TransactionTrait};
 use tokio::sync::OwnedMutexGuard;
 
+use super::changes::{Change, ChangeFeed};
 use super::sql::Sql;
 use super::{Store, StoreError};
 
@@ -18,6 +21,10 @@ use super::{Store, StoreError};
 /// [`Tx::commit`], it rolls back.
 pub struct Tx {
     txn: DatabaseTransaction,
+    /// SQLite: changes to publish once committed, still inside the write turn so that
+    /// subscribers see them in commit order. (PostgreSQL's writes notify by themselves.)
+    pending: Mutex<Vec<Change>>,
+    feed: ChangeFeed,
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
@@ -31,7 +38,22 @@ impl Tx {
     /// Makes every write of the transaction durable.
     pub async fn commit(self) -> Result<(), StoreError> {
         self.txn.commit().await?;
+        let pending = self
+            .pending
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        for change in pending {
+            self.feed.publish(change);
+        }
         Ok(())
+    }
+
+    /// Publishes `change` if and when the transaction commits.
+    pub(super) fn publish_on_commit(&self, change: Change) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(change);
     }
 
     /// Undoes every write of the transaction (dropping it does the same, later).
@@ -53,7 +75,12 @@ impl Store {
             None => None,
         };
         let txn = self.db.begin().await?;
-        Ok(Tx { txn, _turn: turn })
+        Ok(Tx {
+            txn,
+            pending: Mutex::new(Vec::new()),
+            feed: self.changes.clone(),
+            _turn: turn,
+        })
     }
 
     /// One row of `sql` as `M`, in `tx` or on the pool. `write` statements on the pool wait

@@ -132,6 +132,27 @@ impl Subject for Map<String, Value> {
     }
 }
 
+/// A stored document, as the SQL sees its row: for realtime events, which are tested in
+/// memory against the subscriber's read rule and filter.
+impl Subject for crate::store::Document {
+    fn data(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.data
+            .as_object()
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+    fn meta(&self, field: MetaField) -> Option<Value> {
+        match field {
+            MetaField::Id => Some(Value::from(self.id.clone())),
+            MetaField::OwnerId => self.owner_id.clone().map(Value::from),
+            MetaField::CreatedAt => Some(Value::from(self.created_at)),
+            MetaField::UpdatedAt => Some(Value::from(self.updated_at)),
+            MetaField::Version => Some(Value::from(self.version)),
+            MetaField::Email | MetaField::Role | MetaField::LastLoginAt => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,216 @@
+//! PostgreSQL's part of the change feed: write statements that notify, and the listener that
+//! turns notifications back into changes.
+//!
+//! A write becomes `WITH w AS (<write> RETURNING …) … SELECT …, pg_notify(channel, change)`,
+//! one statement and one round trip as before. The change is built from the row the write
+//! returned (`row_to_json`), so it is exactly what was stored. NOTIFY payloads must stay under
+//! 8000 bytes: a larger change is written to `realtime_spill` by the same statement and the
+//! notification carries its id; listeners read it back before handling the next one, which
+//! keeps the order.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::{PgListener, PgPool};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::{Change, ChangeFeed, ChangeKind};
+use crate::store::sql::Sql;
+use crate::store::Document;
+
+/// Largest change sent inline (PostgreSQL refuses NOTIFY payloads of 8000 bytes or more).
+const INLINE_LIMIT: usize = 7900;
+/// How long spilled changes are kept (every listener reads them within moments).
+pub const SPILL_RETENTION: Duration = Duration::from_secs(3600);
+
+/// The notification channel of the schema `schema`: instances notify and listen on the one of
+/// the schema they store in, so deployments sharing a database in different schemas do not
+/// hear each other.
+pub fn channel_for(schema: &str) -> String {
+    let mut channel = format!("hookql_changes:{schema}");
+    // Channel names are identifiers: at most 63 bytes.
+    while channel.len() > 63 {
+        channel.pop();
+    }
+    channel
+}
+
+/// Opens a write statement whose change will be notified: call before the write itself.
+pub fn push_start(sql: &mut Sql) {
+    sql.push("WITH w AS (");
+}
+
+/// Closes a statement opened by [`push_start`] (the write must end in `RETURNING columns`):
+/// the statement then returns the written row and notifies `channel` of the change.
+pub fn push_notify(
+    sql: &mut Sql,
+    columns: &str,
+    channel: &str,
+    kind: ChangeKind,
+    old_data: Option<&Value>,
+) {
+    sql.push("), e AS (SELECT w.*, '{\"kind\":\"")
+        .push(kind.as_str())
+        .push("\",\"oldData\":' || ");
+    sql.bind(old_data.map_or_else(|| "null".to_string(), Value::to_string));
+    sql.push(" || ',\"document\":' || row_to_json(w)::text || '}' AS change FROM w), ");
+    sql.push("s AS (INSERT INTO realtime_spill (payload, created_at) SELECT change, ");
+    sql.bind(chrono::Utc::now().timestamp_micros());
+    sql.push(" FROM e WHERE octet_length(change) > ")
+        .push(&INLINE_LIMIT.to_string())
+        .push(" RETURNING id) SELECT ");
+    for (i, column) in columns.split(',').enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("e.").push(column.trim());
+    }
+    sql.push(", pg_notify(");
+    sql.bind(channel.to_string());
+    sql.push(", COALESCE((SELECT '{\"spill\":' || s.id || '}' FROM s), e.change))::text AS notified FROM e");
+}
+
+/// A notification as sent.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Notice {
+    Spilled { spill: i64 },
+    Inline(Wire),
+}
+
+/// A change as [`push_notify`] writes it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    kind: ChangeKind,
+    old_data: Option<Value>,
+    document: WireDocument,
+}
+
+/// A row as `row_to_json` writes it.
+#[derive(Deserialize)]
+struct WireDocument {
+    id: String,
+    collection: String,
+    data: Value,
+    owner_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    version: i32,
+}
+
+impl From<Wire> for Change {
+    fn from(wire: Wire) -> Self {
+        let d = wire.document;
+        Change {
+            kind: wire.kind,
+            document: Document {
+                id: d.id,
+                collection: d.collection,
+                data: d.data,
+                owner_id: d.owner_id,
+                created_at: d.created_at,
+                updated_at: d.updated_at,
+                version: d.version,
+            },
+            old_data: wire.old_data,
+        }
+    }
+}
+
+/// This instance's ear on the database: LISTENing before the server accepts anyone, so no
+/// subscriber can miss a change committed after it subscribed.
+pub struct Listener {
+    listener: PgListener,
+    pool: PgPool,
+}
+
+impl Listener {
+    /// Connects and starts listening on `channel`.
+    pub async fn start(pool: &PgPool, channel: &str) -> Result<Self, sea_orm::sqlx::Error> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(channel).await?;
+        Ok(Self {
+            listener,
+            pool: pool.clone(),
+        })
+    }
+
+    /// Publishes every change heard to `feed`, until `stopped` turns true. When the connection
+    /// drops, changes committed meanwhile are lost to this instance: its subscriptions are
+    /// ended ([`ChangeFeed::interrupt`]) so that their clients resubscribe and re-read.
+    pub async fn run(mut self, feed: ChangeFeed, mut stopped: watch::Receiver<bool>) {
+        loop {
+            let heard = tokio::select! {
+                heard = self.listener.try_recv() => heard,
+                _ = stopped.changed() => return,
+            };
+            match heard {
+                Ok(Some(notification)) => match self.decode(notification.payload()).await {
+                    Ok(change) => feed.publish(change),
+                    Err(e) => {
+                        tracing::error!("an unreadable change notification: {e}; ending subscriptions so clients re-read");
+                        feed.interrupt();
+                    }
+                },
+                Ok(None) => {
+                    tracing::warn!("the change listener lost its database connection; reconnecting, and ending subscriptions that may have missed changes");
+                    feed.interrupt();
+                }
+                Err(e) => {
+                    tracing::warn!("the change listener failed: {e}; retrying in 1 s");
+                    feed.interrupt();
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stopped.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn decode(&self, payload: &str) -> Result<Change, String> {
+        match serde_json::from_str::<Notice>(payload).map_err(|e| e.to_string())? {
+            Notice::Inline(wire) => Ok(wire.into()),
+            Notice::Spilled { spill } => {
+                let (payload,): (String,) =
+                    sea_orm::sqlx::query_as("SELECT payload FROM realtime_spill WHERE id = $1")
+                        .bind(spill)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(|e| format!("cannot read spilled change {spill}: {e}"))?;
+                serde_json::from_str::<Wire>(&payload)
+                    .map(Change::from)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_reads_back_as_the_change() {
+        let payload = r#"{"kind":"updated","oldData":{"n":1},"document":{"id":"a","collection":"posts","data":{"n":2},"owner_id":null,"created_at":1,"updated_at":2,"version":2}}"#;
+        let Notice::Inline(wire) = serde_json::from_str(payload).expect("parses") else {
+            panic!("inline");
+        };
+        let change = Change::from(wire);
+        assert_eq!(change.kind, ChangeKind::Updated);
+        assert_eq!(change.old_data, Some(serde_json::json!({"n": 1})));
+        assert_eq!(change.document.version, 2);
+        assert!(matches!(
+            serde_json::from_str::<Notice>(r#"{"spill":7}"#),
+            Ok(Notice::Spilled { spill: 7 })
+        ));
+    }
+
+    #[test]
+    fn channel_names_fit_an_identifier() {
+        assert_eq!(channel_for("public"), "hookql_changes:public");
+        assert_eq!(channel_for(&"x".repeat(100)).len(), 63);
+    }
+}
