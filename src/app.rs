@@ -25,6 +25,8 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     router: axum::Router,
+    /// PostgreSQL: this instance's ear on every instance's committed changes.
+    changes: Option<crate::store::changes::postgres::Listener>,
 }
 
 impl App {
@@ -50,6 +52,8 @@ impl App {
         }
         let store = Store::connect(&database_url, settings.db_max_connections).await?;
         store.migrate().await.context("database migration failed")?;
+        // Listening starts before the port is bound, so no subscriber can miss a change.
+        let changes = store.listen_for_changes().await?;
         let jwt_secret =
             secret_key::load_or_create(settings.jwt_secret.as_deref(), &settings.data_dir)
                 .with_context(|| {
@@ -84,6 +88,7 @@ impl App {
             listener,
             state,
             router,
+            changes,
         })
     }
 
@@ -115,7 +120,11 @@ impl App {
             poll,
             background_stopped.clone(),
         ));
-        let pruner = tokio::spawn(prune_expired_sessions(
+        let feed = self.changes.map(|listener| {
+            let feed = self.state.store().changes().clone();
+            tokio::spawn(listener.run(feed, background_stopped.clone()))
+        });
+        let pruner = tokio::spawn(prune_old_rows(
             self.state.store().clone(),
             background_stopped.clone(),
         ));
@@ -129,13 +138,32 @@ impl App {
                 )
                 .run(background_stopped, AFTER_HOOKS_GRACE),
         );
+        let closing = self.state.closing().clone();
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                closing.cancel();
+            })
             .await;
+        // WebSockets were told goodbye when the stop came; give them a moment to go.
+        let connections = self.state.connections();
+        connections.close();
+        if tokio::time::timeout(WEBSOCKETS_GRACE, connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = connections.len(),
+                "WebSocket connections still open at shutdown"
+            );
+        }
         self.state.runner().drain(AFTER_HOOKS_GRACE).await;
         let _ = stop_background.send(true);
         let _ = watcher.await;
         let _ = pruner.await;
+        if let Some(feed) = feed {
+            let _ = feed.await;
+        }
         let _ = deliveries.await;
         self.state.store().clone().close().await;
         tracing::info!("hookql stopped");
@@ -143,20 +171,27 @@ impl App {
     }
 }
 
+/// How long a graceful shutdown waits for WebSocket connections to close.
+const WEBSOCKETS_GRACE: Duration = Duration::from_secs(3);
+
 /// How long a graceful shutdown waits for after-hooks still running.
 const AFTER_HOOKS_GRACE: Duration = Duration::from_secs(10);
 
-/// How often expired refresh tokens are deleted.
+/// How often expired refresh tokens and old spilled changes are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Deletes expired refresh tokens now and then (each rotation leaves a used row behind), until
-/// `stopped` turns true. Several instances may all do it: the delete is idempotent.
-async fn prune_expired_sessions(store: Store, mut stopped: tokio::sync::watch::Receiver<bool>) {
+/// Deletes expired refresh tokens (each rotation leaves a used row behind) and large changes
+/// every listener has read, now and then, until `stopped` turns true. Several instances may
+/// all do it: the deletes are idempotent.
+async fn prune_old_rows(store: Store, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         match store.prune_expired_refresh_tokens().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(tokens = n, "deleted expired refresh tokens"),
             Err(e) => tracing::warn!("cannot delete expired refresh tokens: {e}"),
+        }
+        if let Err(e) = store.prune_spilled_changes().await {
+            tracing::warn!("cannot delete old spilled changes: {e}");
         }
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_EVERY) => {}

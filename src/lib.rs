@@ -5,11 +5,13 @@
 //! Where things are:
 //! - [`cli`] and [`settings`]: the command line and `HOOKQL_*` configuration.
 //! - [`app`]: start-up (migrate, load hooks, bind) and graceful shutdown.
-//! - [`server`]: HTTP routes; GraphQL over HTTP; GraphiQL; health.
+//! - [`server`]: HTTP routes; GraphQL over HTTP and over WebSocket; GraphiQL; health;
+//!   metrics.
 //! - [`graphql`]: the schema, its types and thin resolvers.
 //! - [`service`]: what each operation does, independent of transport; access rules applied.
 //! - [`auth`]: who is calling (JWTs), passwords, refresh tokens, rules as filters.
-//! - [`store`]: documents in SQLite/PostgreSQL; filters and sorts compiled to SQL.
+//! - [`store`]: documents in SQLite/PostgreSQL; filters and sorts compiled to SQL; the feed
+//!   of committed changes realtime subscriptions read.
 //! - [`hooks`]: hooks.yaml loading and validation, events, Rhai compilation, hot reload.
 #![forbid(unsafe_code)]
 
@@ -18,6 +20,7 @@ pub mod auth;
 pub mod cli;
 pub mod graphql;
 pub mod hooks;
+pub mod metrics;
 pub mod secret_key;
 pub mod server;
 pub mod service;

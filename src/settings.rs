@@ -165,6 +165,35 @@ pub struct Settings {
         global = true
     )]
     pub max_query_complexity: usize,
+
+    /// Most concurrent GraphQL WebSocket connections; more are refused with 503.
+    #[arg(
+        long,
+        env = "HOOKQL_WS_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub ws_max_connections: usize,
+
+    /// Messages a WebSocket connection may have waiting to be sent before its client counts
+    /// as too slow and is disconnected (with a reason).
+    #[arg(
+        long,
+        env = "HOOKQL_WS_SEND_BUFFER",
+        default_value_t = 256,
+        global = true
+    )]
+    pub ws_send_buffer: usize,
+
+    /// Seconds between keep-alive pings on WebSocket connections; a client silent for two
+    /// intervals is disconnected.
+    #[arg(
+        long,
+        env = "HOOKQL_WS_KEEPALIVE_SECS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub ws_keepalive_secs: u64,
 }
 
 impl Settings {

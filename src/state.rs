@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::Auth;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{HookRunner, HooksHandle};
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -19,6 +20,11 @@ struct Inner {
     runner: HookRunner,
     settings: Settings,
     auth: Auth,
+    metrics: Metrics,
+    /// Cancelled at shutdown: WebSocket connections close politely.
+    closing: tokio_util::sync::CancellationToken,
+    /// The WebSocket connections, so shutdown can wait for their goodbyes.
+    connections: tokio_util::task::TaskTracker,
 }
 
 impl AppState {
@@ -36,7 +42,25 @@ impl AppState {
             hooks,
             settings,
             auth,
+            metrics: Metrics::default(),
+            closing: tokio_util::sync::CancellationToken::new(),
+            connections: tokio_util::task::TaskTracker::new(),
         }))
+    }
+
+    /// Figures for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Cancelled when the server begins to shut down.
+    pub fn closing(&self) -> &tokio_util::sync::CancellationToken {
+        &self.0.closing
+    }
+
+    /// Long-lived connections (WebSockets) shutdown waits for.
+    pub fn connections(&self) -> &tokio_util::task::TaskTracker {
+        &self.0.connections
     }
 
     /// Tokens, passwords and the login limiter.

@@ -5,10 +5,11 @@
 mod documents;
 pub mod error;
 mod hook_admin;
+pub mod subscriptions;
 pub mod types;
 mod users;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use crate::auth::{Caller, RequestAuth};
 use crate::settings::Settings;
@@ -32,15 +33,17 @@ pub struct MutationRoot(
     hook_admin::HookAdminMutation,
 );
 
+pub use subscriptions::{Disconnect, SubscriptionRoot};
+
 /// The executable schema type.
-pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with the limits from `settings`, carrying `state` for resolvers.
 pub fn build_schema(state: AppState, settings: &Settings) -> ApiSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .data(state)
     .limit_depth(settings.max_query_depth)
@@ -55,7 +58,7 @@ pub fn sdl() -> String {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .finish()
     .sdl()
@@ -110,6 +113,9 @@ mod tests {
             "deleteUser(id: ID!): Boolean!",
             "type User { id: ID! email: String! role: String! data: JSON! createdAt: DateTime! updatedAt: DateTime! lastLoginAt: DateTime }",
             "type AuthPayload { accessToken: String! refreshToken: String! expiresIn: Int! user: User! }",
+            "documentChanged(collection: String!, filter: JSON): DocumentEvent!",
+            "type DocumentEvent { type: ChangeType! document: Document! oldData: JSON }",
+            "enum ChangeType { CREATED UPDATED DELETED }",
         ] {
             assert!(strip_descriptions(&squashed).contains(expected), "missing `{expected}` in:\n{sdl}");
         }

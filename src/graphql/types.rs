@@ -70,6 +70,44 @@ impl From<Document> for DocumentObject {
     }
 }
 
+/// What happened to a document.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeType {
+    /// It was created.
+    Created,
+    /// Its data changed.
+    Updated,
+    /// It was deleted.
+    Deleted,
+}
+
+/// One committed change, as `documentChanged` sends it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DocumentEvent {
+    /// Created, updated or deleted.
+    #[graphql(name = "type")]
+    pub change_type: ChangeType,
+    /// The document after the change; for a delete, its last state.
+    pub document: DocumentObject,
+    /// For an update, the data before it (null when your read rule did not let you read it).
+    pub old_data: Option<Json<serde_json::Value>>,
+}
+
+impl From<crate::service::subscriptions::ChangeEvent> for DocumentEvent {
+    fn from(event: crate::service::subscriptions::ChangeEvent) -> Self {
+        use crate::store::changes::ChangeKind;
+        Self {
+            change_type: match event.kind {
+                ChangeKind::Created => ChangeType::Created,
+                ChangeKind::Updated => ChangeType::Updated,
+                ChangeKind::Deleted => ChangeType::Deleted,
+            },
+            document: event.document.into(),
+            old_data: event.old_data.map(Json),
+        }
+    }
+}
+
 /// A page of documents.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct DocumentPage {

@@ -14,6 +14,8 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -107,12 +109,18 @@ struct GraphqlRequest {
     operation_name: Option<String>,
 }
 
-/// `GET /graphql`: GraphiQL for browsers, otherwise a query from the URL.
+/// `GET /graphql`: a WebSocket upgrade ([`super::graphql_ws`]), GraphiQL for browsers,
+/// otherwise a query from the URL.
 pub async fn get(
     State(state): State<HttpState>,
     headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if let Ok(upgrade) = upgrade {
+        let header = authorization(&headers).map(str::to_string);
+        return super::graphql_ws::upgrade(&state, upgrade, header);
+    }
     let params: HashMap<String, String> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
             .into_owned()
@@ -357,7 +365,9 @@ async fn execute(
     http
 }
 
-fn tag_uncoded_error(error: &mut ServerError) {
+/// Gives an error raised by the GraphQL engine itself (syntax, validation, argument
+/// coercion) the code of client input.
+pub(super) fn tag_uncoded_error(error: &mut ServerError) {
     let extensions = error.extensions.get_or_insert_with(Default::default);
     if extensions.get("code").is_none() {
         extensions.set("code", code::BAD_USER_INPUT);

@@ -3,6 +3,7 @@
 
 pub mod graphiql;
 pub mod graphql_http;
+pub mod graphql_ws;
 
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use std::time::Duration;
@@ -63,9 +64,22 @@ pub fn router(app: AppState, schema: ApiSchema, cors: CorsLayer) -> Router {
         .route("/graphql", get(graphql_http::get).post(graphql_http::post))
         .route("/graphiql/assets/{package}/{*path}", get(graphiql::asset))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .with_state(HttpState { app, schema })
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+async fn metrics(State(app): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics().render(),
+    )
+        .into_response()
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 when it does not.

@@ -44,7 +44,7 @@ pub struct ListRequest {
     pub count_total: bool,
 }
 
-fn collection(name: &str) -> Result<CollectionName, ServiceError> {
+pub(super) fn collection(name: &str) -> Result<CollectionName, ServiceError> {
     CollectionName::parse(name).map_err(|m| ServiceError::bad_input("collection", m))
 }
 
@@ -65,7 +65,7 @@ fn data(value: Value) -> Result<DocumentData, ServiceError> {
 }
 
 /// The filter `caller` must pass for `action` in `collection`, per `hooks`' rules.
-fn rule(
+pub(super) fn rule(
     hooks: &HooksConfig,
     caller: &Caller,
     collection: &CollectionName,
@@ -100,7 +100,7 @@ fn not_found(collection: &CollectionName, id: &str) -> ServiceError {
 
 /// `pre_read`: the filter hooks leave (ANDed with the read rule by the caller, so a hook can
 /// narrow what is seen, never widen it).
-async fn read_filter(
+pub(super) async fn read_filter(
     state: &AppState,
     hooks: &Arc<HooksConfig>,
     caller: &Caller,
@@ -121,7 +121,7 @@ async fn read_filter(
 }
 
 /// `post_read`: the documents hooks leave in place of `documents`.
-async fn read_result(
+pub(super) async fn read_result(
     state: &AppState,
     hooks: &Arc<HooksConfig>,
     caller: &Caller,

@@ -7,6 +7,7 @@ mod error;
 pub mod hook_admin;
 mod hooks;
 mod input;
+pub mod subscriptions;
 pub mod users;
 
 pub use error::ServiceError;

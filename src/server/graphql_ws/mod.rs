@@ -1,0 +1,433 @@
+//! GraphQL over WebSocket at `/graphql` (`graphql-transport-ws`): realtime subscriptions, and
+//! queries and mutations for clients that keep one socket.
+//!
+//! Each connection has a reader (this module's loop: protocol, credentials, closing), a
+//! writer task that owns the socket's sending half, and one task per operation. Operations
+//! hand finished messages to the writer through a bounded queue and never wait on it: when
+//! the queue is full the client is too slow, and the connection is closed with a reason
+//! (1013) instead of slowing writers or other subscribers, or silently skipping changes.
+
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_graphql::Variables;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use self::protocol::{close, ClientMessage, SubscribePayload, SUBPROTOCOL};
+use super::graphql_http::tag_uncoded_error;
+use super::HttpState;
+use crate::auth::{Caller, RequestAuth};
+use crate::graphql::{ApiSchema, Disconnect};
+use crate::metrics::{Metrics, Open};
+use crate::state::AppState;
+
+/// How long a client has to send `connection_init`.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most operations running at once on one connection.
+const MAX_OPERATIONS: usize = 100;
+/// How long a goodbye may take to send before the socket is simply dropped (a slow client
+/// has this long to read what is buffered and learn why it was disconnected).
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts the upgrade (unless the server is at its connection cap) and runs the connection.
+/// `header` is the upgrade request's `Authorization`, used when `connection_init` has none.
+pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<String>) -> Response {
+    let app = http.app.clone();
+    let settings = app.settings();
+    let open = app
+        .metrics()
+        .ws_connections
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if open >= settings.ws_max_connections as u64 {
+        Metrics::count(&app.metrics().ws_refused_total);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many WebSocket connections on this server; retry later",
+        )
+            .into_response();
+    }
+    let offered = upgrade
+        .requested_protocols()
+        .any(|p| p.as_bytes() == SUBPROTOCOL.as_bytes());
+    let schema = http.schema.clone();
+    let max_message = settings.max_body_bytes;
+    // Small initial buffers (they grow for large messages): an idle connection should cost
+    // kilobytes, not the 128 KiB tungstenite reserves by default.
+    upgrade
+        .protocols([SUBPROTOCOL])
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| {
+            let tracker = app.connections().clone();
+            tracker.track_future(async move {
+                let connection = Connection::new(app, schema, header);
+                connection.run(socket, offered).await;
+            })
+        })
+}
+
+/// A close the reader decided on.
+type Goodbye = (u16, String);
+
+/// The operations running on one connection, each under a serial number so that a finished
+/// operation never removes a newer one that reused its id.
+type Operations = Arc<Mutex<HashMap<String, (u64, AbortHandle)>>>;
+
+struct Connection {
+    app: AppState,
+    schema: ApiSchema,
+    header: Option<String>,
+    caller: Option<Caller>,
+    operations: Operations,
+    serial: u64,
+}
+
+impl Connection {
+    fn new(app: AppState, schema: ApiSchema, header: Option<String>) -> Self {
+        Self {
+            app,
+            schema,
+            header,
+            caller: None,
+            operations: Operations::default(),
+            serial: 0,
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket, offered: bool) {
+        let app = self.app.clone();
+        let _open = Open::new(&app.metrics().ws_connections);
+        Metrics::count(&app.metrics().ws_connections_total);
+        let settings = app.settings();
+        let keepalive = Duration::from_secs(settings.ws_keepalive_secs.max(1));
+        let (sink, mut stream) = socket.split();
+        let (outbox, queued) = mpsc::channel::<Message>(settings.ws_send_buffer.max(1));
+        let (say_goodbye, goodbye) = oneshot::channel::<Goodbye>();
+        let writer = tokio::spawn(write(sink, queued, goodbye, keepalive));
+        let (disconnect, mut disconnects) = mpsc::channel::<String>(1);
+        let disconnect = Disconnect(disconnect);
+
+        let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+        tokio::pin!(init_deadline);
+        let expiry = tokio::time::sleep(Duration::MAX / 4);
+        tokio::pin!(expiry);
+        let mut liveness = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
+        let mut last_heard = Instant::now();
+
+        let farewell: Option<Goodbye> = if !offered {
+            Some((
+                close::SUBPROTOCOL_NOT_ACCEPTABLE,
+                format!("Subprotocol not acceptable: use {SUBPROTOCOL}"),
+            ))
+        } else {
+            loop {
+                let acked = self.caller.is_some();
+                tokio::select! {
+                    frame = stream.next() => {
+                        let Some(Ok(frame)) = frame else { break None };
+                        last_heard = Instant::now();
+                        match self.receive(frame, &outbox, &disconnect) {
+                            Step::Continue => {}
+                            Step::Acked(expires) => {
+                                if let Some(at) = expires {
+                                    expiry.as_mut().reset(at);
+                                }
+                            }
+                            Step::Close(goodbye) => break goodbye,
+                        }
+                    }
+                    _ = &mut init_deadline, if !acked => {
+                        break Some((close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
+                    }
+                    _ = &mut expiry => {
+                        break Some((close::FORBIDDEN, "the access token expired; reconnect with a fresh one".into()));
+                    }
+                    Some(reason) = disconnects.recv() => {
+                        Metrics::count(&app.metrics().ws_slow_disconnects_total);
+                        break Some((close::TRY_AGAIN_LATER, reason));
+                    }
+                    _ = liveness.tick() => {
+                        if last_heard.elapsed() > keepalive * 2 {
+                            break Some((close::GOING_AWAY, "no answer to keep-alive pings".into()));
+                        }
+                    }
+                    _ = app.closing().cancelled() => {
+                        break Some((close::GOING_AWAY, "the server is shutting down; reconnect shortly".into()));
+                    }
+                }
+            }
+        };
+        for (_, operation) in self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+        {
+            operation.1.abort();
+        }
+        if let Some((code, reason)) = farewell {
+            let _ = say_goodbye.send((code, protocol::close_reason(&reason)));
+        }
+        drop(outbox);
+        let _ = writer.await;
+    }
+
+    /// Handles one frame from the client.
+    fn receive(
+        &mut self,
+        frame: Message,
+        outbox: &mpsc::Sender<Message>,
+        disconnect: &Disconnect,
+    ) -> Step {
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Close(_) => return Step::Close(None),
+            Message::Ping(_) | Message::Pong(_) => return Step::Continue,
+            Message::Binary(_) => {
+                return Step::Close(Some((
+                    close::BAD_REQUEST,
+                    "binary frames are not part of graphql-transport-ws; send JSON text".into(),
+                )))
+            }
+        };
+        let message = match protocol::parse(text.as_str()) {
+            Ok(message) => message,
+            Err(reason) => return Step::Close(Some((close::BAD_REQUEST, reason))),
+        };
+        match message {
+            ClientMessage::ConnectionInit { payload } => self.init(payload.as_ref(), outbox),
+            ClientMessage::Ping { payload } => {
+                send(outbox, protocol::pong(payload));
+                Step::Continue
+            }
+            ClientMessage::Pong { .. } => Step::Continue,
+            ClientMessage::Subscribe { id, payload } => {
+                let Some(caller) = self.caller.clone() else {
+                    return Step::Close(Some((close::UNAUTHORIZED, "Unauthorized".into())));
+                };
+                self.start(id, payload, caller, outbox, disconnect)
+            }
+            ClientMessage::Complete { id } => {
+                let stopped = self
+                    .operations
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id);
+                if let Some((_, operation)) = stopped {
+                    operation.abort();
+                }
+                Step::Continue
+            }
+        }
+    }
+
+    /// `connection_init`: checks the credentials and acknowledges, or closes with 4403.
+    fn init(&mut self, payload: Option<&Value>, outbox: &mpsc::Sender<Message>) -> Step {
+        if self.caller.is_some() {
+            return Step::Close(Some((
+                close::TOO_MANY_INIT,
+                "Too many initialisation requests".into(),
+            )));
+        }
+        let authorization = protocol::authorization(payload, self.header.as_deref());
+        match self.app.auth().caller(authorization.as_deref()) {
+            Ok(caller) => {
+                let expires = caller.claims().map(|claims| {
+                    let left = claims.exp - chrono::Utc::now().timestamp();
+                    Instant::now() + Duration::from_secs(left.max(0) as u64)
+                });
+                self.caller = Some(caller);
+                send(outbox, protocol::ack());
+                Step::Acked(expires)
+            }
+            Err(reason) => Step::Close(Some((close::FORBIDDEN, format!("Forbidden: {reason}")))),
+        }
+    }
+
+    /// `subscribe`: runs the operation in its own task.
+    fn start(
+        &mut self,
+        id: String,
+        payload: SubscribePayload,
+        caller: Caller,
+        outbox: &mpsc::Sender<Message>,
+        disconnect: &Disconnect,
+    ) -> Step {
+        let mut operations = self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if operations.contains_key(&id) {
+            let reason = format!("Subscriber for {id} already exists");
+            return Step::Close(Some((close::SUBSCRIBER_EXISTS, reason)));
+        }
+        if operations.len() >= MAX_OPERATIONS {
+            let errors = serde_json::json!([{
+                "message": format!("at most {MAX_OPERATIONS} operations may run at once on one connection; complete one first"),
+                "extensions": {"code": crate::graphql::error::code::BAD_USER_INPUT},
+            }]);
+            send(outbox, protocol::error(&id, errors));
+            return Step::Continue;
+        }
+        let mut request = async_graphql::Request::new(payload.query)
+            .data::<RequestAuth>(Ok(caller))
+            .data(disconnect.clone());
+        if let Some(variables) = payload.variables {
+            request = request.variables(Variables::from_json(Value::Object(variables)));
+        }
+        if let Some(name) = payload.operation_name {
+            request = request.operation_name(name);
+        }
+        self.serial += 1;
+        let operation = Operation {
+            id: id.clone(),
+            serial: self.serial,
+            app: self.app.clone(),
+            outbox: outbox.clone(),
+            disconnect: disconnect.clone(),
+            operations: self.operations.clone(),
+        };
+        let task = tokio::spawn(operation.run(self.schema.clone(), request));
+        operations.insert(id, (self.serial, task.abort_handle()));
+        Step::Continue
+    }
+}
+
+/// What the reader does after a frame.
+enum Step {
+    Continue,
+    /// Acknowledged; the credentials expire then (never for anonymous callers).
+    Acked(Option<Instant>),
+    /// Close (with a goodbye, or silently when the client closed).
+    Close(Option<Goodbye>),
+}
+
+/// One running operation.
+struct Operation {
+    id: String,
+    serial: u64,
+    app: AppState,
+    outbox: mpsc::Sender<Message>,
+    disconnect: Disconnect,
+    operations: Operations,
+}
+
+impl Operation {
+    async fn run(self, schema: ApiSchema, request: async_graphql::Request) {
+        let metrics = self.app.metrics();
+        let _open = Open::new(&metrics.subscriptions);
+        let mut responses = schema.execute_stream(request);
+        let mut first = true;
+        while let Some(mut response) = responses.next().await {
+            // Errors before any result (parse, validation, a refused subscription) are the
+            // protocol's `error` message, which ends the operation without `complete`.
+            if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+                for error in &mut response.errors {
+                    tag_uncoded_error(error);
+                }
+                let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
+                self.forget();
+                self.queue(protocol::error(&self.id, errors));
+                return;
+            }
+            first = false;
+            for error in &mut response.errors {
+                tag_uncoded_error(error);
+            }
+            let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
+            if !self.queue(protocol::next(&self.id, payload)) {
+                return;
+            }
+            Metrics::count(&metrics.subscription_events_total);
+        }
+        self.forget();
+        self.queue(protocol::complete(&self.id));
+    }
+
+    /// Queues a message for the writer; `false` when the connection is going away (full:
+    /// the client is too slow, and is told so).
+    fn queue(&self, text: String) -> bool {
+        match self.outbox.try_send(Message::Text(text.into())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let waiting = self.outbox.max_capacity();
+                let _ = self.disconnect.0.try_send(format!(
+                    "too slow: {waiting} messages were waiting to be sent; reconnect and read again"
+                ));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Removes this operation from the connection's list (unless its id was reused).
+    fn forget(&self) {
+        let mut operations = self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if operations
+            .get(&self.id)
+            .is_some_and(|(s, _)| *s == self.serial)
+        {
+            operations.remove(&self.id);
+        }
+    }
+}
+
+/// Queues a protocol message from the reader; a full queue means the client is not reading,
+/// which the operations' own sends detect.
+fn send(outbox: &mpsc::Sender<Message>, text: String) {
+    let _ = outbox.try_send(Message::Text(text.into()));
+}
+
+/// The writer: sends queued messages and keep-alive pings until the reader says goodbye (sent
+/// even if the client has stopped reading, within [`GOODBYE_TIMEOUT`]) or the queue closes.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Message>,
+    mut goodbye: oneshot::Receiver<Goodbye>,
+    keepalive: Duration,
+) {
+    let mut ping = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
+    loop {
+        let message = tokio::select! {
+            biased;
+            farewell = &mut goodbye => return farewell_then_close(sink, farewell.ok()).await,
+            message = queued.recv() => match message {
+                Some(message) => message,
+                None => break,
+            },
+            _ = ping.tick() => Message::Ping(Default::default()),
+        };
+        tokio::select! {
+            sent = sink.send(message) => if sent.is_err() { return },
+            farewell = &mut goodbye => return farewell_then_close(sink, farewell.ok()).await,
+        }
+    }
+    // The reader is done: a goodbye may still be on its way.
+    let farewell = goodbye.await.ok();
+    farewell_then_close(sink, farewell).await;
+}
+
+async fn farewell_then_close(mut sink: SplitSink<WebSocket, Message>, farewell: Option<Goodbye>) {
+    let frame = farewell.map(|(code, reason)| CloseFrame {
+        code,
+        reason: reason.into(),
+    });
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, sink.send(Message::Close(frame))).await;
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, sink.close()).await;
+}

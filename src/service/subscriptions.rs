@@ -1,0 +1,158 @@
+//! Realtime: the committed changes one subscriber may see, from the store's change feed.
+//!
+//! Each change is tested in memory, per subscriber, against the collection's read rule (as it
+//! stands now: a hooks reload applies to open subscriptions from the next change on) and the
+//! subscription's filter, then passed through `post_read` hooks like a query result. A
+//! subscriber never sees a document it could not read, nor old data it could not read: an
+//! update that makes a hidden document visible arrives without `oldData`.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::access::Action;
+use super::documents::{collection, read_filter, read_result, rule};
+use super::{input, ServiceError};
+use crate::auth::Caller;
+use crate::hooks::config::HooksConfig;
+use crate::state::AppState;
+use crate::store::changes::{Change, ChangeKind, FeedEnded, FeedSubscription};
+use crate::store::filter::Filter;
+use crate::store::{CollectionName, Document};
+
+/// One change as a subscriber sees it.
+#[derive(Clone, Debug)]
+pub struct ChangeEvent {
+    /// Created, updated or deleted.
+    pub kind: ChangeKind,
+    /// The document after the change (for a delete, its last state).
+    pub document: Document,
+    /// The data before an update, when the subscriber could read it.
+    pub old_data: Option<Value>,
+}
+
+/// Why a subscription ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// The subscriber cannot be told every change any more (too slow, or this instance lost
+    /// the database's notifications): its connection should end so the client resubscribes.
+    Feed(FeedEnded),
+    /// The read rule in force now refuses the subscriber.
+    Refused(ServiceError),
+}
+
+/// An open subscription to one collection's changes.
+pub struct DocumentChanges {
+    state: AppState,
+    caller: Caller,
+    collection: CollectionName,
+    filter: Filter,
+    feed: FeedSubscription,
+    /// The read rule, and the configuration it was taken from.
+    visible: (Arc<HooksConfig>, Filter),
+}
+
+/// Subscribes `caller` to the changes in `collection` matching `filter`. Refused up front when
+/// the read rule refuses the caller; `pre_read` hooks run once, here, and may narrow the
+/// filter or refuse.
+pub async fn subscribe(
+    state: &AppState,
+    caller: &Caller,
+    collection_name: &str,
+    filter: Option<Value>,
+) -> Result<DocumentChanges, ServiceError> {
+    let collection = collection(collection_name)?;
+    let requested = input::filter(filter.as_ref(), Filter::parse)?;
+    let hooks = state.runner().config();
+    let visible = rule(&hooks, caller, &collection, Action::Read)?;
+    // Listen before anything else can await, so nothing committed from here on is missed.
+    let feed = state.store().changes().subscribe(collection.as_str());
+    let (narrowed, before) = read_filter(state, &hooks, caller, &collection, |p| {
+        p.with("filter", filter.unwrap_or(Value::Null))
+            .with("subscription", true)
+    })
+    .await?;
+    before.commit().await?;
+    Ok(DocumentChanges {
+        state: state.clone(),
+        caller: caller.clone(),
+        collection,
+        filter: Filter::And(vec![requested, narrowed]),
+        feed,
+        visible: (hooks, visible),
+    })
+}
+
+impl DocumentChanges {
+    /// The next change this subscriber may see, in commit order.
+    pub async fn next(&mut self) -> Result<ChangeEvent, Ended> {
+        loop {
+            let change = self.feed.next().await.map_err(Ended::Feed)?;
+            if let Some(event) = self.visible_part(&change).await? {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// What of `change` this subscriber sees, if anything.
+    async fn visible_part(&mut self, change: &Change) -> Result<Option<ChangeEvent>, Ended> {
+        let hooks = self.state.runner().config();
+        if !Arc::ptr_eq(&hooks, &self.visible.0) {
+            let visible = rule(&hooks, &self.caller, &self.collection, Action::Read)
+                .map_err(Ended::Refused)?;
+            self.visible = (hooks.clone(), visible);
+        }
+        let visible = &self.visible.1;
+        let document = &change.document;
+        if !visible.matches(document) || !self.filter.matches(document) {
+            return Ok(None);
+        }
+        let Some(document) = self.after_post_read(&hooks, document.clone()).await else {
+            return Ok(None);
+        };
+        let old_data = match (&change.old_data, change.kind) {
+            (Some(old), ChangeKind::Updated) => {
+                let before = Document {
+                    data: old.clone(),
+                    version: change.document.version - 1,
+                    ..change.document.clone()
+                };
+                if visible.matches(&before) {
+                    self.after_post_read(&hooks, before).await.map(|d| d.data)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        Ok(Some(ChangeEvent {
+            kind: change.kind,
+            document,
+            old_data,
+        }))
+    }
+
+    /// `document` as `post_read` hooks leave it for this subscriber; `None` when they remove
+    /// it, block, or fail (an event is only sent when it is certainly readable).
+    async fn after_post_read(
+        &self,
+        hooks: &Arc<HooksConfig>,
+        document: Document,
+    ) -> Option<Document> {
+        match read_result(
+            &self.state,
+            hooks,
+            &self.caller,
+            &self.collection,
+            vec![document],
+        )
+        .await
+        {
+            Ok(mut documents) => documents.pop(),
+            Err(e) => {
+                tracing::debug!(collection = %self.collection, "a change is not sent: {e}");
+                None
+            }
+        }
+    }
+}
