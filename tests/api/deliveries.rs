@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::helpers::{
     settle, settle_within, spawn_app_sharing, spawn_app_with, with_admin, TestApp, PUBLIC_RULES,
 };
+use crate::process::Server;
 use crate::receiver::{free_port, Receiver, Reply};
 
 const DELIVERIES: &str = "query($s: DeliveryStatus, $h: String) { hookDeliveries(status: $s, hook: $h, limit: 100) { totalCount items { id eventId hook event status attempts lastStatus lastError nextAttemptAt payload } } }";
@@ -449,88 +450,4 @@ async fn a_delivery_survives_the_server_being_killed_right_after_the_write() {
     assert_eq!(page["items"][0]["status"], "DELIVERED", "{page}");
     assert_eq!(page["items"][0]["eventId"], event_id);
     server.kill();
-}
-
-/// The real binary, for tests that kill it.
-struct Server {
-    child: std::process::Child,
-    address: String,
-    client: reqwest::Client,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path, database_url: &str) -> Self {
-        let port = free_port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookql"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("HOOKQL_DATABASE_URL", database_url)
-            .env("HOOKQL_HOOKS", dir.join("hooks.yaml"))
-            .env("HOOKQL_DATA_DIR", dir.join("data"))
-            .env("HOOKQL_JWT_SECRET", "a-test-secret-of-at-least-32-bytes!")
-            .env("HOOKQL_ADMIN_EMAIL", "root@example.com")
-            .env("HOOKQL_ADMIN_PASSWORD", "root password")
-            .env("HOOKQL_DELIVERY_POLL_MS", "200")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the server starts");
-        Self {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
-        for _ in 0..200 {
-            let mut request = self
-                .client
-                .post(format!("{}/graphql", self.address))
-                .json(&json!({"query": query, "variables": variables}));
-            if !token.is_empty() {
-                request = request.bearer_auth(token);
-            }
-            if let Ok(response) = request.send().await {
-                return response.json().await.expect("JSON");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server never answered");
-    }
-
-    async fn create_post(&self) -> String {
-        let response = self
-            .gql(
-                "",
-                "mutation { createDocument(collection: \"posts\", data: {title: \"Hi\"}) { id } }",
-                json!({}),
-            )
-            .await;
-        response["data"]["createDocument"]["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{response}"))
-            .to_string()
-    }
-
-    async fn admin_token(&self) -> String {
-        let response = self
-            .gql("", "mutation { login(email: \"root@example.com\", password: \"root password\") { accessToken } }", json!({}))
-            .await;
-        response["data"]["login"]["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// SIGKILL: no shutdown, no goodbye.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }

@@ -1,6 +1,6 @@
 //! Integration tests: each starts the real server on a random port with a fresh database
 //! (SQLite by default; PostgreSQL when HOOKQL_TEST_DATABASE_URL points at one) and talks to it
-//! over HTTP.
+//! over HTTP and WebSocket.
 
 mod auth;
 mod cli;
@@ -11,8 +11,12 @@ mod helpers;
 mod hooks;
 mod hooks_config;
 mod http;
+mod instances;
+mod process;
 pub mod readme;
 mod receiver;
 mod rules;
+mod subscriptions;
 mod user_hooks;
 mod webhooks;
+mod ws;
