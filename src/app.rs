@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::tokens::MIN_SECRET_BYTES;
 use crate::auth::Auth;
 use crate::graphql::build_schema;
+use crate::hooks::config::Secret;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{reload, HooksHandle};
 use crate::settings::Settings;
@@ -54,14 +55,22 @@ impl App {
         store.migrate().await.context("database migration failed")?;
         // Listening starts before the port is bound, so no subscriber can miss a change.
         let changes = store.listen_for_changes().await?;
-        let jwt_secret =
-            secret_key::load_or_create(settings.jwt_secret.as_deref(), &settings.data_dir)
+        let jwt_secret = match (&settings.jwt_secret, store.kind()) {
+            (Some(secret), _) => Secret::new(secret.clone()),
+            (None, DatabaseKind::Postgres) => Secret::new(
+                store
+                    .shared_secret("jwt", secret_key::generate())
+                    .await
+                    .context("cannot keep the JWT secret in the database")?,
+            ),
+            (None, DatabaseKind::Sqlite) => secret_key::load_or_create(&settings.data_dir)
                 .with_context(|| {
                     format!(
                         "cannot keep the JWT secret in {}",
                         settings.data_dir.display()
                     )
-                })?;
+                })?,
+        };
         if jwt_secret.expose().len() < MIN_SECRET_BYTES {
             anyhow::bail!(
                 "HOOKQL_JWT_SECRET must have at least {MIN_SECRET_BYTES} bytes (a short HS256 secret can be guessed from any token); leave it unset to have one generated"

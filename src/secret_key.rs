@@ -1,4 +1,5 @@
-//! The JWT signing secret: configured, or generated once and kept in the data folder.
+//! The JWT signing secret: configured, or generated once and kept: in the database on
+//! PostgreSQL (so every instance on it agrees), in the data folder on SQLite.
 //!
 //! A generated secret survives restarts (tokens stay valid) and is never a hard-coded default.
 //! It is written with owner-only permissions where the OS has them, and never logged.
@@ -12,11 +13,8 @@ use crate::hooks::config::Secret;
 
 const FILE_NAME: &str = "jwt_secret";
 
-/// The configured secret, or the one kept in `data_dir` (created on first use).
-pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> std::io::Result<Secret> {
-    if let Some(secret) = configured {
-        return Ok(Secret::new(secret.to_string()));
-    }
+/// The secret kept in `data_dir` (created on first use).
+pub fn load_or_create(data_dir: &Path) -> std::io::Result<Secret> {
     let path = data_dir.join(FILE_NAME);
     match std::fs::read_to_string(&path) {
         Ok(secret) if !secret.trim().is_empty() => {
@@ -26,9 +24,7 @@ pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> std::io::Res
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = generate();
     std::fs::create_dir_all(data_dir)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -45,9 +41,16 @@ pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> std::io::Res
             Ok(Secret::new(secret))
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(None, data_dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(data_dir),
         Err(e) => Err(e),
     }
+}
+
+/// A new secret: 256 random bits as 64 hex characters.
+pub fn generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -57,13 +60,9 @@ mod tests {
     #[test]
     fn generated_once_then_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create(None, dir.path()).unwrap();
-        let second = load_or_create(None, dir.path()).unwrap();
+        let first = load_or_create(dir.path()).unwrap();
+        let second = load_or_create(dir.path()).unwrap();
         assert_eq!(first.expose(), second.expose());
         assert_eq!(first.expose().len(), 64);
-        assert_eq!(
-            load_or_create(Some("given"), dir.path()).unwrap().expose(),
-            "given"
-        );
     }
 }

@@ -62,6 +62,11 @@ pub enum StoreError {
     Connect(String),
 }
 
+#[derive(sea_orm::FromQueryResult)]
+struct SecretRow {
+    value: String,
+}
+
 /// The advisory lock key instances take turns migrating under ("hookql" in ASCII).
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_716c;
 
@@ -142,6 +147,28 @@ impl Store {
             .await
             .map(Some)
             .map_err(|e| StoreError::Connect(format!("cannot listen for changes: {e}")))
+    }
+
+    /// The secret called `name` every instance on this database shares: `generated` if there
+    /// was none yet (the first instance's wins a race).
+    pub async fn shared_secret(&self, name: &str, generated: String) -> Result<String, StoreError> {
+        let mut insert = sql::Sql::new(self.backend());
+        insert
+            .push("INSERT INTO server_secrets (name, value, created_at) VALUES (")
+            .bind(name.to_string())
+            .push(", ")
+            .bind(generated)
+            .push(", ")
+            .bind(chrono::Utc::now().timestamp_micros())
+            .push(") ON CONFLICT (name) DO NOTHING");
+        self.execute(None, insert).await?;
+        let mut select = sql::Sql::new(self.backend());
+        select
+            .push("SELECT value FROM server_secrets WHERE name = ")
+            .bind(name.to_string());
+        let row: Option<SecretRow> = self.fetch_one(None, false, select).await?;
+        row.map(|r| r.value)
+            .ok_or_else(|| StoreError::Invalid(format!("the shared secret `{name}` vanished")))
     }
 
     /// Deletes large changes every listener has long since read back.

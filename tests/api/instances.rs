@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{fresh_database, spawn_app_with, test_settings, PUBLIC_RULES};
+use crate::helpers::{
+    fresh_database, spawn_app_sharing, spawn_app_with, test_settings, PUBLIC_RULES,
+};
 use crate::process::Server;
 use crate::ws::Ws;
 
@@ -32,6 +34,22 @@ async fn instances_starting_at_once_migrate_one_at_a_time() {
     for built in futures_util::future::join_all(builds).await {
         built.expect("every instance starts");
     }
+}
+
+/// Without a configured secret, instances on one database share the one the first generated:
+/// a token from one is good on the other.
+#[tokio::test]
+async fn instances_share_a_generated_jwt_secret() {
+    if !on_postgres() {
+        return;
+    }
+    let first = spawn_app_with(PUBLIC_RULES, |s| s.jwt_secret = None).await;
+    let second = spawn_app_sharing(&first, PUBLIC_RULES, |s| s.jwt_secret = None).await;
+    let session = first.sign_up("shared@example.com").await;
+    let me = second
+        .data_as(Some(&session.token), "{ me { email } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["email"], "shared@example.com");
 }
 
 /// Two server processes on one database: a write on the first reaches a subscriber of the
