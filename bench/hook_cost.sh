@@ -16,6 +16,7 @@ ROUNDS="${ROUNDS:-3}"
 SECONDS_EACH="${SECONDS_EACH:-5}"
 CONNECTIONS="${CONNECTIONS:-16}"
 source bench/lib.sh
+need_wrk
 cargo build --release --quiet
 
 printf 'version: 1\n%s\n' "$public_rules" > "$work/none.yaml"

@@ -2,7 +2,7 @@
 # SQLite there, wrk runs that print "req/s p50_ms p99_ms", and a median.
 # Expects: `set -euo pipefail`, the repository root as the current folder.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hookql-target}"
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+need_wrk() { command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }; }
 bin="$CARGO_TARGET_DIR/release/hookql"
 work=$(mktemp -d /dev/shm/hookql-bench.XXXXXX)
 pids=()

@@ -20,6 +20,7 @@ ROUNDS="${ROUNDS:-3}"
 SECONDS_EACH="${SECONDS_EACH:-5}"
 CONNECTIONS="${CONNECTIONS:-16}"
 source bench/lib.sh
+need_wrk
 cargo build --release --quiet --bin hookql --example bench_receiver
 
 "$CARGO_TARGET_DIR/release/examples/bench_receiver" 4199 &

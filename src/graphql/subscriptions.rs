@@ -2,7 +2,8 @@
 
 use async_graphql::{Context, Json, Subscription};
 use futures_util::stream::{self, Stream};
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::Notify;
 
 use super::error::{resolve, to_graphql};
 use super::types::DocumentEvent;
@@ -12,13 +13,41 @@ use crate::store::changes::FeedEnded;
 
 /// How a subscription asks its transport to end the connection, with a reason for the
 /// client, when it can no longer be told every change (the WebSocket transport puts one in
-/// each operation's data).
-#[derive(Clone, Debug)]
-pub struct Disconnect(pub mpsc::Sender<String>);
+/// each operation's data). A mutex and a `Notify`: one per connection, so it must be light.
+#[derive(Clone, Debug, Default)]
+pub struct Disconnect(Arc<Request>);
+
+#[derive(Debug, Default)]
+struct Request {
+    reason: Mutex<Option<String>>,
+    asked: Notify,
+}
 
 impl Disconnect {
-    fn request(&self, reason: String) {
-        let _ = self.0.try_send(reason);
+    /// Asks for the connection to end; the first reason given is the one the client gets.
+    pub fn request(&self, reason: String) {
+        self.0
+            .reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(reason);
+        self.0.asked.notify_one();
+    }
+
+    /// The reason, once a disconnect has been asked for.
+    pub async fn requested(&self) -> String {
+        loop {
+            let taken = self
+                .0
+                .reason
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(reason) = taken {
+                return reason;
+            }
+            self.0.asked.notified().await;
+        }
     }
 }
 

@@ -99,6 +99,15 @@ query List {
     items { id data createdAt }
   }
 }
+
+# Run Watch, then Create in another tab: changes arrive over the WebSocket.
+subscription Watch {
+  documentChanged(collection: "posts") {
+    type
+    document { id data version }
+    oldData
+  }
+}
 "#;
 
 /// The GraphiQL page.
@@ -141,7 +150,12 @@ pub fn page(offline: bool) -> String {
 <script>
   const http = new URL("/graphql", window.location.href).href;
   const ws = http.replace(/^http/, "ws");
-  const fetcher = GraphiQL.createFetcher({{ url: http, wsClient: graphqlWs.createClient({{ url: ws, lazy: true }}) }});
+  // Subscriptions sign in with the Headers tab's Authorization, sent in connection_init.
+  const headers = () => {{
+    try {{ return JSON.parse(localStorage.getItem("graphiql:headers") || "{{}}") || {{}}; }} catch (e) {{ return {{}}; }}
+  }};
+  const wsClient = graphqlWs.createClient({{ url: ws, lazy: true, connectionParams: headers }});
+  const fetcher = GraphiQL.createFetcher({{ url: http, wsClient }});
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
     React.createElement(GraphiQL, {{ fetcher, defaultQuery: {query}, shouldPersistHeaders: true }})
   );

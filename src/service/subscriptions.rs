@@ -88,7 +88,9 @@ impl DocumentChanges {
     pub async fn next(&mut self) -> Result<ChangeEvent, Ended> {
         loop {
             let change = self.feed.next().await.map_err(Ended::Feed)?;
-            if let Some(event) = self.visible_part(&change).await? {
+            // Boxed: the hooks' futures are large, and an idle subscription should only hold
+            // what waiting for the feed needs.
+            if let Some(event) = Box::pin(self.visible_part(&change)).await? {
                 return Ok(event);
             }
         }

@@ -66,7 +66,7 @@ pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<Strin
     // kilobytes, not the 128 KiB tungstenite reserves by default.
     upgrade
         .protocols([SUBPROTOCOL])
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(max_message)
         .max_frame_size(max_message)
@@ -116,9 +116,8 @@ impl Connection {
         let (sink, mut stream) = socket.split();
         let (outbox, queued) = mpsc::channel::<Message>(settings.ws_send_buffer.max(1));
         let (say_goodbye, goodbye) = oneshot::channel::<Goodbye>();
-        let writer = tokio::spawn(write(sink, queued, goodbye, keepalive));
-        let (disconnect, mut disconnects) = mpsc::channel::<String>(1);
-        let disconnect = Disconnect(disconnect);
+        let writer = tokio::spawn(write(sink, queued, goodbye));
+        let disconnect = Disconnect::default();
 
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         tokio::pin!(init_deadline);
@@ -155,7 +154,7 @@ impl Connection {
                     _ = &mut expiry => {
                         break Some((close::FORBIDDEN, "the access token expired; reconnect with a fresh one".into()));
                     }
-                    Some(reason) = disconnects.recv() => {
+                    reason = disconnect.requested() => {
                         Metrics::count(&app.metrics().ws_slow_disconnects_total);
                         break Some((close::TRY_AGAIN_LATER, reason));
                     }
@@ -163,6 +162,7 @@ impl Connection {
                         if last_heard.elapsed() > keepalive * 2 {
                             break Some((close::GOING_AWAY, "no answer to keep-alive pings".into()));
                         }
+                        let _ = outbox.try_send(Message::Ping(Default::default()));
                     }
                     _ = app.closing().cancelled() => {
                         break Some((close::GOING_AWAY, "the server is shutting down; reconnect shortly".into()));
@@ -347,8 +347,7 @@ impl Operation {
             for error in &mut response.errors {
                 tag_uncoded_error(error);
             }
-            let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
-            if !self.queue(protocol::next(&self.id, payload)) {
+            if !self.queue(protocol::next(&self.id, &response)) {
                 return;
             }
             Metrics::count(&metrics.subscription_events_total);
@@ -364,7 +363,7 @@ impl Operation {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let waiting = self.outbox.max_capacity();
-                let _ = self.disconnect.0.try_send(format!(
+                self.disconnect.request(format!(
                     "too slow: {waiting} messages were waiting to be sent; reconnect and read again"
                 ));
                 false
@@ -394,15 +393,14 @@ fn send(outbox: &mpsc::Sender<Message>, text: String) {
     let _ = outbox.try_send(Message::Text(text.into()));
 }
 
-/// The writer: sends queued messages and keep-alive pings until the reader says goodbye (sent
-/// even if the client has stopped reading, within [`GOODBYE_TIMEOUT`]) or the queue closes.
+/// The writer: sends queued messages (keep-alive pings among them) until the reader says
+/// goodbye (sent even if the client has stopped reading, within [`GOODBYE_TIMEOUT`]) or the
+/// queue closes.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut queued: mpsc::Receiver<Message>,
     mut goodbye: oneshot::Receiver<Goodbye>,
-    keepalive: Duration,
 ) {
-    let mut ping = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
     loop {
         let message = tokio::select! {
             biased;
@@ -411,7 +409,6 @@ async fn write(
                 Some(message) => message,
                 None => break,
             },
-            _ = ping.tick() => Message::Ping(Default::default()),
         };
         tokio::select! {
             sent = sink.send(message) => if sent.is_err() { return },

@@ -1,7 +1,7 @@
 //! The `graphql-transport-ws` protocol's messages and close codes, as the graphql-ws project
 //! specifies them (PROTOCOL.md), and what hookql reads from `connection_init`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 /// The subprotocol name clients must offer.
@@ -130,9 +130,27 @@ pub fn pong(payload: Option<Value>) -> String {
     .to_string()
 }
 
-/// `next`: one result of operation `id`.
-pub fn next(id: &str, payload: Value) -> String {
-    json!({"id": id, "type": "next", "payload": payload}).to_string()
+/// `next`: one result of operation `id`, serialized straight from the response (no JSON tree
+/// in between: this runs once per event per subscriber).
+pub fn next(id: &str, payload: &impl Serialize) -> String {
+    #[derive(Serialize)]
+    struct Next<'a, P> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        payload: &'a P,
+    }
+    let next = Next {
+        id,
+        kind: "next",
+        payload,
+    };
+    serde_json::to_string(&next).unwrap_or_else(|e| {
+        error(
+            id,
+            json!([{"message": format!("the result could not be serialized: {e}")}]),
+        )
+    })
 }
 
 /// `error`: operation `id` failed before producing results.
