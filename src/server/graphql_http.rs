@@ -140,7 +140,7 @@ pub async fn get(
         let mut response = refuse(
             media,
             StatusCode::METHOD_NOT_ALLOWED,
-            "mutations and subscriptions cannot be sent with GET; use POST",
+            "mutations cannot be sent with GET: use POST (and subscriptions, a WebSocket to /graphql with the graphql-transport-ws protocol)",
         );
         response
             .headers_mut()
@@ -274,21 +274,23 @@ fn parse_body(body: &[u8]) -> Result<GraphqlRequest, String> {
 
 /// Whether the operation that would run is a mutation or subscription (not allowed over GET).
 fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(query) else {
-        return false;
-    };
-    let ty = match (&document.operations, operation_name) {
+    matches!(
+        operation_type(query, operation_name),
+        Some(OperationType::Mutation | OperationType::Subscription)
+    )
+}
+
+/// The type of the operation that would run, if the query parses and names one.
+fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(query).ok()?;
+    match (&document.operations, operation_name) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
             ops.values().next().map(|op| op.node.ty)
         }
         _ => None,
-    };
-    matches!(
-        ty,
-        Some(OperationType::Mutation | OperationType::Subscription)
-    )
+    }
 }
 
 /// The `Authorization` header, if any (a non-text value counts as a malformed one).
@@ -304,6 +306,8 @@ async fn execute(
     request: GraphqlRequest,
     authorization: Option<&str>,
 ) -> Response {
+    let subscription = operation_type(&request.query, request.operation_name.as_deref())
+        == Some(OperationType::Subscription);
     let caller = state.app.auth().caller(authorization);
     let mut gql = async_graphql::Request::new(request.query).data(caller);
     if let Some(variables) = request.variables {
@@ -316,7 +320,14 @@ async fn execute(
     // its transaction mid-statement (and its durable deliveries with it) at the whim of a
     // closed socket.
     let schema = state.schema.clone();
-    let mut response = match tokio::spawn(async move { schema.execute(gql).await }).await {
+    let executed = tokio::spawn(async move {
+        if subscription {
+            let message = "subscriptions are served over WebSocket: connect to /graphql with the graphql-transport-ws protocol (any graphql-ws client)";
+            return async_graphql::Response::from_errors(vec![ServerError::new(message, None)]);
+        }
+        schema.execute(gql).await
+    });
+    let mut response = match executed.await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!("a GraphQL request crashed: {e}");

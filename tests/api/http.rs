@@ -403,3 +403,21 @@ async fn browsers_may_call_from_allowed_origins_only() {
         "https://app.example.com"
     );
 }
+
+#[tokio::test]
+async fn subscriptions_over_http_are_pointed_at_the_websocket() {
+    let app = spawn_app_with(PUBLIC_RULES, |_| {}).await;
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header(ACCEPT, GRAPHQL_RESPONSE)
+        .json(&json!({"query": "subscription { documentChanged(collection: \"posts\") { type } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("data").is_none(), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("graphql-transport-ws"), "{body}");
+}
