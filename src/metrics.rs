@@ -19,7 +19,7 @@ pub struct Metrics {
     pub subscriptions: AtomicU64,
     /// `next` messages sent to subscribers.
     pub subscription_events_total: AtomicU64,
-    /// Connections closed because the client fell too far behind.
+    /// Connections closed because a subscriber could not be told every change.
     pub ws_slow_disconnects_total: AtomicU64,
 }
 
@@ -76,7 +76,7 @@ impl Metrics {
         metric(
             "hookql_websocket_slow_disconnects_total",
             "counter",
-            "Connections closed because the client fell too far behind.",
+            "Connections closed because a subscriber could not be told every change (too slow, or the change feed was interrupted).",
             &self.ws_slow_disconnects_total,
         );
         metric(

@@ -8,6 +8,7 @@ mod m20261125_000002_create_users;
 mod m20261128_000003_create_hook_deliveries;
 mod m20261129_000004_create_realtime_spill;
 mod m20261129_000005_create_server_secrets;
+mod m20261129_000006_create_realtime_interest;
 
 /// The ordered list of migrations; append, never edit one that has shipped.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_hook_deliveries::Migration),
             Box::new(m20261129_000004_create_realtime_spill::Migration),
             Box::new(m20261129_000005_create_server_secrets::Migration),
+            Box::new(m20261129_000006_create_realtime_interest::Migration),
         ]
     }
 }

@@ -66,7 +66,7 @@ pub async fn subscribe(
     let hooks = state.runner().config();
     let visible = rule(&hooks, caller, &collection, Action::Read)?;
     // Listen before anything else can await, so nothing committed from here on is missed.
-    let feed = state.store().changes().subscribe(collection.as_str());
+    let feed = state.store().watch(collection.as_str()).await?;
     let (narrowed, before) = read_filter(state, &hooks, caller, &collection, |p| {
         p.with("filter", filter.unwrap_or(Value::Null))
             .with("subscription", true)

@@ -84,6 +84,8 @@ pub struct Store {
     changes: changes::ChangeFeed,
     /// PostgreSQL: the channel writes notify (one per schema).
     notify_channel: Option<Arc<str>>,
+    /// PostgreSQL: this process's name in `realtime_interest`.
+    instance: Arc<str>,
 }
 
 impl Store {
@@ -108,6 +110,7 @@ impl Store {
             write_queue,
             changes: changes::ChangeFeed::default(),
             notify_channel,
+            instance: uuid::Uuid::new_v4().to_string().into(),
         })
     }
 
@@ -134,6 +137,26 @@ impl Store {
         &self.changes
     }
 
+    /// Subscribes to the changes of `collection` committed from now on. On PostgreSQL the
+    /// first subscriber of a collection on this instance first registers the instance's
+    /// interest, without which writes do not notify.
+    pub async fn watch(&self, collection: &str) -> Result<changes::FeedSubscription, StoreError> {
+        let subscription = self.changes.subscribe(collection);
+        if self.notify_channel.is_some() {
+            let pool = self.db.get_postgres_connection_pool();
+            subscription
+                .registration()
+                .get_or_try_init(|| {
+                    changes::postgres::register_interest(pool, &self.instance, collection)
+                })
+                .await
+                .map_err(|e| {
+                    StoreError::Database(DbErr::Custom(format!("cannot watch `{collection}`: {e}")))
+                })?;
+        }
+        Ok(subscription)
+    }
+
     /// PostgreSQL: starts listening for the changes every instance commits (call before
     /// serving, run the listener until shutdown). `None` on SQLite, where writes publish
     /// directly.
@@ -143,7 +166,8 @@ impl Store {
         let Some(channel) = &self.notify_channel else {
             return Ok(None);
         };
-        changes::postgres::Listener::start(self.db.get_postgres_connection_pool(), channel)
+        let pool = self.db.get_postgres_connection_pool();
+        changes::postgres::Listener::start(pool, channel, self.instance.clone())
             .await
             .map(Some)
             .map_err(|e| StoreError::Connect(format!("cannot listen for changes: {e}")))
@@ -181,7 +205,13 @@ impl Store {
         let mut sql = sql::Sql::new(self.backend());
         sql.push("DELETE FROM realtime_spill WHERE created_at < ")
             .bind(cutoff);
-        Ok(self.execute(None, sql).await?)
+        let spilled = self.execute(None, sql).await?;
+        // Interest of instances that stopped renewing it (they crashed).
+        let mut sql = sql::Sql::new(self.backend());
+        sql.push("DELETE FROM realtime_interest WHERE until < ")
+            .bind(chrono::Utc::now().timestamp_micros());
+        self.execute(None, sql).await?;
+        Ok(spilled)
     }
 
     /// Which kind of database this is.

@@ -52,6 +52,60 @@ async fn instances_share_a_generated_jwt_secret() {
     assert_eq!(me["me"]["email"], "shared@example.com");
 }
 
+/// The next notification's payload within half a second, if any.
+async fn heard(listener: &mut sea_orm::sqlx::postgres::PgListener) -> Option<String> {
+    let notification = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    notification
+        .ok()
+        .map(|n| n.expect("notification").payload().to_string())
+}
+
+/// Writes notify only while some instance watches their collection (NOTIFY is not free), and
+/// do from the moment a subscriber is set up.
+#[tokio::test]
+async fn writes_notify_only_watched_collections() {
+    if !on_postgres() {
+        return;
+    }
+    use sea_orm::sqlx::postgres::PgListener;
+    let app = spawn_app_with(PUBLIC_RULES, |_| {}).await;
+    let mut listener = PgListener::connect(&app.database_url)
+        .await
+        .expect("listener");
+    let (schema,): (String,) = sea_orm::sqlx::query_as("SELECT current_schema()")
+        .fetch_one(&mut listener)
+        .await
+        .expect("schema");
+    listener
+        .listen(&format!("hookql_changes:{schema}"))
+        .await
+        .expect("listen");
+
+    app.create("quiet", json!({"n": 1})).await;
+    assert_eq!(
+        heard(&mut listener).await,
+        None,
+        "an unwatched write notified"
+    );
+
+    let mut ws = Ws::connect(&app.address, None).await;
+    ws.subscribe("1", "quiet", None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.create("quiet", json!({"n": 2})).await;
+    let payload = heard(&mut listener)
+        .await
+        .expect("a watched write notifies");
+    let change: serde_json::Value = serde_json::from_str(&payload).expect("JSON");
+    assert_eq!(change["document"]["data"]["n"], 2, "{payload}");
+    assert_eq!(ws.event("1").await["document"]["data"]["n"], 2);
+    app.create("other", json!({"n": 3})).await;
+    assert_eq!(
+        heard(&mut listener).await,
+        None,
+        "another collection notified"
+    );
+}
+
 /// Two server processes on one database: a write on the first reaches a subscriber of the
 /// second, large documents (too large for a NOTIFY payload) included, and the other way round.
 #[tokio::test]

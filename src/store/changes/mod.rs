@@ -4,10 +4,10 @@
 //! Why it lives in the store: commit order is a property of the database. On SQLite (one
 //! process, one writer at a time) a change is published while the writer still holds the
 //! write turn, so publishing order is commit order. On PostgreSQL each write statement calls
-//! `pg_notify` itself ([`postgres`]), so the notification is part of the transaction: sent
-//! only if it commits, and delivered to every instance's listener in commit order. Local and
-//! remote writes then reach subscribers the same way, and several instances need nothing
-//! else to share one feed.
+//! `pg_notify` itself ([`postgres`]) when some instance watches the collection, so the
+//! notification is part of the transaction: sent only if it commits, and delivered to every
+//! instance's listener in commit order. Local and remote writes then reach subscribers the
+//! same way, and several instances need nothing else to share one feed.
 
 pub mod postgres;
 
@@ -78,7 +78,16 @@ pub struct ChangeFeed {
 #[derive(Debug, Default)]
 struct Channels {
     opened: u64,
-    by_collection: HashMap<String, (u64, broadcast::Sender<Arc<Change>>)>,
+    by_collection: HashMap<String, Channel>,
+}
+
+/// One watched collection's channel.
+#[derive(Debug)]
+struct Channel {
+    opened: u64,
+    sender: broadcast::Sender<Arc<Change>>,
+    /// PostgreSQL: set once this instance's interest in the collection is registered.
+    registered: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl ChangeFeed {
@@ -95,9 +104,9 @@ impl ChangeFeed {
     /// Sends `change` to the subscribers of its collection.
     pub fn publish(&self, change: Change) {
         let channels = self.channels();
-        if let Some((_, sender)) = channels.by_collection.get(&change.document.collection) {
+        if let Some(channel) = channels.by_collection.get(&change.document.collection) {
             // No receiver left: the last one is being dropped and will remove the channel.
-            let _ = sender.send(Arc::new(change));
+            let _ = channel.sender.send(Arc::new(change));
         }
     }
 
@@ -107,21 +116,33 @@ impl ChangeFeed {
         self.channels().by_collection.clear();
     }
 
-    /// Starts receiving the changes of `collection` committed from now on.
+    /// The collections watched on this instance.
+    pub fn watched(&self) -> Vec<String> {
+        self.channels().by_collection.keys().cloned().collect()
+    }
+
+    /// Starts receiving the changes of `collection` committed from now on (on PostgreSQL, once
+    /// [`FeedSubscription::registration`] is done: `Store::watch` sees to it).
     pub fn subscribe(&self, collection: &str) -> FeedSubscription {
         let mut channels = self.channels();
         let next = channels.opened + 1;
-        let (opened, sender) = channels
+        let channel = channels
             .by_collection
             .entry(collection.to_string())
-            .or_insert_with(|| (next, broadcast::channel(FEED_CAPACITY).0));
-        let (opened, receiver) = (*opened, sender.subscribe());
+            .or_insert_with(|| Channel {
+                opened: next,
+                sender: broadcast::channel(FEED_CAPACITY).0,
+                registered: Arc::default(),
+            });
+        let (opened, receiver) = (channel.opened, channel.sender.subscribe());
+        let registration = channel.registered.clone();
         channels.opened = channels.opened.max(opened);
         FeedSubscription {
             receiver,
             feed: self.clone(),
             collection: collection.to_string(),
             opened,
+            registration,
         }
     }
 }
@@ -133,9 +154,16 @@ pub struct FeedSubscription {
     feed: ChangeFeed,
     collection: String,
     opened: u64,
+    registration: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl FeedSubscription {
+    /// Whether (and, once done, that) this instance's interest in the collection is
+    /// registered: shared by every subscriber of the collection, done by the first.
+    pub fn registration(&self) -> &tokio::sync::OnceCell<()> {
+        &self.registration
+    }
+
     /// The next change, in commit order; an error once the subscriber cannot be told every
     /// change any more.
     pub async fn next(&mut self) -> Result<Arc<Change>, FeedEnded> {
@@ -155,7 +183,7 @@ impl Drop for FeedSubscription {
         let last = channels
             .by_collection
             .get(&self.collection)
-            .is_some_and(|(opened, sender)| *opened == self.opened && sender.receiver_count() <= 1);
+            .is_some_and(|c| c.opened == self.opened && c.sender.receiver_count() <= 1);
         if last {
             channels.by_collection.remove(&self.collection);
         }

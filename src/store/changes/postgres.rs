@@ -8,6 +8,7 @@
 //! notification carries its id; listeners read it back before handling the next one, which
 //! keeps the order.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgListener, PgPool};
@@ -42,7 +43,8 @@ pub fn push_start(sql: &mut Sql) {
 }
 
 /// Closes a statement opened by [`push_start`] (the write must end in `RETURNING columns`):
-/// the statement then returns the written row and notifies `channel` of the change.
+/// the statement then returns the written row and, if some instance watches the collection
+/// (`hookql_watched`, see the `realtime_interest` migration), notifies `channel` of the change.
 pub fn push_notify(
     sql: &mut Sql,
     columns: &str,
@@ -50,11 +52,12 @@ pub fn push_notify(
     kind: ChangeKind,
     old_data: Option<&Value>,
 ) {
-    sql.push("), e AS (SELECT w.*, '{\"kind\":\"")
+    sql.push("), v AS (SELECT hookql_watched(w.collection) AS watched FROM w), ");
+    sql.push("e AS (SELECT w.*, CASE WHEN v.watched THEN '{\"kind\":\"")
         .push(kind.as_str())
         .push("\",\"oldData\":' || ");
     sql.bind(old_data.map_or_else(|| "null".to_string(), Value::to_string));
-    sql.push(" || ',\"document\":' || row_to_json(w)::text || '}' AS change FROM w), ");
+    sql.push(" || ',\"document\":' || row_to_json(w)::text || '}' END AS change FROM w, v), ");
     sql.push("s AS (INSERT INTO realtime_spill (payload, created_at) SELECT change, ");
     sql.bind(chrono::Utc::now().timestamp_micros());
     sql.push(" FROM e WHERE octet_length(change) > ")
@@ -66,9 +69,40 @@ pub fn push_notify(
         }
         sql.push("e.").push(column.trim());
     }
-    sql.push(", pg_notify(");
+    sql.push(", (CASE WHEN e.change IS NOT NULL THEN pg_notify(");
     sql.bind(channel.to_string());
-    sql.push(", COALESCE((SELECT '{\"spill\":' || s.id || '}' FROM s), e.change))::text AS notified FROM e");
+    sql.push(", COALESCE((SELECT '{\"spill\":' || s.id || '}' FROM s), e.change)) END)::text AS notified FROM e");
+}
+
+/// How long a registration of interest lasts; instances renew theirs every
+/// [`INTEREST_RENEWAL`] while they have subscribers, so a crashed instance's lapse soon.
+const INTEREST_TTL: Duration = Duration::from_secs(600);
+/// How often an instance renews its interest.
+pub const INTEREST_RENEWAL: Duration = Duration::from_secs(60);
+
+/// Registers (or renews) `instance`'s interest in `collection`. Once this returns, every write
+/// to the collection that commits afterwards notifies (see the migration for why).
+pub async fn register_interest(
+    pool: &PgPool,
+    instance: &str,
+    collection: &str,
+) -> Result<(), sea_orm::sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sea_orm::sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':' || $1))")
+        .bind(collection)
+        .execute(&mut *tx)
+        .await?;
+    sea_orm::sqlx::query(
+        "INSERT INTO realtime_interest (instance_id, collection, until) \
+         VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $3) \
+         ON CONFLICT (instance_id, collection) DO UPDATE SET until = EXCLUDED.until",
+    )
+    .bind(instance)
+    .bind(collection)
+    .bind(INTEREST_TTL.as_micros() as i64)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// A notification as sent.
@@ -124,26 +158,50 @@ impl From<Wire> for Change {
 pub struct Listener {
     listener: PgListener,
     pool: PgPool,
+    instance: Arc<str>,
 }
 
 impl Listener {
-    /// Connects and starts listening on `channel`.
-    pub async fn start(pool: &PgPool, channel: &str) -> Result<Self, sea_orm::sqlx::Error> {
+    /// Connects and starts listening on `channel`, for `instance`.
+    pub async fn start(
+        pool: &PgPool,
+        channel: &str,
+        instance: Arc<str>,
+    ) -> Result<Self, sea_orm::sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(channel).await?;
         Ok(Self {
             listener,
             pool: pool.clone(),
+            instance,
         })
+    }
+
+    /// Renews this instance's interest in every collection it watches. A renewal that fails
+    /// ends the subscriptions (their interest might lapse unnoticed); clients resubscribe,
+    /// which registers again.
+    async fn renew(&self, feed: &ChangeFeed) {
+        for collection in feed.watched() {
+            if let Err(e) = register_interest(&self.pool, &self.instance, &collection).await {
+                tracing::warn!("cannot renew the interest in `{collection}`: {e}; ending subscriptions so clients resubscribe");
+                feed.interrupt();
+                return;
+            }
+        }
     }
 
     /// Publishes every change heard to `feed`, until `stopped` turns true. When the connection
     /// drops, changes committed meanwhile are lost to this instance: its subscriptions are
     /// ended ([`ChangeFeed::interrupt`]) so that their clients resubscribe and re-read.
     pub async fn run(mut self, feed: ChangeFeed, mut stopped: watch::Receiver<bool>) {
+        let mut renewal = tokio::time::interval(INTEREST_RENEWAL);
         loop {
             let heard = tokio::select! {
                 heard = self.listener.try_recv() => heard,
+                _ = renewal.tick() => {
+                    self.renew(&feed).await;
+                    continue;
+                }
                 _ = stopped.changed() => return,
             };
             match heard {
