@@ -15,10 +15,10 @@ use crate::store::changes::FeedEnded;
 /// client, when it can no longer be told every change (the WebSocket transport puts one in
 /// each operation's data). A mutex and a `Notify`: one per connection, so it must be light.
 #[derive(Clone, Debug, Default)]
-pub struct Disconnect(Arc<Request>);
+pub struct Disconnect(Arc<DisconnectState>);
 
 #[derive(Debug, Default)]
-struct Request {
+struct DisconnectState {
     reason: Mutex<Option<String>>,
     asked: Notify,
 }

@@ -332,21 +332,18 @@ impl Operation {
         let mut responses = schema.execute_stream(request);
         let mut first = true;
         while let Some(mut response) = responses.next().await {
+            for error in &mut response.errors {
+                tag_uncoded_error(error);
+            }
             // Errors before any result (parse, validation, a refused subscription) are the
             // protocol's `error` message, which ends the operation without `complete`.
             if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-                for error in &mut response.errors {
-                    tag_uncoded_error(error);
-                }
                 let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
                 self.forget();
                 self.queue(protocol::error(&self.id, errors));
                 return;
             }
             first = false;
-            for error in &mut response.errors {
-                tag_uncoded_error(error);
-            }
             if !self.queue(protocol::next(&self.id, &response)) {
                 return;
             }
