@@ -138,6 +138,16 @@ impl App {
             background_stopped.clone(),
         ));
         let settings = self.state.settings();
+        let recorder = self.state.runner().recorder().clone();
+        let runs = tokio::spawn({
+            let store = self.state.store().clone();
+            let (keep, hours) = (settings.hook_runs_keep, settings.hook_runs_retention_hours);
+            let stopped = background_stopped.clone();
+            async move {
+                let max_age = Duration::from_secs(hours.saturating_mul(3600));
+                recorder.write(store, keep, max_age, stopped).await;
+            }
+        });
         let deliveries = tokio::spawn(
             self.state
                 .runner()
@@ -174,6 +184,7 @@ impl App {
             let _ = feed.await;
         }
         let _ = deliveries.await;
+        let _ = runs.await;
         self.state.store().clone().close().await;
         tracing::info!("hookql stopped");
         served.context("the HTTP server failed")

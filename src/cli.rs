@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::App;
 use crate::auth::password::Passwords;
+use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{config, dry_run, reload, HookRunner, HooksHandle};
 use crate::service::users::ensure_admin;
@@ -196,7 +197,9 @@ async fn test_hooks(
     let store = Store::connect(&settings.database_url(), 2).await?;
     store.migrate().await?;
     let client = WebhookClient::new().map_err(|e| anyhow::anyhow!(e))?;
-    let runner = HookRunner::new(Arc::new(hooks), store.clone(), client);
+    // A dry run records nothing.
+    let recorder = Arc::new(Recorder::new(Arc::default(), false));
+    let runner = HookRunner::new(Arc::new(hooks), store.clone(), client, recorder);
     let config = runner.config();
     let report = runner.dry_run(&config, &target, payload).await;
     println!("{}", serde_json::to_string_pretty(&report)?);

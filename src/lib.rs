@@ -12,6 +12,7 @@
 //! - [`auth`]: who is calling (JWTs), passwords, refresh tokens, rules as filters.
 //! - [`store`]: documents in SQLite/PostgreSQL; filters and sorts compiled to SQL; the feed
 //!   of committed changes realtime subscriptions read.
+//! - [`metrics`] and [`request_id`]: what operators see (`/metrics`, ids in logs and payloads).
 //! - [`hooks`]: hooks.yaml loading and validation, events, Rhai compilation, hot reload.
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod graphql;
 pub mod hooks;
 pub mod metrics;
+pub mod request_id;
 pub mod secret_key;
 pub mod server;
 pub mod service;

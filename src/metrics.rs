@@ -1,10 +1,14 @@
-//! Counters and gauges for `GET /metrics`, in the Prometheus text format.
+//! Counters, gauges and histograms for `GET /metrics`, in the Prometheus text format.
 //!
-//! Plain atomics rather than a metrics crate: the set is small and fixed, and reading it costs
-//! no allocation on the hot path.
+//! Plain atomics rather than a metrics crate: the set is small and fixed. Labelled figures
+//! (per GraphQL operation, per hook) live in a [`Family`], whose label sets are bounded by
+//! the schema and by hooks.yaml, never by what a client sends.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// Every figure `/metrics` shows.
 #[derive(Debug, Default)]
@@ -21,6 +25,150 @@ pub struct Metrics {
     pub subscription_events_total: AtomicU64,
     /// Connections closed because a subscriber could not be told every change.
     pub ws_slow_disconnects_total: AtomicU64,
+    /// GraphQL requests over HTTP, by `operation="…",outcome="…"`.
+    pub requests: Family<AtomicU64>,
+    /// GraphQL request latency, by `operation="…"`.
+    pub request_seconds: Family<Histogram>,
+    /// Hook runs, by `hook="…",outcome="…"`.
+    pub hook_runs: Family<AtomicU64>,
+    /// Hook run latency, by `hook="…"`.
+    pub hook_seconds: Family<Histogram>,
+    /// Hook runs not recorded in `hook_runs` because the recorder was behind.
+    pub hook_runs_unrecorded_total: AtomicU64,
+}
+
+/// Figures read from the database when `/metrics` is scraped.
+#[derive(Debug, Default)]
+pub struct DatabaseFigures {
+    /// Connections open in the pool.
+    pub pool_size: u64,
+    /// Of those, idle ones.
+    pub pool_idle: u64,
+    /// The pool's maximum.
+    pub pool_max: u64,
+    /// Durable deliveries by status.
+    pub deliveries: Vec<(String, u64)>,
+    /// Age of the oldest pending delivery, in seconds.
+    pub oldest_pending_seconds: Option<f64>,
+}
+
+/// Upper bounds of the latency buckets, in microseconds (250 µs to 10 s).
+const BUCKETS_MICROS: [u64; 14] = [
+    250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 10_000_000,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative; the last one is `+Inf`).
+    buckets: [AtomicU64; BUCKETS_MICROS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, elapsed: Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let bucket = BUCKETS_MICROS
+            .iter()
+            .position(|&bound| micros <= bound)
+            .unwrap_or(BUCKETS_MICROS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (i, count) in self.buckets.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            let le = BUCKETS_MICROS
+                .get(i)
+                .map_or("+Inf".to_string(), |b| (*b as f64 / 1e6).to_string());
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
+}
+
+/// One figure per label set, created on first use.
+#[derive(Debug, Default)]
+pub struct Family<V> {
+    members: RwLock<HashMap<String, Arc<V>>>,
+}
+
+impl<V: Default> Family<V> {
+    /// The member for `labels` (`name="value",…`; see [`labels`]).
+    pub fn get(&self, labels: &str) -> Arc<V> {
+        if let Some(member) = self
+            .members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(labels)
+        {
+            return member.clone();
+        }
+        self.members
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(labels.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Every member, sorted by labels.
+    fn sorted(&self) -> Vec<(String, Arc<V>)> {
+        let mut all: Vec<_> = self
+            .members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+/// A label set in the exposition format, values escaped.
+pub fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let escaped = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let _ = write!(out, "{name}=\"{escaped}\"");
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn counters(out: &mut String, name: &str, help: &str, family: &Family<AtomicU64>) {
+    header(out, name, "counter", help);
+    for (labels, value) in family.sorted() {
+        let _ = writeln!(out, "{name}{{{labels}}} {}", value.load(Ordering::Relaxed));
+    }
+}
+
+fn histograms(out: &mut String, name: &str, help: &str, family: &Family<Histogram>) {
+    header(out, name, "histogram", help);
+    for (labels, histogram) in family.sorted() {
+        histogram.render(out, name, &labels);
+    }
 }
 
 /// Counts one open thing (a connection, a subscription) for as long as it lives.
@@ -47,9 +195,101 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The text exposition of every figure.
-    pub fn render(&self) -> String {
+    /// Counts one GraphQL request over HTTP and its latency.
+    pub fn request(&self, operation: &str, outcome: &str, elapsed: Duration) {
+        Self::count(
+            &self
+                .requests
+                .get(&labels(&[("operation", operation), ("outcome", outcome)])),
+        );
+        self.request_seconds
+            .get(&labels(&[("operation", operation)]))
+            .observe(elapsed);
+    }
+
+    /// Counts one hook run and its latency.
+    pub fn hook_run(&self, hook: &str, outcome: &str, elapsed: Duration) {
+        Self::count(
+            &self
+                .hook_runs
+                .get(&labels(&[("hook", hook), ("outcome", outcome)])),
+        );
+        self.hook_seconds
+            .get(&labels(&[("hook", hook)]))
+            .observe(elapsed);
+    }
+
+    /// The text exposition of every figure, with `database`'s read at scrape time.
+    pub fn render(&self, database: &DatabaseFigures) -> String {
         let mut out = String::new();
+        counters(
+            &mut out,
+            "hookql_graphql_requests_total",
+            "GraphQL requests over HTTP by operation (the first root field, or (invalid) for a request that did not parse or validate) and outcome (ok, or the first error's code).",
+            &self.requests,
+        );
+        histograms(
+            &mut out,
+            "hookql_graphql_request_duration_seconds",
+            "Time to answer a GraphQL request over HTTP, by operation.",
+            &self.request_seconds,
+        );
+        counters(
+            &mut out,
+            "hookql_hook_runs_total",
+            "Hook runs by hook and outcome (continue, changed, blocked, failed, timed_out).",
+            &self.hook_runs,
+        );
+        histograms(
+            &mut out,
+            "hookql_hook_duration_seconds",
+            "Time a hook run took, by hook.",
+            &self.hook_seconds,
+        );
+        header(
+            &mut out,
+            "hookql_hook_deliveries",
+            "gauge",
+            "Durable webhook deliveries kept, by status.",
+        );
+        for (status, count) in &database.deliveries {
+            let _ = writeln!(
+                out,
+                "hookql_hook_deliveries{{{}}} {count}",
+                labels(&[("status", status)])
+            );
+        }
+        header(
+            &mut out,
+            "hookql_hook_delivery_oldest_pending_seconds",
+            "gauge",
+            "Age of the oldest pending durable delivery (0 when none is pending).",
+        );
+        let _ = writeln!(
+            out,
+            "hookql_hook_delivery_oldest_pending_seconds {}",
+            database.oldest_pending_seconds.unwrap_or(0.0)
+        );
+        for (name, help, value) in [
+            (
+                "hookql_db_pool_connections",
+                "Database connections open in the pool.",
+                database.pool_size,
+            ),
+            (
+                "hookql_db_pool_idle_connections",
+                "Open database connections not in use.",
+                database.pool_idle,
+            ),
+            (
+                "hookql_db_pool_max_connections",
+                "The pool's most connections (HOOKQL_DB_MAX_CONNECTIONS).",
+                database.pool_max,
+            ),
+        ] {
+            header(&mut out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
         let mut metric = |name: &str, kind: &str, help: &str, value: &AtomicU64| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -91,6 +331,12 @@ impl Metrics {
             "Subscription events (next messages) sent.",
             &self.subscription_events_total,
         );
+        metric(
+            "hookql_hook_runs_unrecorded_total",
+            "counter",
+            "Hook runs counted here but not recorded for hookRuns (the recorder was behind).",
+            &self.hook_runs_unrecorded_total,
+        );
         out
     }
 }
@@ -105,8 +351,37 @@ mod tests {
         {
             let _a = Open::new(&metrics.subscriptions);
             let _b = Open::new(&metrics.subscriptions);
-            assert!(metrics.render().contains("\nhookql_subscriptions 2\n"));
+            assert!(render(&metrics).contains("\nhookql_subscriptions 2\n"));
         }
-        assert!(metrics.render().contains("\nhookql_subscriptions 0\n"));
+        assert!(render(&metrics).contains("\nhookql_subscriptions 0\n"));
+    }
+
+    fn render(metrics: &Metrics) -> String {
+        metrics.render(&DatabaseFigures::default())
+    }
+
+    #[test]
+    fn histograms_are_cumulative_and_labelled() {
+        let metrics = Metrics::default();
+        metrics.request("document", "ok", Duration::from_micros(300));
+        metrics.request("document", "ok", Duration::from_millis(3));
+        metrics.request("document", "NOT_FOUND", Duration::from_secs(20));
+        let text = render(&metrics);
+        for line in [
+            "hookql_graphql_requests_total{operation=\"document\",outcome=\"ok\"} 2",
+            "hookql_graphql_requests_total{operation=\"document\",outcome=\"NOT_FOUND\"} 1",
+            "hookql_graphql_request_duration_seconds_bucket{operation=\"document\",le=\"0.00025\"} 0",
+            "hookql_graphql_request_duration_seconds_bucket{operation=\"document\",le=\"0.0005\"} 1",
+            "hookql_graphql_request_duration_seconds_bucket{operation=\"document\",le=\"0.005\"} 2",
+            "hookql_graphql_request_duration_seconds_bucket{operation=\"document\",le=\"+Inf\"} 3",
+            "hookql_graphql_request_duration_seconds_count{operation=\"document\"} 3",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(labels(&[("a", "x\"y\\z\n")]), "a=\"x\\\"y\\\\z\\n\"");
     }
 }

@@ -87,6 +87,25 @@ pub struct Settings {
     )]
     pub delivery_retention_hours: u64,
 
+    /// How many hook runs are kept for `hookRuns` (the newest; 0 records none, metrics still
+    /// count them).
+    #[arg(
+        long,
+        env = "HOOKQL_HOOK_RUNS_KEEP",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub hook_runs_keep: u64,
+
+    /// How long hook runs are kept, in hours.
+    #[arg(
+        long,
+        env = "HOOKQL_HOOK_RUNS_RETENTION_HOURS",
+        default_value_t = 168,
+        global = true
+    )]
+    pub hook_runs_retention_hours: u64,
+
     /// Secret for signing access tokens (HS256). Default: generated on first start and kept
     /// in the data folder. Set it when several instances share one database.
     #[arg(long, env = "HOOKQL_JWT_SECRET", global = true, hide_env_values = true)]
@@ -165,6 +184,43 @@ pub struct Settings {
         global = true
     )]
     pub max_query_complexity: usize,
+
+    /// Most aliases a GraphQL query may use (aliases multiply the work one request asks for).
+    #[arg(
+        long,
+        env = "HOOKQL_MAX_QUERY_ALIASES",
+        default_value_t = 50,
+        global = true
+    )]
+    pub max_query_aliases: usize,
+
+    /// Seconds a client has to send a request's headers once it has started; slower ones
+    /// are disconnected (slowloris).
+    #[arg(
+        long,
+        env = "HOOKQL_HEADER_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub header_timeout_secs: u64,
+
+    /// Seconds an HTTP connection may sit idle (nothing read or written) before it is closed.
+    #[arg(
+        long,
+        env = "HOOKQL_IDLE_TIMEOUT_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a graceful shutdown waits for requests in flight before it stops anyway.
+    #[arg(
+        long,
+        env = "HOOKQL_SHUTDOWN_GRACE_SECS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub shutdown_grace_secs: u64,
 
     /// Most concurrent GraphQL WebSocket connections; more are refused with 503.
     #[arg(

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::Auth;
+use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{HookRunner, HooksHandle};
 use crate::metrics::Metrics;
@@ -20,7 +21,7 @@ struct Inner {
     runner: HookRunner,
     settings: Settings,
     auth: Auth,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     /// Cancelled at shutdown: WebSocket connections close politely.
     closing: tokio_util::sync::CancellationToken,
     /// The WebSocket connections, so shutdown can wait for their goodbyes.
@@ -36,13 +37,15 @@ impl AppState {
         auth: Auth,
         client: WebhookClient,
     ) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let recorder = Arc::new(Recorder::new(metrics.clone(), settings.hook_runs_keep > 0));
         Self(Arc::new(Inner {
-            runner: HookRunner::new(hooks.clone(), store.clone(), client),
+            runner: HookRunner::new(hooks.clone(), store.clone(), client, recorder),
             store,
             hooks,
             settings,
             auth,
-            metrics: Metrics::default(),
+            metrics,
             closing: tokio_util::sync::CancellationToken::new(),
             connections: tokio_util::task::TaskTracker::new(),
         }))

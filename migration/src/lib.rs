@@ -9,6 +9,7 @@ mod m20261128_000003_create_hook_deliveries;
 mod m20261129_000004_create_realtime_spill;
 mod m20261129_000005_create_server_secrets;
 mod m20261129_000006_create_realtime_interest;
+mod m20261130_000007_create_hook_runs;
 
 /// The ordered list of migrations; append, never edit one that has shipped.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_create_realtime_spill::Migration),
             Box::new(m20261129_000005_create_server_secrets::Migration),
             Box::new(m20261129_000006_create_realtime_interest::Migration),
+            Box::new(m20261130_000007_create_hook_runs::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Admin fields for hooks: durable deliveries (`hookDeliveries`, `retryDelivery`,
-//! `retryDeadDeliveries`) and dry runs (`dryRunHooks`).
+//! `retryDeadDeliveries`), dry runs (`dryRunHooks`), the record of runs (`hookRuns`) and the
+//! configuration (`hooksStatus`, `reloadHooks`).
 
 use async_graphql::{Context, Enum, Json, Object, SimpleObject, ID};
 use serde_json::Value;
@@ -8,8 +9,11 @@ use super::error::resolve;
 use super::types::DateTime;
 use super::{caller, state};
 use crate::hooks::dry_run::{Report, StepReport};
+use crate::hooks::reload::HooksStatus;
+use crate::hooks::runs::RunOutcome;
 use crate::service::hook_admin;
 use crate::store::deliveries::{Delivery, DeliveryPage, DeliveryStatus};
+use crate::store::hook_runs::{HookRun, HookRunQuery};
 
 /// Where a durable delivery stands.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -173,6 +177,181 @@ impl From<StepReport> for DryRunStep {
     }
 }
 
+/// What a hook run decided.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum HookRunOutcome {
+    /// Let the operation go on unchanged (for after-hooks and deliveries: succeeded).
+    Continue,
+    /// Changed the payload.
+    Changed,
+    /// Blocked the operation.
+    Blocked,
+    /// Failed.
+    Failed,
+    /// Ran out of time.
+    TimedOut,
+}
+
+impl From<HookRunOutcome> for RunOutcome {
+    fn from(outcome: HookRunOutcome) -> Self {
+        match outcome {
+            HookRunOutcome::Continue => RunOutcome::Continue,
+            HookRunOutcome::Changed => RunOutcome::Changed,
+            HookRunOutcome::Blocked => RunOutcome::Blocked,
+            HookRunOutcome::Failed => RunOutcome::Failed,
+            HookRunOutcome::TimedOut => RunOutcome::TimedOut,
+        }
+    }
+}
+
+/// One run of a hook: a binding in a before-chain, an after-hook, or a delivery attempt.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "HookRun")]
+pub struct HookRunObject {
+    /// Increasing with recording order.
+    pub id: ID,
+    /// The hook's name.
+    pub hook: String,
+    /// The event.
+    pub event: String,
+    /// The document's collection, for document events.
+    pub collection: Option<String>,
+    /// `url` or `script`.
+    pub kind: String,
+    /// What it decided.
+    pub outcome: HookRunOutcome,
+    /// When it started.
+    pub at: DateTime,
+    /// How long it took, in milliseconds.
+    pub duration_ms: f64,
+    /// Why it failed (secrets redacted).
+    pub error: Option<String>,
+    /// The request that caused it (`X-Request-Id`).
+    pub request_id: Option<String>,
+    /// The payload it was given, for bindings with `log_payloads: true` (redacted).
+    pub payload: Option<Json<Value>>,
+}
+
+impl From<HookRun> for HookRunObject {
+    fn from(run: HookRun) -> Self {
+        let outcome = match run.outcome.as_str() {
+            "changed" => HookRunOutcome::Changed,
+            "blocked" => HookRunOutcome::Blocked,
+            "failed" => HookRunOutcome::Failed,
+            "timed_out" => HookRunOutcome::TimedOut,
+            _ => HookRunOutcome::Continue,
+        };
+        Self {
+            id: ID(run.id.to_string()),
+            hook: run.hook,
+            event: run.event,
+            collection: run.collection,
+            kind: run.kind,
+            outcome,
+            at: DateTime(run.at),
+            duration_ms: run.duration_us as f64 / 1000.0,
+            error: run.error,
+            request_id: run.request_id,
+            payload: run
+                .payload
+                .map(|p| Json(serde_json::from_str(&p).unwrap_or(Value::Null))),
+        }
+    }
+}
+
+/// A page of hook runs, newest first.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct HookRunPage {
+    /// The runs of this page.
+    pub items: Vec<HookRunObject>,
+    /// How many match in all.
+    pub total_count: i64,
+    /// The page size asked for.
+    pub limit: i32,
+    /// How many were skipped.
+    pub offset: i32,
+}
+
+/// The hooks configuration in force.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "HooksStatus")]
+pub struct HooksStatusObject {
+    /// The hooks file.
+    pub path: String,
+    /// When the configuration in force was loaded.
+    pub loaded_at: DateTime,
+    /// SHA-256 (hex) of the files it was loaded from: compare it with a deployed file's.
+    pub hash: String,
+    /// Bindings per event (events with none are left out).
+    pub bindings: Vec<EventBindings>,
+    /// The newest refused edit, while the file has not been fixed: the configuration in
+    /// force is the older one.
+    pub last_error: Option<HooksReloadError>,
+}
+
+/// How many bindings an event has.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct EventBindings {
+    /// The event.
+    pub event: String,
+    /// Its bindings, in chain order.
+    pub count: i32,
+}
+
+/// A refused edit of the hooks files.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct HooksReloadError {
+    /// When it was refused.
+    pub at: DateTime,
+    /// Every problem found.
+    pub errors: Vec<HooksConfigError>,
+}
+
+/// One problem in a hooks file.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct HooksConfigError {
+    /// The file (hooks.yaml or a script file).
+    pub file: String,
+    /// Line, from 1.
+    pub line: i32,
+    /// Column, from 1.
+    pub column: i32,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl From<HooksStatus> for HooksStatusObject {
+    fn from(status: HooksStatus) -> Self {
+        Self {
+            path: status.path.display().to_string(),
+            loaded_at: DateTime(status.loaded_at),
+            hash: status.hash,
+            bindings: status
+                .chains
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(event, count)| EventBindings {
+                    event: event.to_string(),
+                    count: i32::try_from(count).unwrap_or(i32::MAX),
+                })
+                .collect(),
+            last_error: status.last_error.map(|(at, errors)| HooksReloadError {
+                at: DateTime(at),
+                errors: errors
+                    .0
+                    .into_iter()
+                    .map(|e| HooksConfigError {
+                        file: e.file.display().to_string(),
+                        line: i32::try_from(e.position.line).unwrap_or(i32::MAX),
+                        column: i32::try_from(e.position.column).unwrap_or(i32::MAX),
+                        message: e.message,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+}
+
 /// Admin queries about hooks.
 #[derive(Default)]
 pub struct HookAdminQuery;
@@ -203,6 +382,44 @@ impl HookAdminQuery {
             limit,
             offset,
         }))
+    }
+
+    /// Admin: recorded hook runs, newest first, narrowed by hook, event, outcome and start
+    /// time.
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
+    async fn hook_runs(
+        &self,
+        ctx: &Context<'_>,
+        hook: Option<String>,
+        event: Option<String>,
+        outcome: Option<HookRunOutcome>,
+        since: Option<DateTime>,
+        #[graphql(default = 50)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> async_graphql::Result<HookRunPage> {
+        let query = HookRunQuery {
+            hook,
+            event,
+            outcome: outcome.map(|o| RunOutcome::from(o).as_str().to_string()),
+            since: since.map(|s| s.0),
+        };
+        let page = hook_admin::runs(state(ctx)?, caller(ctx)?, query, limit, offset).await;
+        resolve(page.map(|p| HookRunPage {
+            items: p.items.into_iter().map(Into::into).collect(),
+            total_count: i64::try_from(p.total).unwrap_or(i64::MAX),
+            limit,
+            offset,
+        }))
+    }
+
+    /// Admin: the hooks configuration in force (file, load time, hash, bindings) and the
+    /// newest refused edit.
+    async fn hooks_status(&self, ctx: &Context<'_>) -> async_graphql::Result<HooksStatusObject> {
+        resolve(
+            hook_admin::status(state(ctx)?, caller(ctx)?)
+                .await
+                .map(HooksStatusObject::from),
+        )
     }
 }
 
@@ -241,5 +458,16 @@ impl HookAdminMutation {
         payload: Json<Value>,
     ) -> async_graphql::Result<DryRunReport> {
         resolve(hook_admin::dry_run(state(ctx)?, caller(ctx)?, &event, payload.0).await)
+    }
+
+    /// Admin: loads the hooks files now, validated as the watcher does. A valid file takes
+    /// effect at once; an invalid one is refused whole and `lastError` says why (the
+    /// configuration in force stays).
+    async fn reload_hooks(&self, ctx: &Context<'_>) -> async_graphql::Result<HooksStatusObject> {
+        resolve(
+            hook_admin::reload(state(ctx)?, caller(ctx)?)
+                .await
+                .map(HooksStatusObject::from),
+        )
     }
 }

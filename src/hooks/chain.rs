@@ -3,12 +3,15 @@
 //! block; it knows nothing of Rhai or HTTP (the caller passes how to run a binding), so it is
 //! tested here with fake bindings.
 
+use std::time::Instant;
+
 use serde_json::{Map, Value};
 
 use super::config::{Binding, OnError};
 use super::matching::Target;
 use super::outcome::{self, Outcome};
 use super::payload::{self, Payload};
+use super::runs::RunOutcome;
 use super::Event;
 use crate::auth::claims::RESERVED_CLAIMS;
 use crate::store::filter::Filter;
@@ -46,7 +49,7 @@ fn data_key(event: Event) -> &'static str {
     }
 }
 
-/// How a binding is executed: a script run or (later) a URL call, or a fake in tests.
+/// How a binding is executed: a script run or a URL call, or a fake in tests.
 pub trait Execute {
     /// Runs `binding` on `payload`: its raw answer, or why it failed.
     fn execute(
@@ -54,6 +57,18 @@ pub trait Execute {
         binding: &Binding,
         payload: &Payload,
     ) -> impl std::future::Future<Output = Result<Value, String>> + Send;
+
+    /// Told of every finished run (for the run record and metrics); `payload` is what the
+    /// binding was given.
+    fn finished(
+        &self,
+        _binding: &Binding,
+        _payload: &Payload,
+        _outcome: RunOutcome,
+        _started: Instant,
+        _error: Option<&str>,
+    ) {
+    }
 }
 
 /// What one binding did in a traced run (a dry run's report).
@@ -118,15 +133,33 @@ pub async fn run_traced<'a>(
             }
             continue;
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let before = trace.is_some().then(|| payload.fields().clone());
+        // Only a binding that logs payloads needs what it was given kept apart.
+        let given = binding.log_payloads.then(|| payload.clone());
         let answered = run.execute(binding, payload).await;
         let answer = answered.as_ref().ok().cloned();
         let result = match answered {
             Ok(answer) => outcome::parse(event, answer),
             Err(error) => Err(error),
         };
+        let changes_payload =
+            matches!(&result, Ok(o) if !matches!(o, Outcome::Continue | Outcome::Block(_)));
         let applied = result.and_then(|outcome| apply(outcome, payload, &mut passed, binding));
+        let ran = match &applied {
+            Ok(Some(_)) => RunOutcome::Blocked,
+            Ok(None) if changes_payload => RunOutcome::Changed,
+            Ok(None) => RunOutcome::Continue,
+            Err(error) => RunOutcome::of_failure(error),
+        };
+        let error = applied.as_ref().err().map(String::as_str);
+        run.finished(
+            binding,
+            given.as_ref().unwrap_or(&*payload),
+            ran,
+            started,
+            error,
+        );
         let stop = match &applied {
             Ok(Some(reason)) => {
                 tracing::info!(hook = %binding.name, %event, %reason, "hook blocked the operation");

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::chain::{Decision, Step, Stop};
-use super::config::{Action, HooksConfig, Operation};
+use super::config::{HooksConfig, Operation};
 use super::matching::Target;
 use super::payload::Payload;
 use super::Event;
@@ -124,10 +124,7 @@ pub fn report(
     let steps = steps
         .into_iter()
         .map(|step| {
-            let kind = match config.binding(&step.hook).map(|b| &b.action) {
-                Some(Action::Url(_)) => "url",
-                _ => "script",
-            };
+            let kind = config.binding(&step.hook).map_or("script", |b| b.kind());
             let (decision, reason, stopped) = match step.decision {
                 Decision::Skipped => ("skipped", None, false),
                 Decision::Continued => ("continued", None, false),

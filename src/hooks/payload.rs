@@ -34,6 +34,9 @@ impl Payload {
         fields.insert("timestamp".into(), Value::from(rfc3339(now_micros())));
         fields.insert("version".into(), Value::from(PAYLOAD_VERSION));
         fields.insert("auth".into(), auth(caller));
+        if let Some(id) = crate::request_id::current() {
+            fields.insert("request_id".into(), Value::from(&*id));
+        }
         Self { event, fields }
     }
 
@@ -76,6 +79,11 @@ impl Payload {
     /// Takes a field out (the operation reads back what hooks left).
     pub fn take(&mut self, key: &str) -> Option<Value> {
         self.fields.remove(key)
+    }
+
+    /// The id of the request that caused the event, if one did.
+    pub fn request_id(&self) -> Option<&str> {
+        self.fields.get("request_id").and_then(Value::as_str)
     }
 
     /// The event this payload is for.

@@ -21,12 +21,55 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// What admins see of the hooks configuration (`hooksStatus`).
+#[derive(Clone, Debug)]
+pub struct HooksStatus {
+    /// The hooks file.
+    pub path: PathBuf,
+    /// When the configuration in force was loaded (microseconds since the epoch).
+    pub loaded_at: i64,
+    /// SHA-256 (hex) of the files it was loaded from, in order.
+    pub hash: String,
+    /// Bindings per event.
+    pub chains: Vec<(&'static str, usize)>,
+    /// The newest refused edit, when it is newer than the configuration in force: when, and
+    /// every problem found.
+    pub last_error: Option<(i64, ConfigErrors)>,
+}
+
+/// When a configuration was loaded, and from what.
+#[derive(Debug)]
+struct Loaded {
+    at: i64,
+    hash: String,
+}
+
+impl Loaded {
+    fn now(config: &HooksConfig) -> Self {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        for file in &config.files {
+            hasher.update(std::fs::read(file).unwrap_or_default());
+        }
+        let hash = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Self {
+            at: chrono::Utc::now().timestamp_micros(),
+            hash,
+        }
+    }
+}
+
 /// The hooks configuration in force, swappable atomically.
 #[derive(Debug)]
 pub struct HooksHandle {
     path: PathBuf,
     current: RwLock<Arc<HooksConfig>>,
-    last_error: RwLock<Option<ConfigErrors>>,
+    loaded: RwLock<Loaded>,
+    last_error: RwLock<Option<(i64, ConfigErrors)>>,
     /// Fingerprint of the files as they were when last loaded (or refused), taken before
     /// reading them, so an edit made during or after a load is never missed.
     seen: std::sync::Mutex<u64>,
@@ -49,6 +92,7 @@ impl HooksHandle {
         };
         Ok(Self {
             path: path.to_path_buf(),
+            loaded: RwLock::new(Loaded::now(&config)),
             current: RwLock::new(Arc::new(config)),
             last_error: RwLock::new(None),
             seen: std::sync::Mutex::new(seen),
@@ -65,7 +109,23 @@ impl HooksHandle {
 
     /// The error of the last refused reload, if the newest edit was refused.
     pub fn last_error(&self) -> Option<ConfigErrors> {
-        self.last_error.read().map(|e| e.clone()).unwrap_or(None)
+        self.last_error
+            .read()
+            .map(|e| e.as_ref().map(|(_, errors)| errors.clone()))
+            .unwrap_or(None)
+    }
+
+    /// Where the configuration in force came from, and the newest refused edit.
+    pub fn status(&self) -> HooksStatus {
+        let current = self.current();
+        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        HooksStatus {
+            path: self.path.clone(),
+            loaded_at: loaded.at,
+            hash: loaded.hash.clone(),
+            chains: current.chain_sizes().into_iter().collect(),
+            last_error: self.last_error.read().map(|e| e.clone()).unwrap_or(None),
+        }
     }
 
     /// Loads the file again; swaps it in when valid, keeps the old one and records the error
@@ -80,6 +140,7 @@ impl HooksHandle {
                 // A new configuration may name other script files.
                 let seen = fingerprint(&watched_files(&config, &self.path));
                 *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = seen;
+                *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Loaded::now(&config);
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
                 *last_error = None;
                 tracing::info!(file = %self.path.display(), bindings = ?sizes, "hooks reloaded");
@@ -87,7 +148,7 @@ impl HooksHandle {
             }
             Err(errors) => {
                 tracing::error!(file = %self.path.display(), "hooks edit refused; the previous configuration stays in force:\n{errors}");
-                *last_error = Some(errors.clone());
+                *last_error = Some((chrono::Utc::now().timestamp_micros(), errors.clone()));
                 *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = before;
                 Err(errors)
             }

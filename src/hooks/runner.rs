@@ -7,7 +7,7 @@
 //! ([`HookRunner::deliveries`]) and sent by the [`delivery::Worker`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio_util::task::TaskTracker;
@@ -18,6 +18,7 @@ use super::delivery;
 use super::dry_run;
 use super::matching::Target;
 use super::payload::Payload;
+use super::runs::{Ran, Recorder, RunOutcome};
 use super::script::{self, OperationTx, ScriptEnv};
 use super::webhook::{Call, WebhookClient};
 use super::HooksHandle;
@@ -33,19 +34,32 @@ pub struct HookRunner {
     /// Where writes hand their durable deliveries to the worker.
     outbox: Arc<delivery::Outbox>,
     after: TaskTracker,
+    recorder: Arc<Recorder>,
 }
 
 impl HookRunner {
     /// A runner for the configuration `handle` holds, with `store` for scripts' `db` and
     /// `client` for webhooks and scripts' `http`.
-    pub fn new(handle: Arc<HooksHandle>, store: Store, client: WebhookClient) -> Self {
+    /// Runs are counted and recorded by `recorder`.
+    pub fn new(
+        handle: Arc<HooksHandle>,
+        store: Store,
+        client: WebhookClient,
+        recorder: Arc<Recorder>,
+    ) -> Self {
         Self {
             handle,
             store,
             client,
             outbox: delivery::Outbox::new(),
             after: TaskTracker::new(),
+            recorder,
         }
+    }
+
+    /// Where hook runs are counted and recorded.
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
     }
 
     /// The delivery worker of this runner's outbox.
@@ -55,6 +69,7 @@ impl HookRunner {
             self.handle.clone(),
             self.client.clone(),
             self.outbox.clone(),
+            self.recorder.clone(),
             poll,
             retention,
         )
@@ -90,6 +105,7 @@ impl HookRunner {
             tx,
             config: config.config.clone(),
             client: self.client.clone(),
+            recorder: Some(self.recorder.clone()),
         }
     }
 
@@ -125,7 +141,11 @@ impl HookRunner {
         mut payload: Payload,
     ) -> dry_run::Report {
         let slot = OperationTx::new();
-        let env = self.env(config, Some(slot.clone()));
+        // A dry run is a test, not a run of the hook: it is neither counted nor recorded.
+        let env = ScriptEnv {
+            recorder: None,
+            ..self.env(config, Some(slot.clone()))
+        };
         let mut steps = Vec::new();
         let event = payload.event();
         let result = chain::run_traced(
@@ -160,14 +180,25 @@ impl HookRunner {
                 if !runs_here(binding) || !binding.fires(&target, &payload) {
                     continue;
                 }
-                match run_binding(binding, &payload, &env).await {
+                let started = Instant::now();
+                let (outcome, error) = match run_binding(binding, &payload, &env).await {
                     Ok(answer) => {
-                        tracing::debug!(hook = %binding.name, %event, %answer, "after-hook ran")
+                        tracing::debug!(hook = %binding.name, %event, %answer, "after-hook ran");
+                        (RunOutcome::Continue, None)
                     }
                     Err(error) => {
-                        tracing::warn!(hook = %binding.name, %event, "after-hook failed: {error}")
+                        tracing::warn!(hook = %binding.name, %event, "after-hook failed: {error}");
+                        (RunOutcome::of_failure(&error), Some(error))
                     }
-                }
+                };
+                chain::Execute::finished(
+                    &env,
+                    binding,
+                    &payload,
+                    outcome,
+                    started,
+                    error.as_deref(),
+                );
             }
         });
     }
@@ -190,6 +221,27 @@ impl HookRunner {
 impl chain::Execute for ScriptEnv {
     async fn execute(&self, binding: &Binding, payload: &Payload) -> Result<Value, String> {
         run_binding(binding, payload, self).await
+    }
+
+    fn finished(
+        &self,
+        binding: &Binding,
+        payload: &Payload,
+        outcome: RunOutcome,
+        started: Instant,
+        error: Option<&str>,
+    ) {
+        if let Some(recorder) = &self.recorder {
+            recorder.record(Ran {
+                config: &self.config,
+                binding,
+                event: payload.event(),
+                payload: payload.fields(),
+                outcome,
+                started,
+                error,
+            });
+        }
     }
 }
 

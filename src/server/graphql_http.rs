@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -275,22 +275,32 @@ fn parse_body(body: &[u8]) -> Result<GraphqlRequest, String> {
 /// Whether the operation that would run is a mutation or subscription (not allowed over GET).
 fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     matches!(
-        operation_type(query, operation_name),
-        Some(OperationType::Mutation | OperationType::Subscription)
+        operation(query, operation_name),
+        Some((OperationType::Mutation | OperationType::Subscription, _))
     )
 }
 
-/// The type of the operation that would run, if the query parses and names one.
-fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
+/// The type of the operation that would run and its first root field (the `operation` label
+/// of the request metrics), if the query parses and names one.
+fn operation(query: &str, operation_name: Option<&str>) -> Option<(OperationType, Option<String>)> {
     let document = async_graphql::parser::parse_query(query).ok()?;
-    match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        _ => None,
-    }
+    let op = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        _ => return None,
+    };
+    let first = op
+        .node
+        .selection_set
+        .node
+        .items
+        .first()
+        .and_then(|s| match &s.node {
+            Selection::Field(field) => Some(field.node.name.node.to_string()),
+            _ => None,
+        });
+    Some((op.node.ty, first))
 }
 
 /// The `Authorization` header, if any (a non-text value counts as a malformed one).
@@ -306,8 +316,10 @@ async fn execute(
     request: GraphqlRequest,
     authorization: Option<&str>,
 ) -> Response {
-    let subscription = operation_type(&request.query, request.operation_name.as_deref())
-        == Some(OperationType::Subscription);
+    let started = std::time::Instant::now();
+    let (kind, root_field) = operation(&request.query, request.operation_name.as_deref())
+        .map_or((None, None), |(kind, field)| (Some(kind), field));
+    let subscription = kind == Some(OperationType::Subscription);
     let caller = state.app.auth().caller(authorization);
     let mut gql = async_graphql::Request::new(request.query).data(caller);
     if let Some(variables) = request.variables {
@@ -320,13 +332,13 @@ async fn execute(
     // its transaction mid-statement (and its durable deliveries with it) at the whim of a
     // closed socket.
     let schema = state.schema.clone();
-    let executed = tokio::spawn(async move {
+    let executed = tokio::spawn(crate::request_id::carry(async move {
         if subscription {
             let message = "subscriptions are served over WebSocket: connect to /graphql with the graphql-transport-ws protocol (any graphql-ws client)";
             return async_graphql::Response::from_errors(vec![ServerError::new(message, None)]);
         }
         schema.execute(gql).await
-    });
+    }));
     let mut response = match executed.await {
         Ok(response) => response,
         Err(e) => {
@@ -346,6 +358,25 @@ async fn execute(
     for error in &mut response.errors {
         tag_uncoded_error(error);
     }
+    // Only a request that validated names a real field: label sets stay bounded by the schema.
+    let label = match root_field {
+        Some(field) if !request_error => field,
+        _ => "(invalid)".to_string(),
+    };
+    let outcome = response
+        .errors
+        .first()
+        .and_then(|e| e.extensions.as_ref())
+        .and_then(|x| x.get("code"))
+        .and_then(|code| match code {
+            async_graphql::Value::String(code) => Some(code.as_str()),
+            _ => None,
+        })
+        .unwrap_or("ok");
+    state
+        .app
+        .metrics()
+        .request(&label, outcome, started.elapsed());
     let mut body = Map::new();
     if !request_error {
         body.insert(

@@ -5,7 +5,8 @@ pub mod graphiql;
 pub mod graphql_http;
 pub mod graphql_ws;
 
-use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::middleware::Next;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -16,6 +17,8 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::graphql::ApiSchema;
+use crate::metrics::DatabaseFigures;
+use crate::request_id;
 use crate::state::AppState;
 
 /// What the HTTP handlers share.
@@ -52,7 +55,13 @@ pub fn cors(origins: &str) -> anyhow::Result<CorsLayer> {
     Ok(CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            header::HeaderName::from_static(request_id::HEADER),
+        ])
+        .expose_headers([header::HeaderName::from_static(request_id::HEADER)])
         .max_age(Duration::from_secs(3600)))
 }
 
@@ -66,18 +75,53 @@ pub fn router(app: AppState, schema: ApiSchema, cors: CorsLayer) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(with_request_id))
         .layer(cors)
         .with_state(HttpState { app, schema })
 }
 
+/// Gives the request its id (the client's `X-Request-Id` or a new one): every log line it
+/// causes carries it, hooks see it, and the response echoes it.
+async fn with_request_id(request: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
+    let given = request
+        .headers()
+        .get(request_id::HEADER)
+        .and_then(|v| v.to_str().ok());
+    let id = request_id::accept_or_make(given);
+    let span = tracing::info_span!("request", id = %id);
+    let mut response = request_id::scope(id.clone(), next.run(request))
+        .instrument(span)
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(request_id::HEADER, value);
+    }
+    response
+}
+
 /// `GET /metrics`: Prometheus text exposition.
 async fn metrics(State(app): State<AppState>) -> Response {
+    let store = app.store();
+    let (pool_size, pool_idle, pool_max) = store.pool_figures();
+    let mut database = DatabaseFigures {
+        pool_size,
+        pool_idle,
+        pool_max,
+        ..DatabaseFigures::default()
+    };
+    match store.delivery_figures().await {
+        Ok((deliveries, oldest)) => {
+            database.deliveries = deliveries;
+            database.oldest_pending_seconds = oldest;
+        }
+        Err(e) => tracing::warn!("cannot count hook deliveries for /metrics: {e}"),
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics().render(),
+        app.metrics().render(&database),
     )
         .into_response()
 }

@@ -1,4 +1,5 @@
-//! Admin operations on hooks: the durable deliveries (list, replay) and dry runs.
+//! Admin operations on hooks: the durable deliveries (list, replay), dry runs, the record of
+//! runs, and the configuration's status and reload.
 
 use serde_json::Value;
 
@@ -7,9 +8,11 @@ use super::users::require_admin_to;
 use super::ServiceError;
 use crate::auth::Caller;
 use crate::hooks::dry_run::{self, Report};
+use crate::hooks::reload::HooksStatus;
 use crate::state::AppState;
 use crate::store::deliveries::Delivery;
 use crate::store::deliveries::{DeliveryPage, DeliveryStatus, Retried};
+use crate::store::hook_runs::{HookRunPage, HookRunQuery};
 
 /// Deliveries, newest first, optionally of one status and one hook.
 pub async fn deliveries(
@@ -77,4 +80,43 @@ pub async fn dry_run(
         dry_run::input(event, payload).map_err(|m| ServiceError::bad_input("payload", m))?;
     let config = state.runner().config();
     Ok(state.runner().dry_run(&config, &target, payload).await)
+}
+
+/// Recorded hook runs matching `query`, newest first.
+pub async fn runs(
+    state: &AppState,
+    caller: &Caller,
+    query: HookRunQuery,
+    limit: i32,
+    offset: i32,
+) -> Result<HookRunPage, ServiceError> {
+    require_admin_to(state, caller, "see hook runs").await?;
+    let (limit, offset) = input::page_bounds(limit, offset)?;
+    if let Some(event) = &query.event {
+        if crate::hooks::Event::from_name(event).is_none() {
+            return Err(ServiceError::bad_input(
+                "event",
+                format!("`{event}` is not an event (pre_save, post_save, …)"),
+            ));
+        }
+    }
+    Ok(state.store().list_hook_runs(&query, limit, offset).await?)
+}
+
+/// Where the hooks configuration in force came from, and the newest refused edit.
+pub async fn status(state: &AppState, caller: &Caller) -> Result<HooksStatus, ServiceError> {
+    require_admin_to(state, caller, "see the hooks status").await?;
+    Ok(state.hooks().status())
+}
+
+/// Loads the hooks file now, with the watcher's validation: a valid file is swapped in, an
+/// invalid one is refused whole (the status then shows why).
+pub async fn reload(state: &AppState, caller: &Caller) -> Result<HooksStatus, ServiceError> {
+    require_admin_to(state, caller, "reload hooks").await?;
+    let hooks = state.hooks().clone();
+    // File reads and script compilation are blocking work.
+    let _ = tokio::task::spawn_blocking(move || hooks.reload())
+        .await
+        .map_err(|e| ServiceError::Internal(format!("the reload crashed: {e}")))?;
+    Ok(state.hooks().status())
 }

@@ -352,21 +352,45 @@ impl Store {
                 sql.push(" AND hook = ").bind(hook.to_string());
             }
         };
-        let mut sql = Sql::new(self.backend());
-        sql.push("SELECT ")
-            .push(SELECTED)
-            .push(" FROM hook_deliveries");
-        narrow(&mut sql);
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .push(" OFFSET ")
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        let items = self.fetch_all(None, sql).await?;
-        let mut count = Sql::new(self.backend());
-        count.push("SELECT COUNT(*) AS total FROM hook_deliveries");
-        narrow(&mut count);
-        let total = self.count(None, true, count).await?.unwrap_or(0);
+        let (items, total) = self
+            .newest_first("hook_deliveries", SELECTED, narrow, limit, offset)
+            .await?;
         Ok(DeliveryPage { items, total })
+    }
+
+    /// How many deliveries each status has, and the age of the oldest pending one in
+    /// seconds (for `/metrics`).
+    pub async fn delivery_figures(&self) -> Result<(Vec<(String, u64)>, Option<f64>), StoreError> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            status: String,
+            total: i64,
+            oldest: Option<i64>,
+        }
+        let mut sql = Sql::new(self.backend());
+        sql.push(
+            "SELECT status, COUNT(*) AS total, MIN(created_at) AS oldest FROM hook_deliveries GROUP BY status",
+        );
+        let rows: Vec<Row> = self.fetch_all(None, sql).await?;
+        let now = now_micros();
+        let mut oldest = None;
+        let mut counts: Vec<(String, u64)> = [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead,
+        ]
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect();
+        for row in rows {
+            if row.status == DeliveryStatus::Pending.as_str() {
+                oldest = row.oldest.map(|t| (now - t).max(0) as f64 / 1e6);
+            }
+            if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == row.status) {
+                entry.1 = row.total.max(0) as u64;
+            }
+        }
+        Ok((counts, oldest))
     }
 
     /// Sends delivery `id` again from its first attempt (same event id), unless an attempt is

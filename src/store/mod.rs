@@ -7,6 +7,7 @@ mod connect;
 pub mod deliveries;
 pub mod documents;
 pub mod filter;
+pub mod hook_runs;
 pub mod merge_patch;
 pub mod refresh_tokens;
 pub mod sort;
@@ -238,6 +239,29 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await?;
         Ok(())
+    }
+
+    /// The pool's (open, idle, most) connections, for `/metrics`.
+    pub fn pool_figures(&self) -> (u64, u64, u64) {
+        let (size, idle, max) = match self.kind {
+            DatabaseKind::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            DatabaseKind::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        (u64::from(size), idle as u64, u64::from(max))
     }
 
     /// Closes the pool, waiting for connections to be returned.

@@ -126,6 +126,31 @@ impl Store {
         }
     }
 
+    /// A page of `table`'s rows (`columns`), newest id first, narrowed by `narrow` (which
+    /// appends a `WHERE` clause), and how many rows match in all.
+    pub(super) async fn newest_first<M: FromQueryResult>(
+        &self,
+        table: &str,
+        columns: &str,
+        narrow: impl Fn(&mut Sql),
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<M>, u64), DbErr> {
+        let mut sql = Sql::new(self.backend());
+        sql.push("SELECT ").push(columns).push(" FROM ").push(table);
+        narrow(&mut sql);
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .push(" OFFSET ")
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        let items = self.fetch_all(None, sql).await?;
+        let mut count = Sql::new(self.backend());
+        count.push("SELECT COUNT(*) AS total FROM ").push(table);
+        narrow(&mut count);
+        let total = self.count(None, true, count).await?.unwrap_or(0);
+        Ok((items, total))
+    }
+
     /// Runs `sql` (a `SELECT COUNT(*) AS total …`) when `wanted`: list queries count only
     /// when the client asked for a total.
     pub(super) async fn count(

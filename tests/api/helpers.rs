@@ -121,6 +121,12 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         ws_max_connections: 10_000,
         ws_send_buffer: 256,
         ws_keepalive_secs: 15,
+        max_query_aliases: 50,
+        header_timeout_secs: 10,
+        idle_timeout_secs: 60,
+        shutdown_grace_secs: 20,
+        hook_runs_keep: 100_000,
+        hook_runs_retention_hours: 168,
     }
 }
 

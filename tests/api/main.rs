@@ -12,6 +12,7 @@ mod hooks;
 mod hooks_config;
 mod http;
 mod instances;
+mod observability;
 mod process;
 pub mod readme;
 mod receiver;

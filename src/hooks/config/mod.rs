@@ -222,6 +222,23 @@ pub enum Action {
     },
 }
 
+/// Whether a field or `config` name suggests its value is secret (`password`, `apiToken`,
+/// `SIGNING_SECRET`, `api_key`, …).
+pub fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "private",
+        "credential",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+}
+
 /// A collection name or glob (`*` any run of characters, `?` one character).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CollectionPattern(String);
@@ -270,9 +287,35 @@ pub struct Binding {
     pub allow_hosts: Arc<[String]>,
     /// Delivery order of durable after-hooks.
     pub ordering: Ordering,
+    /// Whether run records keep the payload (redacted).
+    pub log_payloads: bool,
 }
 
 impl Binding {
+    /// `url` or `script`, as run records and dry runs name it.
+    pub fn kind(&self) -> &'static str {
+        match self.action {
+            Action::Url(_) => "url",
+            Action::Script { .. } => "script",
+        }
+    }
+
+    /// Text that must never be stored or logged from this binding's runs: its signing
+    /// secrets and header values (tokens), and the `config` values whose names say they are
+    /// secret.
+    pub fn secrets<'a>(&'a self, config: &'a BTreeMap<String, Value>) -> Vec<&'a str> {
+        let mut secrets: Vec<&str> = config
+            .iter()
+            .filter(|(name, _)| is_secret_name(name))
+            .filter_map(|(_, value)| value.as_str())
+            .collect();
+        if let Action::Url(hook) = &self.action {
+            secrets.extend(hook.secrets.iter().map(Secret::expose));
+            secrets.extend(hook.headers.iter().map(|(_, value)| value.as_str()));
+        }
+        secrets.retain(|s| s.len() >= 4);
+        secrets
+    }
     /// The webhook of a `url` binding whose after-hook calls go through the durable outbox.
     pub fn durable_webhook(&self) -> Option<&Arc<Webhook>> {
         match &self.action {

@@ -174,6 +174,9 @@ pub struct HookBinding {
     pub delivery: Option<Delivery>,
     /// For `url` after-hooks delivered through the outbox: how failed deliveries are retried.
     pub retry: Option<RetrySettings>,
+    /// Keep each run's payload in the run record (`hookRuns`), with secrets and password-like
+    /// fields redacted. Off by default: payloads hold user data.
+    pub log_payloads: Option<bool>,
 }
 
 /// How a `url` after-hook is delivered.

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use super::breaker::{Admit, Breakers};
 use super::{lease, Outbox};
 use crate::hooks::config::{Binding, HooksConfig, Webhook};
+use crate::hooks::runs::{Ran, Recorder, RunOutcome};
 use crate::hooks::webhook::{Call, WebhookClient};
 use crate::hooks::{Event, HooksHandle};
 use crate::store::deliveries::{now_micros, Attempted, Delivery};
@@ -43,6 +44,7 @@ struct Shared {
     breakers: Breakers,
     outbox: Arc<Outbox>,
     outcomes: mpsc::UnboundedSender<(i64, Attempted)>,
+    recorder: Arc<Recorder>,
 }
 
 /// One instance's delivery worker.
@@ -61,6 +63,7 @@ impl Worker {
         hooks: Arc<HooksHandle>,
         client: WebhookClient,
         outbox: Arc<Outbox>,
+        recorder: Arc<Recorder>,
         poll: Duration,
         retention: Duration,
     ) -> Self {
@@ -72,6 +75,7 @@ impl Worker {
             breakers: Breakers::default(),
             outbox,
             outcomes,
+            recorder,
         });
         Self {
             shared,
@@ -212,7 +216,12 @@ async fn attempt(shared: Arc<Shared>, config: Arc<HooksConfig>, row: Delivery) -
                 row.hook
             ),
         },
-        Some((binding, webhook)) => send(&shared, binding, &webhook, &row).await,
+        Some((binding, webhook)) => {
+            let started = Instant::now();
+            let outcome = send(&shared, binding, &webhook, &row).await;
+            record_run(&shared, &config, binding, &row, &outcome, started);
+            outcome
+        }
     };
     log(&row, &outcome);
     let retry_at = match &outcome {
@@ -225,6 +234,38 @@ async fn attempt(shared: Arc<Shared>, config: Arc<HooksConfig>, row: Delivery) -
         shared.outbox.wake();
     }
     retry_at
+}
+
+/// Counts and records an attempt as a run of its hook (a paused URL's skipped turn is not a
+/// run).
+fn record_run(
+    shared: &Shared,
+    config: &HooksConfig,
+    binding: &Binding,
+    row: &Delivery,
+    outcome: &Attempted,
+    started: Instant,
+) {
+    let (outcome, error) = match outcome {
+        Attempted::Delivered { .. } => (RunOutcome::Continue, None),
+        Attempted::Retry { error, .. } | Attempted::Dead { error, .. } => {
+            (RunOutcome::of_failure(error), Some(error.as_str()))
+        }
+        Attempted::Deferred { .. } => return,
+    };
+    let payload = match serde_json::from_str::<Value>(&row.payload) {
+        Ok(Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    shared.recorder.record(Ran {
+        config: &config.config,
+        binding,
+        event: Event::from_name(&row.event).unwrap_or(Event::PostSave),
+        payload: &payload,
+        outcome,
+        started,
+        error,
+    });
 }
 
 async fn send(shared: &Shared, binding: &Binding, webhook: &Webhook, row: &Delivery) -> Attempted {

@@ -35,6 +35,8 @@ pub struct ScriptEnv {
     pub config: Arc<BTreeMap<String, Value>>,
     /// The HTTP client for `http` helpers (and the runner's webhook calls).
     pub client: WebhookClient,
+    /// Where finished runs are counted and recorded; `None` for dry runs.
+    pub recorder: Option<Arc<crate::hooks::runs::Recorder>>,
 }
 
 /// The hook's name and deadline, for the engine's callbacks on this thread.
@@ -170,7 +172,9 @@ fn answer(result: Result<Dynamic, Box<EvalAltResult>>) -> Result<Value, String> 
                 let BlockSignal(reason) = value.cast::<BlockSignal>();
                 Ok(serde_json::json!({"block": true, "reason": reason}))
             }
-            EvalAltResult::ErrorTerminated(_, _) => Err("stopped at its time limit".into()),
+            EvalAltResult::ErrorTerminated(_, _) => {
+                Err("timed out: stopped at its time limit".into())
+            }
             EvalAltResult::ErrorTooManyOperations(_) => Err(format!(
                 "stopped after {} operations (is there an endless loop?)",
                 super::MAX_OPERATIONS

@@ -62,6 +62,8 @@ pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<Strin
         .any(|p| p.as_bytes() == SUBPROTOCOL.as_bytes());
     let schema = http.schema.clone();
     let max_message = settings.max_body_bytes;
+    // The connection's operations share the upgrade request's id.
+    let (id, span) = (crate::request_id::current(), tracing::Span::current());
     // Small initial buffers (they grow for large messages): an idle connection should cost
     // kilobytes, not the 128 KiB tungstenite reserves by default.
     upgrade
@@ -72,10 +74,10 @@ pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<Strin
         .max_frame_size(max_message)
         .on_upgrade(move |socket| {
             let tracker = app.connections().clone();
-            tracker.track_future(async move {
+            tracker.track_future(crate::request_id::within(id, span, async move {
                 let connection = Connection::new(app, schema, header);
                 connection.run(socket, offered).await;
-            })
+            }))
         })
 }
 
@@ -300,7 +302,9 @@ impl Connection {
             disconnect: disconnect.clone(),
             operations: self.operations.clone(),
         };
-        let task = tokio::spawn(operation.run(self.schema.clone(), request));
+        let task = tokio::spawn(crate::request_id::carry(
+            operation.run(self.schema.clone(), request),
+        ));
         operations.insert(id, (self.serial, task.abort_handle()));
         Step::Continue
     }

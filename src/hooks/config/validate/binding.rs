@@ -94,6 +94,7 @@ impl Checker<'_> {
             on_error: hook.on_error.unwrap_or(defaults.on_error),
             allow_hosts: hook.allow_hosts.unwrap_or_default().into(),
             ordering: hook.ordering.unwrap_or(Ordering::Unordered),
+            log_payloads: hook.log_payloads.unwrap_or(false),
         })
     }
 
