@@ -116,8 +116,9 @@ impl App {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes, then stops accepting, lets in-flight requests finish,
-    /// stops the hooks watcher and closes the database pool.
+    /// Serves until `stop` completes, then stops accepting, lets in-flight requests finish
+    /// (up to `HOOKQL_SHUTDOWN_GRACE_SECS`), says goodbye to WebSockets, waits (bounded) for
+    /// after-hooks in flight, stops the background tasks and closes the database pool.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
@@ -157,13 +158,13 @@ impl App {
                 )
                 .run(background_stopped, AFTER_HOOKS_GRACE),
         );
+        let patience = server::listen::Patience {
+            headers: Duration::from_secs(settings.header_timeout_secs.max(1)),
+            idle: Duration::from_secs(settings.idle_timeout_secs.max(1)),
+            shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
+        };
         let closing = self.state.closing().clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                closing.cancel();
-            })
-            .await;
+        server::listen::serve(self.listener, self.router, patience, closing, stop).await;
         // WebSockets were told goodbye when the stop came; give them a moment to go.
         let connections = self.state.connections();
         connections.close();
@@ -187,7 +188,7 @@ impl App {
         let _ = runs.await;
         self.state.store().clone().close().await;
         tracing::info!("hookql stopped");
-        served.context("the HTTP server failed")
+        Ok(())
     }
 }
 

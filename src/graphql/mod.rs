@@ -5,6 +5,7 @@
 mod documents;
 pub mod error;
 mod hook_admin;
+pub mod limits;
 pub mod subscriptions;
 pub mod types;
 mod users;
@@ -50,6 +51,7 @@ pub fn build_schema(state: AppState, settings: &Settings) -> ApiSchema {
     .limit_complexity(settings.max_query_complexity)
     .limit_recursive_depth(32)
     .limit_directives(16)
+    .extension(limits::AliasLimit(settings.max_query_aliases))
     .finish()
 }
 

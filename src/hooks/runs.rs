@@ -180,10 +180,10 @@ impl Recorder {
         let taken = self.receiver.lock().map(|mut r| r.take()).unwrap_or(None);
         let Some(mut receiver) = taken else { return };
         let mut batch = Vec::with_capacity(BATCH);
-        let mut last_prune = Instant::now() - PRUNE_EVERY;
+        let mut last_prune: Option<Instant> = None;
         loop {
-            if last_prune.elapsed() >= PRUNE_EVERY && self.enabled {
-                last_prune = Instant::now();
+            if self.enabled && last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(Instant::now());
                 let max_age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
                 let before = chrono::Utc::now()
                     .timestamp_micros()
@@ -194,29 +194,31 @@ impl Recorder {
                     Err(e) => tracing::warn!("cannot prune old hook runs: {e}"),
                 }
             }
-            let open = tokio::select! {
-                n = receiver.recv_many(&mut batch, BATCH) => n > 0,
-                _ = stopped.changed() => {
-                    receiver.close();
-                    while receiver.recv_many(&mut batch, BATCH).await > 0 {
-                        save(&store, &mut batch).await;
-                    }
-                    return;
-                }
+            let stopping = tokio::select! {
+                n = receiver.recv_many(&mut batch, BATCH) => n == 0,
+                _ = stopped.changed() => true,
             };
-            if !open {
-                return;
-            }
             save(&store, &mut batch).await;
-            tokio::select! {
-                _ = tokio::time::sleep(BATCH_EVERY) => {}
-                _ = stopped.changed() => {}
+            let stopping = stopping
+                || tokio::select! {
+                    _ = tokio::time::sleep(BATCH_EVERY) => false,
+                    _ = stopped.changed() => true,
+                };
+            if stopping || *stopped.borrow() {
+                receiver.close();
+                while receiver.recv_many(&mut batch, BATCH).await > 0 {
+                    save(&store, &mut batch).await;
+                }
+                return;
             }
         }
     }
 }
 
 async fn save(store: &Store, batch: &mut Vec<NewHookRun>) {
+    if batch.is_empty() {
+        return;
+    }
     if let Err(e) = store.record_hook_runs(batch).await {
         tracing::warn!(runs = batch.len(), "cannot record hook runs: {e}");
     }

@@ -4,6 +4,7 @@
 pub mod graphiql;
 pub mod graphql_http;
 pub mod graphql_ws;
+pub mod listen;
 
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::middleware::Next;

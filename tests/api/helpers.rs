@@ -61,6 +61,7 @@ pub struct TestApp {
     /// The database it runs on (another instance can share it).
     pub database_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -185,7 +186,7 @@ async fn spawn_app_in(
     let address = format!("http://{}", app.local_addr().expect("bound"));
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
+    let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
     TestApp {
@@ -197,11 +198,28 @@ async fn spawn_app_in(
         user_id: None,
         database_url,
         stop: Some(stop),
+        server: Some(server),
         _dir: dir,
     }
 }
 
 impl TestApp {
+    /// Shuts the server down gracefully (as SIGTERM does) and waits until it has stopped;
+    /// how long that took.
+    pub async fn shut_down(&mut self) -> Duration {
+        let started = std::time::Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task")
+                .expect("a clean stop");
+        }
+        started.elapsed()
+    }
+
     /// An access token of the bootstrap admin (the app must be started [`with_admin`]).
     pub async fn admin_token(&self) -> String {
         let response = self.login("root@example.com", "root password").await;

@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod crash;
 mod deliveries;
 mod documents;
 mod filters;
@@ -12,6 +13,7 @@ mod hooks;
 mod hooks_config;
 mod http;
 mod instances;
+mod limits;
 mod observability;
 mod process;
 pub mod readme;

@@ -1,0 +1,229 @@
+//! Accepting connections and serving HTTP on them, with the protections `axum::serve` does
+//! not offer: a deadline for a request's headers (slowloris), a limit on how long a
+//! connection may sit idle, and a shutdown that stops accepting, lets requests in flight
+//! finish, and gives up on them after a grace period rather than hanging forever.
+//!
+//! HTTP/1.1 and HTTP/2 (prior knowledge) are both served; WebSocket upgrades leave this
+//! module's care once upgraded (their own keep-alive applies).
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How patient the server is with clients.
+#[derive(Clone, Copy, Debug)]
+pub struct Patience {
+    /// Time allowed for a request's headers, from its first byte.
+    pub headers: Duration,
+    /// Time a connection may go without reading or writing anything.
+    pub idle: Duration,
+    /// Time a shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+/// Serves `router` on `listener` until `stop` completes; then stops accepting, cancels
+/// `closing` (WebSockets say goodbye), closes idle connections, and waits up to
+/// `patience.shutdown_grace` for requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    patience: Patience,
+    closing: CancellationToken,
+    stop: impl Future<Output = ()>,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(patience.headers)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let connections = TaskTracker::new();
+    let mut stop = pin!(stop);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let closing = closing.clone();
+        connections.spawn(async move {
+            let activity = Activity::default();
+            activity.touch();
+            let io = TokioIo::new(Watched {
+                stream,
+                activity: activity.clone(),
+            });
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            watch(connection, activity, patience.idle, closing).await;
+        });
+    }
+    drop(listener);
+    closing.cancel();
+    connections.close();
+    if tokio::time::timeout(patience.shutdown_grace, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = connections.len(),
+            "requests still in flight after the shutdown grace period; stopping anyway"
+        );
+    }
+}
+
+/// Drives one connection; closes it gracefully (requests in flight finish) once it has been
+/// idle for `idle` or the server is closing.
+async fn watch<C>(connection: C, activity: Activity, idle: Duration, closing: CancellationToken)
+where
+    C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulShutdown,
+{
+    let mut connection = pin!(connection);
+    let mut shutting_down = false;
+    loop {
+        let quiet_for = activity.quiet_for();
+        if !shutting_down && quiet_for >= idle {
+            connection.as_mut().shut_down();
+            shutting_down = true;
+        }
+        let next_look = idle
+            .saturating_sub(quiet_for)
+            .max(Duration::from_millis(100));
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!("connection ended with an error: {e}");
+                }
+                return;
+            }
+            _ = tokio::time::sleep(next_look), if !shutting_down => {}
+            _ = closing.cancelled(), if !shutting_down => {
+                connection.as_mut().shut_down();
+                shutting_down = true;
+            }
+        }
+    }
+}
+
+/// A connection that can be asked to finish what it is doing and close.
+pub trait GracefulShutdown {
+    /// Stops taking new requests; the connection ends once those in flight are answered.
+    fn shut_down(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> GracefulShutdown
+    for hyper_util::server::conn::auto::UpgradeableConnection<'_, I, S, TokioExecutor>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// When a connection last read or wrote something.
+#[derive(Clone, Debug, Default)]
+struct Activity(Arc<AtomicU64>);
+
+/// Milliseconds since the first connection, the clock [`Activity`] counts in.
+fn clock() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(START.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.0.store(clock(), Ordering::Relaxed);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        Duration::from_millis(clock().saturating_sub(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+/// A TCP stream that notes when it was last used.
+struct Watched {
+    stream: TcpStream,
+    activity: Activity,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
