@@ -38,6 +38,11 @@ impl DocumentData {
         };
         let data = Self(object);
         data.check_size()?;
+        if let Some(at) = nul_at(&data.0) {
+            return Err(format!(
+                "`{at}` contains the NUL character (\\u0000), which text cannot hold"
+            ));
+        }
         Ok(data)
     }
 
@@ -57,6 +62,44 @@ impl DocumentData {
     pub fn into_value(self) -> Value {
         Value::Object(self.0)
     }
+}
+
+/// The path of the first key or string in `object` holding a NUL character: PostgreSQL
+/// cannot store one in text or jsonb, so it is refused on both databases alike.
+pub fn nul_at(object: &serde_json::Map<String, Value>) -> Option<String> {
+    fn holds_nul(value: &Value) -> bool {
+        match value {
+            Value::String(text) => text.contains('\0'),
+            Value::Array(items) => items.iter().any(holds_nul),
+            Value::Object(fields) => fields
+                .iter()
+                .any(|(key, field)| key.contains('\0') || holds_nul(field)),
+            _ => false,
+        }
+    }
+    fn first(fields: &serde_json::Map<String, Value>, path: &str) -> Option<String> {
+        let (key, field) = fields
+            .iter()
+            .find(|(key, field)| key.contains('\0') || holds_nul(field))?;
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        match field {
+            _ if key.contains('\0') => Some(here),
+            Value::Object(inner) => first(inner, &here),
+            Value::Array(items) => {
+                let i = items.iter().position(holds_nul)?;
+                match &items[i] {
+                    Value::Object(inner) => first(inner, &format!("{here}[{i}]")),
+                    _ => Some(format!("{here}[{i}]")),
+                }
+            }
+            _ => Some(here),
+        }
+    }
+    first(object, "")
 }
 
 /// A page request for `documents`.

@@ -38,6 +38,16 @@ async fn oversized_documents_and_filters_are_refused_and_change_nothing() {
         "{error}"
     );
     assert_eq!(app.count("posts").await, 0);
+    // PostgreSQL cannot hold a NUL character in text; refused on both databases alike.
+    let error = app
+        .error(create, json!({"d": {"a": [{"b": "x\u{0}y"}]}}))
+        .await;
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("a[0].b"),
+        "{error}"
+    );
+    assert_eq!(app.count("posts").await, 0);
 
     let list = "query($f: JSON) { documents(collection: \"posts\", filter: $f) { totalCount } }";
     let mut deep = json!({"n": {"_eq": 1}});

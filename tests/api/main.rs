@@ -8,6 +8,7 @@ mod crash;
 mod deliveries;
 mod documents;
 mod filters;
+mod fuzz;
 mod helpers;
 mod hooks;
 mod hooks_config;

@@ -15,6 +15,17 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for a message before failing.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// What [`Ws::next_within`] saw.
+#[derive(Debug)]
+pub enum Next {
+    /// A protocol message.
+    Message(Value),
+    /// The server closed the connection with this code.
+    Closed(u16),
+    /// Nothing in time.
+    Nothing,
+}
+
 /// One WebSocket connection to `/graphql`.
 pub struct Ws {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -68,6 +79,33 @@ impl Ws {
     /// Sends raw text.
     pub async fn send_text(&mut self, text: &str) {
         self.socket.send(Message::text(text)).await.expect("sent");
+    }
+
+    /// Sends raw text; false when the connection is gone.
+    pub async fn try_send_text(&mut self, text: &str) -> bool {
+        self.socket.send(Message::text(text)).await.is_ok()
+    }
+
+    /// What arrives within `limit`: a message, the close (its code), or nothing.
+    pub async fn next_within(&mut self, limit: Duration) -> Next {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let Ok(frame) = tokio::time::timeout_at(deadline, self.socket.next()).await else {
+                return Next::Nothing;
+            };
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Next::Message(
+                        serde_json::from_str(text.as_str()).expect("JSON message"),
+                    )
+                }
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Next::Closed(u16::from(frame.code))
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                _ => return Next::Closed(u16::from(CloseCode::Abnormal)),
+            }
+        }
     }
 
     /// Starts `documentChanged` on `collection` as operation `id`.

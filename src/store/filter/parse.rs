@@ -8,6 +8,14 @@ use super::{
 };
 
 pub(super) fn parse(value: &Value, root: &str, target: Target) -> Result<Filter, FilterError> {
+    if let Some(object) = value.as_object() {
+        if let Some(at) = crate::store::documents::nul_at(object) {
+            return Err(err(
+                &format!("{root}.{at}"),
+                "contains the NUL character (\\u0000), which text cannot hold",
+            ));
+        }
+    }
     Parser { terms: 0, target }.expression(value, root, 0)
 }
 
@@ -101,7 +109,8 @@ impl Parser {
         let field = parse_field(key, self.target).map_err(|message| err(path, message))?;
         let Value::Object(ops) = value else {
             self.count(path, 1)?;
-            return Ok(Filter::Compare(field.clone(), equality(value, path)?));
+            let op = check_meta_operand(&field, equality(value, path)?, path)?;
+            return Ok(Filter::Compare(field, op));
         };
         if ops.is_empty() {
             return Err(err(
