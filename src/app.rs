@@ -53,6 +53,10 @@ impl App {
         }
         let store = Store::connect(&database_url, settings.db_max_connections).await?;
         store.migrate().await.context("database migration failed")?;
+        store
+            .ensure_indexes(&hooks.current().indexes)
+            .await
+            .context("cannot create the indexes hooks.yaml declares")?;
         // Listening starts before the port is bound, so no subscriber can miss a change.
         let changes = store.listen_for_changes().await?;
         let jwt_secret = match (&settings.jwt_secret, store.kind()) {
@@ -134,6 +138,11 @@ impl App {
             let feed = self.state.store().changes().clone();
             tokio::spawn(listener.run(feed, background_stopped.clone()))
         });
+        let indexer = tokio::spawn(keep_indexes(
+            self.state.clone(),
+            poll,
+            background_stopped.clone(),
+        ));
         let pruner = tokio::spawn(prune_old_rows(
             self.state.store().clone(),
             background_stopped.clone(),
@@ -181,6 +190,7 @@ impl App {
         let _ = stop_background.send(true);
         let _ = watcher.await;
         let _ = pruner.await;
+        let _ = indexer.await;
         if let Some(feed) = feed {
             let _ = feed.await;
         }
@@ -218,6 +228,35 @@ async fn prune_old_rows(store: Store, mut stopped: tokio::sync::watch::Receiver<
             _ = tokio::time::sleep(PRUNE_EVERY) => {}
             _ = stopped.changed() => return,
         }
+    }
+}
+
+/// Creates the indexes a reloaded hooks file declares, looking every `poll` until `stopped`.
+async fn keep_indexes(
+    state: AppState,
+    poll: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut indexed = state.hooks().current();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = stopped.changed() => return,
+        }
+        let current = state.hooks().current();
+        if Arc::ptr_eq(&current, &indexed) {
+            continue;
+        }
+        if current.indexes != indexed.indexes {
+            match state.store().ensure_indexes(&current.indexes).await {
+                Ok(()) => tracing::info!(
+                    indexes = current.indexes.len(),
+                    "indexes declared in the hooks file are in place"
+                ),
+                Err(e) => tracing::error!("cannot create the indexes the hooks file declares: {e}"),
+            }
+        }
+        indexed = current;
     }
 }
 

@@ -64,6 +64,46 @@ impl DocumentData {
     }
 }
 
+impl Store {
+    /// Makes sure an index exists for each data path in `paths` (hooks.yaml's
+    /// `collections.<name>.indexes`): one per path, on (collection, the field's text), shared
+    /// by every collection that declares it. On PostgreSQL it is built `CONCURRENTLY`, so
+    /// writes go on meanwhile. Indexes are never dropped here.
+    pub async fn ensure_indexes(&self, paths: &[Vec<String>]) -> Result<(), StoreError> {
+        use sea_orm::ConnectionTrait;
+        use sha2::Digest as _;
+        for path in paths {
+            let postgres = self.kind == super::DatabaseKind::Postgres;
+            let readable: String = path
+                .join("_")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .take(30)
+                .collect();
+            let digest = sha2::Sha256::digest(path.join("\u{1}").as_bytes());
+            let name = format!(
+                "documents_by_{readable}_{:02x}{:02x}{:02x}{:02x}",
+                digest[0], digest[1], digest[2], digest[3]
+            );
+            let expression = super::sql::indexed_expression(postgres, "data", path);
+            let ddl = if postgres {
+                format!("CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON documents (collection, ({expression}))")
+            } else {
+                format!("CREATE INDEX IF NOT EXISTS {name} ON documents (collection, {expression})")
+            };
+            let _turn = self.write_turn().await;
+            self.db.execute_unprepared(&ddl).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The path of the first key or string in `object` holding a NUL character: PostgreSQL
 /// cannot store one in text or jsonb, so it is refused on both databases alike.
 pub fn nul_at(object: &serde_json::Map<String, Value>) -> Option<String> {

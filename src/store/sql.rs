@@ -99,6 +99,15 @@ impl Sql {
         }
     }
 
+    /// Appends the text at `path` written with the path as a literal, the exact expression of
+    /// the indexes hooks.yaml declares (`collections.<name>.indexes`), so that equality on a
+    /// declared field can use its index. Strings give their text; callers check the type.
+    pub fn indexed_text(&mut self, path: &[String]) -> &mut Self {
+        let column = format!("{}.data", self.rows);
+        let expression = indexed_expression(self.is_postgres(), &column, path);
+        self.push(&expression)
+    }
+
     /// Appends the value at `path` as SQL text (strings only are meant to be compared this
     /// way), in byte order on both backends.
     pub fn json_text(&mut self, path: &[String]) -> &mut Self {
@@ -161,6 +170,25 @@ pub enum JsonKind {
     Number,
     /// `true` or `false`.
     Boolean,
+}
+
+/// The text at `path` inside `column`, the path written as SQL literals: SQLite's
+/// `json_extract(data, '$."a"."b"')`, PostgreSQL's `(data -> 'a' ->> 'b')`. Both the index
+/// definitions and the queries that should use them are written with it.
+pub fn indexed_expression(postgres: bool, column: &str, path: &[String]) -> String {
+    let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    if postgres {
+        let mut out = format!("({column}");
+        for (i, segment) in path.iter().enumerate() {
+            let arrow = if i + 1 == path.len() { " ->> " } else { " -> " };
+            out.push_str(arrow);
+            out.push_str(&literal(segment));
+        }
+        out.push(')');
+        out
+    } else {
+        format!("json_extract({column}, {})", literal(&sqlite_path(path)))
+    }
 }
 
 /// An SQLite JSON path for object keys, each quoted: `$."author"."name"`. Keys were checked to

@@ -242,3 +242,92 @@ async fn malformed_filters_are_refused_with_the_place() {
     );
     assert_eq!(app.count("people").await, 4);
 }
+
+#[tokio::test]
+async fn declared_indexes_answer_equality_with_the_same_results() {
+    let hooks = "version: 1\ndefaults:\n  rules: { read: public, create: public }\ncollections:\n  items:\n    indexes: [category, a.b]\n";
+    let app = crate::helpers::spawn_app_with(hooks, |_| {}).await;
+    for data in [
+        json!({"category": "x", "n": 1}),
+        json!({"category": "y", "n": 2}),
+        json!({"category": {"x": 1}, "n": 3}),
+        json!({"category": ["x"], "n": 4}),
+        json!({"n": 5, "a": {"b": "x"}}),
+        json!({"category": "x", "n": 6}),
+    ] {
+        app.create("items", data).await;
+    }
+    app.create("others", json!({"category": "x", "n": 7})).await;
+    let list = "query($f: JSON) { documents(collection: \"items\", filter: $f, sort: [{field: \"n\"}]) { items { data } } }";
+    let ns = |data: Value| -> Vec<i64> {
+        data["documents"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["data"]["n"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        ns(app.data(list, json!({"f": {"category": "x"}})).await),
+        [1, 6]
+    );
+    assert_eq!(
+        ns(app.data(list, json!({"f": {"a.b": {"_eq": "x"}}})).await),
+        [5]
+    );
+    assert_eq!(
+        ns(app
+            .data(list, json!({"f": {"_not": {"category": "x"}}}))
+            .await),
+        [2, 3, 4, 5]
+    );
+
+    // The index exists, and SQLite's planner uses it for the filter hookql writes.
+    let url = app.database_url.clone();
+    if url.starts_with("sqlite:") {
+        use sea_orm::sqlx::{Connection, Row};
+        let mut db = sea_orm::sqlx::SqliteConnection::connect(&url)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sea_orm::sqlx::query(
+            "EXPLAIN QUERY PLAN SELECT id FROM documents WHERE documents.collection = ? AND (json_extract(documents.data, '$.\"category\"') = ? AND CASE WHEN json_type(documents.data, ?) = 'text' THEN json_extract(documents.data, ?) = ? ELSE FALSE END)",
+        )
+        .bind("items")
+        .bind("x")
+        .bind("$.\"category\"")
+        .bind("$.\"category\"")
+        .bind("x")
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect();
+        assert!(
+            plan.iter().any(|p| p.contains("documents_by_category")),
+            "{plan:?}"
+        );
+    } else {
+        use sea_orm::sqlx::{Connection, Row};
+        let mut db = sea_orm::sqlx::PgConnection::connect(&url).await.unwrap();
+        let names: Vec<String> = sea_orm::sqlx::query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'documents' AND schemaname = current_schema()",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("indexname"))
+        .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("documents_by_category_")),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n.starts_with("documents_by_a_b_")),
+            "{names:?}"
+        );
+    }
+}

@@ -82,6 +82,8 @@ pub struct HooksConfig {
     pub collections: HashMap<String, CollectionRules>,
     /// Access rules of every other collection.
     pub default_rules: CollectionRules,
+    /// Data paths with a declared index (`collections.<name>.indexes`), sorted, each once.
+    pub indexes: Vec<Vec<String>>,
     /// All bindings in file order.
     pub bindings: Vec<Binding>,
     /// For each event, the indexes into `bindings` of its chain, in file order.
@@ -99,6 +101,7 @@ impl HooksConfig {
             config: Arc::default(),
             collections: HashMap::new(),
             default_rules: CollectionRules::builtin(),
+            indexes: Vec::new(),
             bindings: Vec::new(),
             chains: HashMap::new(),
             durable: HashSet::new(),

@@ -62,6 +62,10 @@ pub enum OnError {
 pub struct CollectionSettings {
     /// Who may read, create, update and delete its documents.
     pub rules: Option<Rules>,
+    /// Data fields (`status`, `author.id`) that filters compare with strings often enough to
+    /// deserve an index: `_eq` on them is answered from the index instead of a scan. Created
+    /// in the background when the file loads; never dropped automatically.
+    pub indexes: Option<Vec<String>>,
 }
 
 /// Access rules; an operation without a rule uses `defaults.rules`, then the built-in default

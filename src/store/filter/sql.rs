@@ -219,6 +219,17 @@ fn push_ascii_lower(sql: &mut Sql, inner: impl FnOnce(&mut Sql)) {
 
 fn data_compare(sql: &mut Sql, path: &[String], op: &Op) {
     match op {
+        Op::Eq(Scalar::Str(text)) => {
+            // The first term decides nothing the guarded one does not (a string equal to the
+            // operand has this text), but an index on the field can answer it.
+            sql.push("(")
+                .indexed_text(path)
+                .push(" = ")
+                .bind(text.clone())
+                .push(" AND ");
+            push_guarded(sql, path, "=", &Scalar::Str(text.clone()));
+            sql.push(")");
+        }
         Op::Eq(s) | Op::Neq(s) | Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s) => {
             push_guarded(sql, path, comparison(op), s);
         }
@@ -333,15 +344,26 @@ mod tests {
     }
 
     #[test]
-    fn values_and_paths_are_bound_never_spliced() {
+    fn values_are_bound_never_spliced() {
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
             let sql = compile(
                 backend,
                 json!({"title": {"_eq": "x'); DROP TABLE documents; --"}}),
             );
             assert!(!sql.text().contains("DROP"), "{}", sql.text());
-            assert!(!sql.text().contains("title"), "{}", sql.text());
+            // Paths appear only where an index must match them, as quoted literals of keys
+            // the parser allowed (letters, digits, `_`, `-`).
+            let literal = if backend == DbBackend::Postgres {
+                "->> 'title'"
+            } else {
+                "'$.\"title\"'"
+            };
+            assert!(sql.text().contains(literal), "{}", sql.text());
         }
+        assert_eq!(
+            crate::store::sql::indexed_expression(true, "data", &["it's".into()]),
+            "(data ->> 'it''s')"
+        );
     }
 
     #[test]

@@ -167,10 +167,21 @@ impl Checker<'_> {
             "defaults.rules",
         );
         let mut collections = HashMap::new();
+        let mut indexes = std::collections::BTreeSet::new();
         for (name, settings) in file.collections {
             let at = child_key("collections", &name);
             if let Err(message) = CollectionName::parse(&name) {
                 self.key_error(&at, message);
+            }
+            for (i, field) in settings.indexes.iter().flatten().enumerate() {
+                let field_at = format!("{}[{i}]", child_key(&at, "indexes"));
+                match crate::store::filter::parse_field(field, crate::store::filter::Target::Documents) {
+                    Ok(crate::store::filter::Field::Data(path)) => {
+                        indexes.insert(path);
+                    }
+                    Ok(_) => self.error(&field_at, format!("`{field}` is a meta field, already indexed where it matters; list data fields such as `status` or `author.id`")),
+                    Err(message) => self.error(&field_at, message),
+                }
             }
             let rules = self.rules(settings.rules, &default_rules, &child_key(&at, "rules"));
             collections.insert(name, rules);
@@ -215,6 +226,7 @@ impl Checker<'_> {
             config: std::sync::Arc::new(config),
             collections,
             default_rules,
+            indexes: indexes.into_iter().collect(),
             bindings,
             chains,
             durable,
@@ -455,6 +467,17 @@ hooks:
             "{}",
             e[0]
         );
+    }
+
+    #[test]
+    fn indexes_name_data_fields() {
+        let e = errors("version: 1\ncollections:\n  posts:\n    indexes: [status, id, 'a b']\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("hooks.yaml:4:23: `id` is a meta field"),
+            "{e:?}"
+        );
+        assert!(e[1].contains("4:27"), "{e:?}");
     }
 
     #[test]
