@@ -290,7 +290,7 @@ async fn declared_indexes_answer_equality_with_the_same_results() {
             .await
             .unwrap();
         let plan: Vec<String> = sea_orm::sqlx::query(
-            "EXPLAIN QUERY PLAN SELECT id FROM documents WHERE documents.collection = ? AND (json_extract(documents.data, '$.\"category\"') = ? AND CASE WHEN json_type(documents.data, ?) = 'text' THEN json_extract(documents.data, ?) = ? ELSE FALSE END) ORDER BY documents.id ASC LIMIT 20",
+            "EXPLAIN QUERY PLAN SELECT id FROM documents WHERE documents.collection = ? AND (TRUE AND (json_extract(documents.data, '$.\"category\"') = ? AND COALESCE(CASE WHEN json_type(documents.data, ?) = 'text' THEN json_extract(documents.data, ?) = ? ELSE FALSE END, FALSE))) ORDER BY documents.id ASC LIMIT 20",
         )
         .bind("items")
         .bind("x")

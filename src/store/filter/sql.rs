@@ -39,6 +39,19 @@ pub fn push_filter(sql: &mut Sql, filter: &Filter) {
             push_filter(sql, inner);
             sql.push(")");
         }
+        Filter::Compare(Field::Data(path), Op::Eq(Scalar::Str(text))) => {
+            // The first term decides nothing the guarded one does not (a string equal to the
+            // operand has this text), but an index declared on the field can answer it. It
+            // stays outside the COALESCE for the planner to see it; the whole is still never
+            // NULL (when the field is missing the second term is FALSE).
+            sql.push("(")
+                .indexed_text(path)
+                .push(" = ")
+                .bind(text.clone())
+                .push(" AND COALESCE(");
+            push_guarded(sql, path, "=", &Scalar::Str(text.clone()));
+            sql.push(", FALSE))");
+        }
         Filter::Compare(field, op) => {
             sql.push("COALESCE(");
             match field {
@@ -219,17 +232,6 @@ fn push_ascii_lower(sql: &mut Sql, inner: impl FnOnce(&mut Sql)) {
 
 fn data_compare(sql: &mut Sql, path: &[String], op: &Op) {
     match op {
-        Op::Eq(Scalar::Str(text)) => {
-            // The first term decides nothing the guarded one does not (a string equal to the
-            // operand has this text), but an index on the field can answer it.
-            sql.push("(")
-                .indexed_text(path)
-                .push(" = ")
-                .bind(text.clone())
-                .push(" AND ");
-            push_guarded(sql, path, "=", &Scalar::Str(text.clone()));
-            sql.push(")");
-        }
         Op::Eq(s) | Op::Neq(s) | Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s) => {
             push_guarded(sql, path, comparison(op), s);
         }
