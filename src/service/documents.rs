@@ -347,7 +347,9 @@ pub async fn create(
     })
     .await?;
     let data = saved_data(&mut before, data)?;
-    before.join_outbox(state, &hooks, Event::PostSave).await?;
+    before
+        .join_outbox(state, &hooks, Event::PostSave, Some(collection.as_str()))
+        .await?;
     let created = state
         .store()
         .create_document(before.tx.as_ref(), &collection, id, data, owner, &allowed)
@@ -423,7 +425,9 @@ pub async fn update(
         })
         .await?;
         let next = saved_data(&mut before, next)?;
-        before.join_outbox(state, &hooks, Event::PostSave).await?;
+        before
+            .join_outbox(state, &hooks, Event::PostSave, Some(collection.as_str()))
+            .await?;
         let written = state
             .store()
             .write_version(before.tx.as_ref(), &collection, &current, next, &guard)
@@ -474,7 +478,9 @@ pub async fn delete(
             (None, Before::none())
         };
         let mut before = before;
-        before.join_outbox(state, &hooks, Event::PostDelete).await?;
+        before
+            .join_outbox(state, &hooks, Event::PostDelete, Some(collection.as_str()))
+            .await?;
         let written = state
             .store()
             .delete_document(

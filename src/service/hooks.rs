@@ -49,15 +49,17 @@ impl Before {
         Ok(())
     }
 
-    /// Call before the operation writes: when `after`'s hooks include durable webhooks, makes
-    /// sure the write runs in a transaction, so their deliveries commit with it or not at all.
+    /// Call before the operation writes: when `after`'s hooks include durable webhooks (for
+    /// `collection`, on document events), makes sure the write runs in a transaction, so their
+    /// deliveries commit with it or not at all.
     pub async fn join_outbox(
         &mut self,
         state: &AppState,
         config: &HooksConfig,
         after: Event,
+        collection: Option<&str>,
     ) -> Result<(), ServiceError> {
-        if self.tx.is_none() && config.has_durable(after) {
+        if self.tx.is_none() && config.has_durable(after, collection) {
             self.tx = Some(state.store().begin().await?);
         }
         Ok(())

@@ -164,7 +164,7 @@ pub async fn register(
         None => data,
     };
     before
-        .join_outbox(state, &hooks, Event::PostRegister)
+        .join_outbox(state, &hooks, Event::PostRegister, None)
         .await?;
     let user = state
         .store()
@@ -253,7 +253,9 @@ pub async fn login(
     })
     .await?;
     let claims = std::mem::take(&mut before.claims);
-    before.join_outbox(state, &hooks, Event::PostLogin).await?;
+    before
+        .join_outbox(state, &hooks, Event::PostLogin, None)
+        .await?;
     let user = state
         .store()
         .touch_login(before.tx.as_ref(), &user.id)
@@ -443,7 +445,7 @@ async fn apply(
                 next.data = Some(data);
             }
             before
-                .join_outbox(state, hooks, Event::PostUserUpdate)
+                .join_outbox(state, hooks, Event::PostUserUpdate, None)
                 .await?;
         }
         if let Some(updated) = store.update_user(before.tx.as_ref(), &user, next).await? {
@@ -491,7 +493,7 @@ async fn delete_user(state: &AppState, caller: &Caller, user: &User) -> Result<b
     )
     .await?;
     before
-        .join_outbox(state, &hooks, Event::PostUserDelete)
+        .join_outbox(state, &hooks, Event::PostUserDelete, None)
         .await?;
     let deleted = state
         .store()

@@ -122,10 +122,15 @@ impl HooksConfig {
         self.chains.contains_key(&event)
     }
 
-    /// Whether a write firing `event` may record durable deliveries (so it needs a
-    /// transaction to record them in).
-    pub fn has_durable(&self, event: Event) -> bool {
+    /// Whether a write firing `event` (on a document of `collection`, for document events)
+    /// may record durable deliveries, so it needs a transaction to record them in. Decided by
+    /// the bindings' events and collections only: writes elsewhere keep their one-statement
+    /// path.
+    pub fn has_durable(&self, event: Event, collection: Option<&str>) -> bool {
         self.durable.contains(&event)
+            && self.chain(event).any(|b| {
+                b.durable_webhook().is_some() && collection.is_none_or(|c| b.covers_collection(c))
+            })
     }
 
     /// The binding named `name`, if the file in force still has it.

@@ -380,7 +380,9 @@ hooks:
             vec![("X-Env".to_string(), "dev".to_string())]
         );
         assert_eq!(webhook.secrets.len(), 1);
-        assert!(config.has_durable(Event::PostSave) && !config.has_durable(Event::PreSave));
+        assert!(
+            config.has_durable(Event::PostSave, None) && !config.has_durable(Event::PreSave, None)
+        );
         assert_eq!(config.bindings[0].on_error, super::super::OnError::Block);
         assert_eq!(config.rules("posts").read, Rule::Public);
         assert_eq!(config.rules("other").update, Rule::Owner);
@@ -467,6 +469,15 @@ hooks:
             "{}",
             e[0]
         );
+    }
+
+    #[test]
+    fn only_writes_a_durable_hook_covers_need_a_transaction() {
+        let text = "version: 1\nhooks:\n  - { name: a, on: post_save, collections: [orders], url: 'http://x/' }\n  - { name: b, on: post_save, collections: [posts], url: 'http://x/', delivery: background }\n";
+        let config = validate(Path::new("hooks.yaml"), text, &env).unwrap();
+        assert!(config.has_durable(Event::PostSave, Some("orders")));
+        assert!(!config.has_durable(Event::PostSave, Some("posts")));
+        assert!(!config.has_durable(Event::PostDelete, Some("orders")));
     }
 
     #[test]
