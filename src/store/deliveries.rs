@@ -283,14 +283,19 @@ impl Store {
                 .bind(now)
                 .push(" WHERE lease_owner = ")
                 .bind(owner.to_string())
-                .push(" AND id IN (");
-            for (i, id) in ids.into_iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(id);
+                .push(" AND id IN ");
+            // The ids travel as one JSON array: one statement text for any number of them,
+            // so connections do not cache a prepared statement per count.
+            let ids = serde_json::Value::from(ids);
+            if sql.is_postgres() {
+                sql.push("(SELECT jsonb_array_elements_text(")
+                    .bind(ids)
+                    .push(")::bigint)");
+            } else {
+                sql.push("(SELECT value FROM json_each(")
+                    .bind(ids.to_string())
+                    .push("))");
             }
-            sql.push(")");
             recorded += self.execute(None, sql).await?;
         }
         Ok(recorded)

@@ -88,32 +88,37 @@ const SELECTED: &str =
     "id, at, hook, event, collection, kind, outcome, duration_us, error, request_id, payload";
 
 impl Store {
-    /// Records `runs` (a batch from the recorder), a few statements in all.
+    /// Records `runs` (a batch from the recorder). The rows travel as one JSON array, so the
+    /// statement's text is the same for every batch size: each pooled connection prepares it
+    /// once, instead of caching a statement per batch size it ever saw.
     pub async fn record_hook_runs(&self, runs: &[NewHookRun]) -> Result<(), StoreError> {
         for chunk in runs.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|run| {
+                    serde_json::json!({
+                        "at": run.at,
+                        "hook": run.hook,
+                        "event": run.event,
+                        "collection": run.collection,
+                        "kind": run.kind,
+                        "outcome": run.outcome,
+                        "duration_us": run.duration_us,
+                        "error": run.error,
+                        "request_id": run.request_id,
+                        "payload": run.payload,
+                    })
+                })
+                .collect();
             let mut sql = Sql::new(self.backend());
-            sql.push("INSERT INTO hook_runs (at, hook, event, collection, kind, outcome, duration_us, error, request_id, payload) VALUES ");
-            for (i, run) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" })
-                    .bind(run.at)
-                    .push(", ")
-                    .bind(run.hook.clone())
-                    .push(", ")
-                    .bind(run.event)
-                    .push(", ")
-                    .bind(run.collection.clone())
-                    .push(", ")
-                    .bind(run.kind)
-                    .push(", ")
-                    .bind(run.outcome)
-                    .push(", ")
-                    .bind(run.duration_us)
-                    .push(", ")
-                    .bind(run.error.clone())
-                    .push(", ")
-                    .bind(run.request_id.clone())
-                    .push(", ")
-                    .bind(run.payload.clone())
+            sql.push("INSERT INTO hook_runs (at, hook, event, collection, kind, outcome, duration_us, error, request_id, payload) ");
+            if sql.is_postgres() {
+                sql.push("SELECT (r->>'at')::bigint, r->>'hook', r->>'event', r->>'collection', r->>'kind', r->>'outcome', (r->>'duration_us')::bigint, r->>'error', r->>'request_id', r->>'payload' FROM jsonb_array_elements(")
+                    .bind(serde_json::Value::Array(rows))
+                    .push(") AS r");
+            } else {
+                sql.push("SELECT json_extract(value, '$.at'), json_extract(value, '$.hook'), json_extract(value, '$.event'), json_extract(value, '$.collection'), json_extract(value, '$.kind'), json_extract(value, '$.outcome'), json_extract(value, '$.duration_us'), json_extract(value, '$.error'), json_extract(value, '$.request_id'), json_extract(value, '$.payload') FROM json_each(")
+                    .bind(serde_json::Value::Array(rows).to_string())
                     .push(")");
             }
             self.execute(None, sql).await?;
