@@ -134,7 +134,12 @@ impl Recorder {
         if !self.enabled {
             return;
         }
-        let secrets = run.binding.secrets(run.config);
+        // Only text that is kept needs its secrets taken out.
+        let secrets = if run.error.is_some() || run.binding.log_payloads {
+            run.binding.secrets(run.config)
+        } else {
+            Vec::new()
+        };
         let payload = run.binding.log_payloads.then(|| {
             let mut fields = Value::Object(run.payload.clone());
             redact_value(&mut fields, &secrets);
