@@ -331,3 +331,54 @@ async fn declared_indexes_answer_equality_with_the_same_results() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_index_added_by_a_hooks_edit_is_created_in_the_background() {
+    let hooks = "version: 1\ndefaults:\n  rules: { read: public, create: public }\n";
+    let app = crate::helpers::spawn_app_with(hooks, |_| {}).await;
+    app.create("items", json!({"status": "open"})).await;
+    std::fs::write(
+        &app.hooks_path,
+        format!("{hooks}collections:\n  items:\n    indexes: [status]\n"),
+    )
+    .unwrap();
+    let url = app.database_url.clone();
+    let query = if url.starts_with("sqlite:") {
+        "SELECT name AS n FROM sqlite_master WHERE type = 'index' AND name LIKE 'documents_by_status_%'"
+    } else {
+        "SELECT indexname AS n FROM pg_indexes WHERE schemaname = current_schema() AND indexname LIKE 'documents_by_status_%'"
+    };
+    for _ in 0..100 {
+        let found = if url.starts_with("sqlite:") {
+            use sea_orm::sqlx::Connection;
+            let mut db = sea_orm::sqlx::SqliteConnection::connect(&url)
+                .await
+                .unwrap();
+            sea_orm::sqlx::query(query)
+                .fetch_all(&mut db)
+                .await
+                .unwrap()
+                .len()
+        } else {
+            use sea_orm::sqlx::Connection;
+            let mut db = sea_orm::sqlx::PgConnection::connect(&url).await.unwrap();
+            sea_orm::sqlx::query(query)
+                .fetch_all(&mut db)
+                .await
+                .unwrap()
+                .len()
+        };
+        if found == 1 {
+            let listed = app
+                .data(
+                    "{ documents(collection: \"items\", filter: {status: \"open\"}) { totalCount } }",
+                    json!({}),
+                )
+                .await;
+            assert_eq!(listed["documents"]["totalCount"], 1);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the index was not created after the edit");
+}
