@@ -143,11 +143,19 @@ pub fn labels(pairs: &[(&str, &str)]) -> String {
         if i > 0 {
             out.push(',');
         }
-        let escaped = value
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
-        let _ = write!(out, "{name}=\"{escaped}\"");
+        let _ = write!(out, "{name}=\"");
+        if value.contains(['\\', '"', '\n']) {
+            out.push_str(
+                &value
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n"),
+            );
+        } else {
+            // The usual case (operation and hook names): no copies on the request path.
+            out.push_str(value);
+        }
+        out.push('"');
     }
     out
 }
