@@ -20,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod graphql;
+pub mod hex;
 pub mod hooks;
 pub mod metrics;
 pub mod request_id;

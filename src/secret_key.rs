@@ -50,7 +50,7 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<Secret> {
 pub fn generate() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&bytes)
 }
 
 #[cfg(test)]

@@ -146,10 +146,7 @@ pub fn new_refresh_token() -> String {
 /// The stored form of a refresh token. A fast hash is enough: the token has 256 bits of
 /// entropy, so there is nothing to guess, only a database leak to make useless.
 pub fn refresh_token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]

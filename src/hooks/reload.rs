@@ -51,11 +51,7 @@ impl Loaded {
         for file in &config.files {
             hasher.update(std::fs::read(file).unwrap_or_default());
         }
-        let hash = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::hex::encode(&hasher.finalize());
         Self {
             at: chrono::Utc::now().timestamp_micros(),
             hash,

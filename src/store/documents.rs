@@ -89,8 +89,8 @@ impl Store {
                 .collect();
             let digest = sha2::Sha256::digest(path.join("\u{1}").as_bytes());
             let name = format!(
-                "documents_by_{readable}_{:02x}{:02x}{:02x}{:02x}",
-                digest[0], digest[1], digest[2], digest[3]
+                "documents_by_{readable}_{}",
+                &crate::hex::encode(&digest)[..8]
             );
             let expression = super::sql::indexed_expression(postgres, "data", path);
             let ddl = if postgres {

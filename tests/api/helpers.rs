@@ -229,6 +229,16 @@ impl TestApp {
             .to_string()
     }
 
+    /// The status `GET /healthz` answers with.
+    pub async fn health(&self) -> reqwest::StatusCode {
+        self.client
+            .get(format!("{}/healthz", self.address))
+            .send()
+            .await
+            .expect("healthz answers")
+            .status()
+    }
+
     /// POSTs a GraphQL request as the default caller and returns the whole JSON response.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
         self.gql_as(self.token.as_deref(), query, variables).await

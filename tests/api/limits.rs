@@ -108,13 +108,7 @@ async fn slow_headers_and_idle_connections_are_cut_off() {
         "idle connection"
     );
     // The server itself is fine.
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    assert_eq!(app.health().await, 200);
 }
 
 #[tokio::test]
