@@ -12,6 +12,7 @@ mod fuzz;
 mod helpers;
 mod hooks;
 mod hooks_config;
+mod hostile;
 mod http;
 mod instances;
 mod limits;
