@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value};
 
+use super::like::like;
 use super::{Field, Filter, MetaField, Op, Scalar};
 
 /// What a filter is tested against: a data object and, where known, the meta fields.
@@ -63,11 +64,11 @@ fn compare(value: Option<&Value>, op: &Op) -> bool {
                 && !items.iter().any(|s| order(value, s) == Some(Equal))
         }
         Op::Like(pattern) => match value {
-            Some(Value::String(text)) => like(text.as_bytes(), pattern.as_bytes(), false),
+            Some(Value::String(text)) => like(text, pattern, false),
             _ => false,
         },
         Op::Ilike(pattern) => match value {
-            Some(Value::String(text)) => like(text.as_bytes(), pattern.as_bytes(), true),
+            Some(Value::String(text)) => like(text, pattern, true),
             _ => false,
         },
         Op::IsNull(is_null) => matches!(value, None | Some(Value::Null)) == *is_null,
@@ -93,32 +94,6 @@ fn order(value: Option<&Value>, operand: &Scalar) -> Option<std::cmp::Ordering> 
         },
         (Value::Number(v), Scalar::Float(f)) => v.as_f64()?.partial_cmp(f),
         _ => None,
-    }
-}
-
-/// SQL LIKE: `%` any run, `_` one character, `\` escapes the next one.
-fn like(text: &[u8], pattern: &[u8], fold: bool) -> bool {
-    let same = |a: u8, b: u8| {
-        if fold {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'%', rest)) => (0..=text.len()).any(|skip| like(&text[skip..], rest, fold)),
-        Some((b'_', rest)) => match std::str::from_utf8(text)
-            .ok()
-            .and_then(|t| t.chars().next())
-        {
-            Some(c) => like(&text[c.len_utf8()..], rest, fold),
-            None => !text.is_empty() && like(&text[1..], rest, fold),
-        },
-        Some((b'\\', rest)) if !rest.is_empty() => {
-            !text.is_empty() && same(text[0], rest[0]) && like(&text[1..], &rest[1..], fold)
-        }
-        Some((&p, rest)) => !text.is_empty() && same(text[0], p) && like(&text[1..], rest, fold),
     }
 }
 

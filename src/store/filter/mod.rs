@@ -6,6 +6,7 @@
 //! place (`filter.status._eq`), never silently ignored. [`sql`] turns the tree into SQL.
 
 pub mod eval;
+pub mod like;
 mod parse;
 pub mod sql;
 
@@ -17,6 +18,15 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_TERMS: usize = 256;
 /// Most dot-separated segments in one field path.
 pub const MAX_PATH_SEGMENTS: usize = 8;
+/// Longest string operand, in bytes: enough for any key or phrase a filter compares with.
+pub const MAX_OPERAND_BYTES: usize = 4096;
+/// Longest `_like`/`_ilike` pattern, in bytes. SQLite refuses patterns over 50,000 bytes
+/// with an error, and long patterns cost every matcher (SQL and in memory) time per row.
+pub const MAX_PATTERN_BYTES: usize = 1024;
+/// Most string bytes in one whole filter. A filter reaches `pre_read` hooks in their
+/// payload: this keeps what a client sends far below a script's own limits (1 MiB), so a
+/// client cannot make a security hook fail by sending a huge filter.
+pub const MAX_FILTER_STRING_BYTES: usize = 64 * 1024;
 
 /// A parsed filter.
 #[derive(Clone, Debug, PartialEq)]
@@ -356,6 +366,22 @@ mod tests {
             .unwrap_err()
             .message
             .contains("at most"));
+    }
+
+    #[test]
+    fn strings_are_bounded_one_by_one_and_in_all() {
+        let long = "%".repeat(MAX_PATTERN_BYTES + 1);
+        let e = parse(json!({"title": {"_like": long}})).unwrap_err();
+        assert_eq!(e.path, "filter.title._like");
+        assert!(e.message.contains("at most 1024 bytes"), "{}", e.message);
+        let e = parse(json!({"t": "x".repeat(MAX_OPERAND_BYTES + 1)})).unwrap_err();
+        assert!(e.message.contains("string operand"), "{}", e.message);
+        let many = vec!["x".repeat(4000); 20];
+        let e = parse(json!({"t": {"_in": many}})).unwrap_err();
+        assert!(e.message.contains("in all"), "{}", e.message);
+        let e = parse(json!({"t": {"_like": "50\\"}})).unwrap_err();
+        assert!(e.message.contains("lone"), "{}", e.message);
+        assert!(parse(json!({"t": {"_like": "50\\\\"}})).is_ok());
     }
 
     #[test]

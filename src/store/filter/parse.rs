@@ -4,7 +4,8 @@ use serde_json::Value;
 
 use super::{
     kind, parse_field, parse_timestamp, suggest, Field, Filter, FilterError, MetaField, Op, Scalar,
-    Target, MAX_DEPTH, MAX_TERMS, OPERATORS,
+    Target, MAX_DEPTH, MAX_FILTER_STRING_BYTES, MAX_OPERAND_BYTES, MAX_PATTERN_BYTES, MAX_TERMS,
+    OPERATORS,
 };
 
 pub(super) fn parse(value: &Value, root: &str, target: Target) -> Result<Filter, FilterError> {
@@ -16,12 +17,19 @@ pub(super) fn parse(value: &Value, root: &str, target: Target) -> Result<Filter,
             ));
         }
     }
-    Parser { terms: 0, target }.expression(value, root, 0)
+    Parser {
+        terms: 0,
+        string_bytes: 0,
+        target,
+    }
+    .expression(value, root, 0)
 }
 
 struct Parser {
     /// Comparisons seen so far, against [`MAX_TERMS`].
     terms: usize,
+    /// String operand bytes seen so far, against [`MAX_FILTER_STRING_BYTES`].
+    string_bytes: usize,
     /// Which top-level names are columns.
     target: Target,
 }
@@ -40,6 +48,50 @@ impl Parser {
             return Err(err(
                 path,
                 format!("a filter may hold at most {MAX_TERMS} comparisons"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bounds the strings of one comparison: each operand, each pattern, and all together.
+    fn strings(&mut self, op: &Op, path: &str) -> Result<(), FilterError> {
+        let (texts, max, what): (Vec<&str>, usize, &str) = match op {
+            Op::Like(p) | Op::Ilike(p) => {
+                if p.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1 {
+                    return Err(err(
+                        path,
+                        "a LIKE pattern may not end with a lone `\\` (write `\\\\` for a backslash)",
+                    ));
+                }
+                (vec![p.as_str()], MAX_PATTERN_BYTES, "a LIKE pattern")
+            }
+            Op::Eq(s) | Op::Neq(s) | Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s) => (
+                scalar_text(s).into_iter().collect(),
+                MAX_OPERAND_BYTES,
+                "a string operand",
+            ),
+            Op::In(items) | Op::Nin(items) | Op::Contains(items) => (
+                items.iter().filter_map(scalar_text).collect(),
+                MAX_OPERAND_BYTES,
+                "a string operand",
+            ),
+            Op::IsNull(_) => return Ok(()),
+        };
+        for text in texts {
+            if text.len() > max {
+                return Err(err(
+                    path,
+                    format!("{what} may be at most {max} bytes long, got {}", text.len()),
+                ));
+            }
+            self.string_bytes += text.len();
+        }
+        if self.string_bytes > MAX_FILTER_STRING_BYTES {
+            return Err(err(
+                path,
+                format!(
+                    "a filter's strings may hold at most {MAX_FILTER_STRING_BYTES} bytes in all"
+                ),
             ));
         }
         Ok(())
@@ -110,6 +162,7 @@ impl Parser {
         let Value::Object(ops) = value else {
             self.count(path, 1)?;
             let op = check_meta_operand(&field, equality(value, path)?, path)?;
+            self.strings(&op, path)?;
             return Ok(Filter::Compare(field, op));
         };
         if ops.is_empty() {
@@ -184,6 +237,7 @@ impl Parser {
                     ));
                 }
             };
+            self.strings(&op, &here)?;
             let op = check_meta_operand(&field, op, &here)?;
             all.push(Filter::Compare(field.clone(), op));
         }
@@ -192,6 +246,13 @@ impl Parser {
         } else {
             Filter::And(all)
         })
+    }
+}
+
+fn scalar_text(s: &Scalar) -> Option<&str> {
+    match s {
+        Scalar::Str(s) => Some(s),
+        _ => None,
     }
 }
 

@@ -1,0 +1,81 @@
+//! Pathological `_like` patterns: a 60,000-`%` pattern once overflowed the stack of the
+//! in-memory matcher and aborted the server on the next write; `%a%a…%b` was exponential.
+
+use serde_json::json;
+
+use super::Bystander;
+use crate::helpers::spawn_app_with;
+use crate::ws::Ws;
+
+const WIKI: &str = "version: 1\ncollections:\n  wiki:\n    rules: { read: public, create: public, update: public, delete: public }\n";
+
+#[tokio::test]
+async fn a_60000_percent_like_subscription_is_refused_and_writes_go_on() {
+    let app = spawn_app_with(WIKI, |_| {}).await;
+    let page = app.create_as(None, "wiki", json!({"title": "Home"})).await;
+    let bystander = Bystander::start(&app, Some(("wiki", page["id"].as_str().unwrap())));
+
+    let mut attacker = Ws::connect(&app.address, None).await;
+    let pattern = "%".repeat(60_000);
+    attacker
+        .subscribe("1", "wiki", Some(json!({"title": {"_like": pattern}})))
+        .await;
+    let refused = attacker.recv().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    let message = refused["payload"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("at most 1024 bytes"), "{refused}");
+
+    let mut watcher = Ws::connect(&app.address, None).await;
+    watcher.subscribe("w", "wiki", None).await;
+    crate::helpers::settle(|| app.health(), |s| s.is_success()).await;
+    app.create_as(None, "wiki", json!({"title": "After the attack"}))
+        .await;
+    assert_eq!(watcher.event("w").await["type"], "CREATED");
+    bystander.assert_served().await;
+}
+
+#[tokio::test]
+async fn exponential_like_patterns_cost_linear_time() {
+    let app = spawn_app_with(WIKI, |_| {}).await;
+    let page = app.create_as(None, "wiki", json!({"title": "Home"})).await;
+    let bystander = Bystander::start(&app, Some(("wiki", page["id"].as_str().unwrap())));
+    let evil = json!({"title": {"_like": "%a%a%a%a%a%a%a%a%a%a%a%a%a%a%a%a%b"}});
+    let mut attackers = Vec::new();
+    for _ in 0..4 {
+        let mut ws = Ws::connect(&app.address, None).await;
+        ws.subscribe("1", "wiki", Some(evil.clone())).await;
+        attackers.push(ws);
+    }
+    let mut watcher = Ws::connect(&app.address, None).await;
+    watcher.subscribe("w", "wiki", None).await;
+    // Subscriptions are registered asynchronously; a first event shows the watcher is live.
+    app.create_as(None, "wiki", json!({"title": "warm-up"}))
+        .await;
+    assert_eq!(watcher.event("w").await["type"], "CREATED");
+    for _ in 0..5 {
+        app.create_as(None, "wiki", json!({"title": "a".repeat(60)}))
+            .await;
+        assert_eq!(watcher.event("w").await["type"], "CREATED");
+    }
+    // The same patterns through SQL: answered, and nothing matches.
+    let list = "query($f: JSON) { documents(collection: \"wiki\", filter: $f) { totalCount } }";
+    let data = app.data_as(None, list, json!({"f": evil})).await;
+    assert_eq!(data["documents"]["totalCount"], 0);
+    bystander.assert_served().await;
+}
+
+#[tokio::test]
+async fn a_50000_byte_like_pattern_is_bad_input_not_internal() {
+    let app = spawn_app_with(WIKI, |_| {}).await;
+    let list = "query($f: JSON) { documents(collection: \"wiki\", filter: $f) { totalCount } }";
+    let pattern = format!("{}x", "_".repeat(49_999));
+    let error = app
+        .error_as(None, list, json!({"f": {"title": {"_like": pattern}}}))
+        .await;
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("filter.title._like"), "{message}");
+    assert!(message.contains("at most 1024 bytes"), "{message}");
+}
