@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::changes::{postgres, Change, ChangeKind};
 use super::filter::sql::push_filter;
 use super::filter::Filter;
+use super::json_depth::{parse_stored, too_deep_at, too_deep_message, MAX_JSON_DEPTH};
 use super::sort::{push_order_by, SortKey};
 use super::sql::Sql;
 use super::{merge_patch, CollectionName, Store, StoreError, Tx};
@@ -19,6 +20,44 @@ pub const MAX_LIMIT: u64 = 1000;
 pub const UPDATE_ATTEMPTS: usize = 16;
 
 const COLUMNS: &str = "id, collection, data, owner_id, created_at, updated_at, version";
+/// The columns as read back: the data as text, parsed by [`parse_stored`] so that rows
+/// nested deeper than serde_json reads (stored before the depth limit) still read.
+const READ_COLUMNS: &str =
+    "id, collection, CAST(data AS TEXT) AS data, owner_id, created_at, updated_at, version";
+/// [`READ_COLUMNS`] from the written rows of a notifying write (`e`, see `push_notify`).
+const NOTIFY_COLUMNS: &str = "e.id, e.collection, CAST(e.data AS TEXT) AS data, e.owner_id, e.created_at, e.updated_at, e.version";
+
+/// A document row as read: [`READ_COLUMNS`].
+#[derive(sea_orm::FromQueryResult)]
+struct Row {
+    id: String,
+    collection: String,
+    data: String,
+    owner_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    version: i32,
+}
+
+impl Row {
+    fn into_document(self) -> Result<Document, StoreError> {
+        let data = parse_stored(&self.data).map_err(|e| {
+            StoreError::Database(sea_orm::DbErr::Custom(format!(
+                "document {} holds data that is not JSON: {e}",
+                self.id
+            )))
+        })?;
+        Ok(Document {
+            id: self.id,
+            collection: self.collection,
+            data,
+            owner_id: self.owner_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+}
 
 /// A stored document as the rest of hookql sees it.
 pub type Document = entity::document::Model;
@@ -28,8 +67,12 @@ pub type Document = entity::document::Model;
 pub struct DocumentData(Map<String, Value>);
 
 impl DocumentData {
-    /// Accepts a JSON object of at most [`MAX_DOCUMENT_BYTES`].
+    /// Accepts a JSON object of at most [`MAX_DOCUMENT_BYTES`], nested at most
+    /// [`MAX_JSON_DEPTH`] levels.
     pub fn parse(value: Value) -> Result<Self, String> {
+        if let Some(at) = too_deep_at(&value, MAX_JSON_DEPTH) {
+            return Err(too_deep_message(&at));
+        }
         let Value::Object(object) = value else {
             return Err(format!(
                 "expected a JSON object such as {{\"title\": \"Hello\"}}, got {}",
@@ -222,7 +265,7 @@ impl Store {
         sql.bind(now)
             .push(" AS updated_at, 1 AS version) AS documents WHERE ");
         push_filter(&mut sql, allowed);
-        sql.push(" RETURNING ").push(COLUMNS);
+        sql.push(" RETURNING ").push(self.returning());
         self.write_change(tx, sql, ChangeKind::Created, None)
             .await?
             .ok_or(StoreError::Denied)
@@ -239,14 +282,14 @@ impl Store {
     ) -> Result<Option<Document>, StoreError> {
         let mut sql = Sql::new(self.backend());
         sql.push("SELECT ")
-            .push(COLUMNS)
+            .push(READ_COLUMNS)
             .push(" FROM documents WHERE collection = ");
         sql.bind(collection.as_str().to_string())
             .push(" AND id = ")
             .bind(id.to_string())
             .push(" AND ");
         push_filter(&mut sql, visible);
-        Ok(self.fetch_one(tx, false, sql).await?)
+        self.fetch_document(tx, false, sql).await
     }
 
     /// One page of the documents in `collection` matching the query, and the total count.
@@ -266,7 +309,7 @@ impl Store {
         count.push("SELECT COUNT(*) AS total");
         push_where(&mut count);
         let mut select = Sql::new(self.backend());
-        select.push("SELECT ").push(COLUMNS);
+        select.push("SELECT ").push(READ_COLUMNS);
         push_where(&mut select);
         push_order_by(&mut select, &query.sort);
         select
@@ -279,10 +322,11 @@ impl Store {
             if query.limit == 0 {
                 return Ok(Vec::new());
             }
-            self.fetch_all(tx, select).await
+            self.fetch_documents(tx, select).await
         };
-        let (items, total_count) =
-            tokio::try_join!(items, self.count(tx, query.count_total, count))?;
+        let (items, total_count) = tokio::try_join!(items, async {
+            Ok::<_, StoreError>(self.count(tx, query.count_total, count).await?)
+        })?;
         Ok(Page { items, total_count })
     }
 
@@ -334,7 +378,7 @@ impl Store {
         sql.push(" AND version = ").bind(current.version);
         sql.push(" AND ");
         push_filter(&mut sql, &guard.allowed);
-        sql.push(" RETURNING ").push(COLUMNS);
+        sql.push(" RETURNING ").push(self.returning());
         let old = Some(&current.data);
         match self.write_change(tx, sql, ChangeKind::Updated, old).await? {
             Some(updated) => Ok(Written::Done(updated)),
@@ -363,7 +407,7 @@ impl Store {
         push_filter(&mut sql, &guard.visible);
         sql.push(" AND ");
         push_filter(&mut sql, &guard.allowed);
-        sql.push(" RETURNING ").push(COLUMNS);
+        sql.push(" RETURNING ").push(self.returning());
         if let Some(deleted) = self
             .write_change(tx, sql, ChangeKind::Deleted, None)
             .await?
@@ -391,6 +435,36 @@ impl Store {
         sql
     }
 
+    /// What a write from [`Self::change_statement`] returns: the stored columns where the
+    /// notifying statement (PostgreSQL) reads them on, else the columns as read.
+    fn returning(&self) -> &'static str {
+        match self.notify_channel {
+            Some(_) => COLUMNS,
+            None => READ_COLUMNS,
+        }
+    }
+
+    /// One document row of `sql`, parsed.
+    async fn fetch_document(
+        &self,
+        tx: Option<&Tx>,
+        write: bool,
+        sql: Sql,
+    ) -> Result<Option<Document>, StoreError> {
+        let row: Option<Row> = self.fetch_one(tx, write, sql).await?;
+        row.map(Row::into_document).transpose()
+    }
+
+    /// Every document row of a read-only `sql`, parsed.
+    async fn fetch_documents(
+        &self,
+        tx: Option<&Tx>,
+        sql: Sql,
+    ) -> Result<Vec<Document>, StoreError> {
+        let rows: Vec<Row> = self.fetch_all(tx, sql).await?;
+        rows.into_iter().map(Row::into_document).collect()
+    }
+
     /// Runs a write from [`Self::change_statement`] ending in `RETURNING` the columns, and
     /// reports the change to the feed in commit order: PostgreSQL notifies within the
     /// statement; SQLite publishes before the write turn is released (at commit, inside `tx`).
@@ -402,14 +476,14 @@ impl Store {
         old_data: Option<&Value>,
     ) -> Result<Option<Document>, StoreError> {
         if let Some(channel) = &self.notify_channel {
-            postgres::push_notify(&mut sql, COLUMNS, channel, kind, old_data);
-            return Ok(self.fetch_one(tx, true, sql).await?);
+            postgres::push_notify(&mut sql, NOTIFY_COLUMNS, channel, kind, old_data);
+            return self.fetch_document(tx, true, sql).await;
         }
         let _turn = match tx {
             Some(_) => None,
             None => self.write_turn().await,
         };
-        let written: Option<Document> = self.fetch_one(tx, false, sql).await?;
+        let written = self.fetch_document(tx, false, sql).await?;
         if let Some(document) = &written {
             if self.changes.is_watched(&document.collection) {
                 let change = Change {

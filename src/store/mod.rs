@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod documents;
 pub mod filter;
 pub mod hook_runs;
+pub mod json_depth;
 pub mod merge_patch;
 pub mod refresh_tokens;
 pub mod sort;

@@ -1,11 +1,12 @@
 //! App users: one row each, with the email stored lower-cased and unique.
 
 use entity::user;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::SqlErr;
 use serde_json::Value;
 
 use super::filter::sql::push_filter;
 use super::filter::Filter;
+use super::json_depth::parse_stored;
 use super::sql::Sql;
 use super::{Store, StoreError, Tx};
 
@@ -42,6 +43,43 @@ pub struct UserChange {
 }
 
 const COLUMNS: &str = "id, email, password_hash, role, data, created_at, updated_at, last_login_at";
+/// The columns as read back: the profile as text, parsed by [`parse_stored`] so that
+/// profiles nested deeper than serde_json reads (stored before the depth limit) still read.
+const READ_COLUMNS: &str = "id, email, password_hash, role, CAST(data AS TEXT) AS data, created_at, updated_at, last_login_at";
+
+/// A user row as read: [`READ_COLUMNS`].
+#[derive(sea_orm::FromQueryResult)]
+struct Row {
+    id: String,
+    email: String,
+    password_hash: String,
+    role: String,
+    data: String,
+    created_at: i64,
+    updated_at: i64,
+    last_login_at: Option<i64>,
+}
+
+impl Row {
+    fn into_user(self) -> Result<User, StoreError> {
+        let data = parse_stored(&self.data).map_err(|e| {
+            StoreError::Database(sea_orm::DbErr::Custom(format!(
+                "user {} holds a profile that is not JSON: {e}",
+                self.id
+            )))
+        })?;
+        Ok(User {
+            id: self.id,
+            email: self.email,
+            password_hash: self.password_hash,
+            role: self.role,
+            data,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_login_at: self.last_login_at,
+        })
+    }
+}
 
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -69,7 +107,7 @@ impl Store {
         sql.bind(new.data).push(", ");
         sql.bind(now).push(", ").bind(now).push(", ");
         sql.bind(new.signed_in.then_some(now));
-        sql.push(") RETURNING ").push(COLUMNS);
+        sql.push(") RETURNING ").push(READ_COLUMNS);
         self.write_user(tx, sql)
             .await?
             .ok_or_else(|| StoreError::Invalid("the new user was not stored".into()))
@@ -82,15 +120,17 @@ impl Store {
             .push(COLUMNS)
             .push(" FROM users WHERE id = ");
         sql.bind(id.to_string());
-        Ok(self.fetch_one(tx, false, sql).await?)
+        self.fetch_user(tx, false, sql).await
     }
 
     /// The user with `email` (lower-cased).
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        Ok(user::Entity::find()
-            .filter(user::Column::Email.eq(email))
-            .one(&self.db)
-            .await?)
+        let mut sql = Sql::for_rows(self.backend(), "users");
+        sql.push("SELECT ")
+            .push(READ_COLUMNS)
+            .push(" FROM users WHERE email = ")
+            .bind(email.to_string());
+        self.fetch_user(None, false, sql).await
     }
 
     /// Records a successful sign-in.
@@ -99,7 +139,7 @@ impl Store {
         let mut sql = Sql::new(self.backend());
         sql.push("UPDATE users SET last_login_at = ").bind(now);
         sql.push(" WHERE id = ").bind(id.to_string());
-        sql.push(" RETURNING ").push(COLUMNS);
+        sql.push(" RETURNING ").push(READ_COLUMNS);
         self.write_user(tx, sql).await
     }
 
@@ -128,12 +168,13 @@ impl Store {
         }
         sql.push(" WHERE id = ").bind(seen.id.clone());
         sql.push(" AND updated_at = ").bind(seen.updated_at);
-        sql.push(" RETURNING ").push(COLUMNS);
+        sql.push(" RETURNING ").push(READ_COLUMNS);
         self.write_user(tx, sql).await
     }
 
     async fn write_user(&self, tx: Option<&Tx>, sql: Sql) -> Result<Option<User>, StoreError> {
-        self.fetch_one(tx, true, sql).await.map_err(email_taken)
+        let row: Option<Row> = self.fetch_one(tx, true, sql).await.map_err(email_taken)?;
+        row.map(Row::into_user).transpose()
     }
 
     /// Deletes a user and every refresh token it holds, in one transaction (`tx`, or one of
@@ -160,8 +201,19 @@ impl Store {
         sql.push("DELETE FROM users WHERE id = ")
             .bind(id.to_string())
             .push(" RETURNING ")
-            .push(COLUMNS);
-        Ok(self.fetch_one(Some(tx), true, sql).await?)
+            .push(READ_COLUMNS);
+        self.fetch_user(Some(tx), true, sql).await
+    }
+
+    /// One user row of `sql`, parsed.
+    async fn fetch_user(
+        &self,
+        tx: Option<&Tx>,
+        write: bool,
+        sql: Sql,
+    ) -> Result<Option<User>, StoreError> {
+        let row: Option<Row> = self.fetch_one(tx, write, sql).await?;
+        row.map(Row::into_user).transpose()
     }
 
     /// A page of users matching `filter` (parsed for users), oldest first, and the total.
@@ -175,7 +227,7 @@ impl Store {
         let mut select = Sql::for_rows(self.backend(), "users");
         select
             .push("SELECT ")
-            .push(COLUMNS)
+            .push(READ_COLUMNS)
             .push(" FROM users WHERE ");
         push_filter(&mut select, filter);
         select
@@ -190,11 +242,10 @@ impl Store {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            self.fetch_all(None, select).await
+            let rows: Vec<Row> = self.fetch_all(None, select).await?;
+            rows.into_iter().map(Row::into_user).collect()
         };
-        Ok(tokio::try_join!(
-            items,
-            self.count(None, count_total, count)
-        )?)
+        let count = async { Ok::<_, StoreError>(self.count(None, count_total, count).await?) };
+        tokio::try_join!(items, count)
     }
 }

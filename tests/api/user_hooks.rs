@@ -255,7 +255,8 @@ async fn profile_updates_and_deletions_run_their_hooks() {
 #[tokio::test]
 async fn the_shipped_hooks_yaml_examples_work() {
     let app = spawn_app_with(crate::helpers::NO_HOOKS, |s| {
-        s.hooks = Some(crate::readme::shipped_hooks())
+        s.hooks = Some(crate::readme::shipped_hooks());
+        crate::helpers::with_admin(s);
     })
     .await;
     let disposable = register(&app, "x@mailinator.com", json!({})).await;
@@ -304,8 +305,9 @@ async fn the_shipped_hooks_yaml_examples_work() {
         json!({"id": draft["id"]}),
     )
     .await;
+    let admin = app.admin_token().await;
     let archive = app
-        .data_as(Some(&ann.token), DOCS, json!({"c": "posts_archive"}))
+        .data_as(Some(&admin), DOCS, json!({"c": "posts_archive"}))
         .await;
     assert_eq!(
         archive["documents"]["items"][0]["data"]["post"]["title"], "My Draft",

@@ -161,7 +161,8 @@ pub struct HookBinding {
     pub script_file: Option<String>,
     /// How long this hook may run, in milliseconds (overrides `defaults.timeout_ms`).
     pub timeout_ms: Option<u64>,
-    /// What a failure does (overrides `defaults.on_error`).
+    /// What a failure does (overrides `defaults.on_error`). Read hooks (`pre_read`,
+    /// `post_read`) block on failure unless they say `allow` here: they guard what callers see.
     pub on_error: Option<OnError>,
     /// Extra HTTP headers for `url` hooks; values may use `${NAME}`.
     pub headers: Option<BTreeMap<String, String>>,

@@ -5,6 +5,8 @@
 use rhai::{Array, Dynamic, Map as RhaiMap};
 use serde_json::{Map, Number, Value};
 
+use crate::store::json_depth::MAX_JSON_DEPTH;
+
 /// A JSON value as a Rhai value.
 pub fn from_json(value: &Value) -> Dynamic {
     match value {
@@ -26,8 +28,21 @@ pub fn from_json(value: &Value) -> Dynamic {
     }
 }
 
-/// A Rhai value as JSON; `Err` names what has no JSON form (a function pointer, NaN…).
+/// A Rhai value as JSON; `Err` names what has no JSON form (a function pointer, NaN…) or
+/// nests deeper than [`MAX_JSON_DEPTH`] + 8 levels (room for a payload's envelope around
+/// data). Bounded so a script that builds a deep value in a loop fails, instead of
+/// exhausting the stack of the thread that converts it.
 pub fn to_json(value: Dynamic) -> Result<Value, String> {
+    to_json_at(value, 0)
+}
+
+fn to_json_at(value: Dynamic, depth: usize) -> Result<Value, String> {
+    if depth > MAX_JSON_DEPTH + 8 && (value.is_array() || value.is_map()) {
+        return Err(format!(
+            "nests deeper than {} levels of maps and arrays",
+            MAX_JSON_DEPTH + 8
+        ));
+    }
     if value.is_unit() {
         return Ok(Value::Null);
     }
@@ -49,7 +64,7 @@ pub fn to_json(value: Dynamic) -> Result<Value, String> {
         let items = value.cast::<Array>();
         return items
             .into_iter()
-            .map(to_json)
+            .map(|item| to_json_at(item, depth + 1))
             .collect::<Result<_, _>>()
             .map(Value::Array);
     }
@@ -57,7 +72,7 @@ pub fn to_json(value: Dynamic) -> Result<Value, String> {
         let map = value.cast::<RhaiMap>();
         let mut out = Map::new();
         for (k, v) in map {
-            out.insert(k.to_string(), to_json(v)?);
+            out.insert(k.to_string(), to_json_at(v, depth + 1)?);
         }
         return Ok(Value::Object(out));
     }
@@ -75,5 +90,14 @@ mod tests {
         assert_eq!(to_json(from_json(&value)).unwrap(), value);
         assert_eq!(to_json(from_json(&json!(7))).unwrap(), json!(7));
         assert!(to_json(from_json(&json!(7))).unwrap().is_i64());
+    }
+
+    #[test]
+    fn values_built_too_deep_are_refused_not_recursed_into() {
+        let mut dynamic = Dynamic::from_int(1);
+        for _ in 0..200 {
+            dynamic = Dynamic::from_array(vec![dynamic]);
+        }
+        assert!(to_json(dynamic).unwrap_err().contains("deeper than"));
     }
 }

@@ -118,6 +118,49 @@ fn filter(value: Dynamic) -> Result<Filter, String> {
     }
 }
 
+/// The filter of `db.find_by`/`db.find_one_by`: each field equal to its value, taken as a
+/// value. A value from a client can never become an operator (`{"_neq": ""}` once matched
+/// every unused invite, issue 15): a scalar is compared with `_eq`, `()` means missing or
+/// null, and a map or array (which equality on scalars cannot match) matches nothing.
+fn equal_to(fields: rhai::Map) -> Result<Filter, String> {
+    let mut all = Vec::with_capacity(fields.len());
+    for (key, value) in fields {
+        if key.starts_with('_') {
+            return Err(format!(
+                "`{key}` is not a field name: find_by compares fields with values; use find for `_or` and operators"
+            ));
+        }
+        let term = match to_json(value)? {
+            Value::Null => serde_json::json!({ key.as_str(): {"_is_null": true} }),
+            Value::Array(_) | Value::Object(_) => return Ok(Filter::never()),
+            scalar => serde_json::json!({ key.as_str(): {"_eq": scalar} }),
+        };
+        all.push(Filter::parse(&term, "fields").map_err(|e| e.to_string())?);
+    }
+    Ok(Filter::And(all))
+}
+
+async fn find_by(
+    store: &Store,
+    tx: Option<&Tx>,
+    name: &str,
+    fields: rhai::Map,
+    limit: u64,
+) -> Result<Vec<crate::store::Document>, String> {
+    let query = ListQuery {
+        filter: equal_to(fields)?,
+        sort: Vec::new(),
+        limit: limit.min(MAX_LIMIT),
+        offset: 0,
+        count_total: false,
+    };
+    Ok(store
+        .list_documents(tx, &collection(name)?, &query)
+        .await
+        .map_err(store_error)?
+        .items)
+}
+
 fn object(value: Dynamic, what: &str) -> Result<DocumentData, String> {
     DocumentData::parse(to_json(value)?).map_err(|e| format!("{what}: {e}"))
 }
@@ -175,8 +218,27 @@ async fn find(
 
 type Out = Result<Dynamic, Box<EvalAltResult>>;
 
-/// Registers `db.get/find_one/find/count/create/update/delete/get_user/update_user`.
+/// Registers `db.get/find_one/find/find_one_by/find_by/count/create/update/delete/get_user/
+/// update_user`.
 pub(super) fn register(engine: &mut Engine) {
+    engine.register_fn(
+        "find_one_by",
+        |db: &mut DbApi, name: &str, fields: rhai::Map| -> Out {
+            db.call("find_one_by", false, async |store, tx| {
+                let docs = find_by(store, tx, name, fields, 1).await?;
+                Ok(optional(docs.first().map(payload::document)))
+            })
+        },
+    );
+    engine.register_fn(
+        "find_by",
+        |db: &mut DbApi, name: &str, fields: rhai::Map| -> Out {
+            db.call("find_by", false, async |store, tx| {
+                let docs = find_by(store, tx, name, fields, DEFAULT_FIND_LIMIT).await?;
+                Ok(documents_result(docs))
+            })
+        },
+    );
     engine.register_type_with_name::<DbApi>("Db");
     engine.register_fn("get", |db: &mut DbApi, name: &str, id: &str| -> Out {
         db.call("get", false, async |store, tx| {

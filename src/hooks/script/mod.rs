@@ -13,7 +13,7 @@ pub mod db;
 mod http;
 pub mod run;
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use rhai::{Engine, AST};
 
@@ -50,25 +50,79 @@ pub struct ScriptError {
     pub message: String,
 }
 
-static ENGINE: LazyLock<Engine> = LazyLock::new(build_engine);
+static ENGINE: LazyLock<Engine> = LazyLock::new(|| build_engine(1));
 
-/// The engine every script compiles and runs on.
+/// Engines with larger size limits, built when first needed (see [`engine_for`]).
+static LARGER: [OnceLock<Engine>; TIERS] = [const { OnceLock::new() }; TIERS];
+/// How many larger engines there are; each allows 4 times the sizes of the one before.
+const TIERS: usize = 5;
+
+/// The engine every script compiles on, and runs on when its payload is small.
 pub fn engine() -> &'static Engine {
     &ENGINE
+}
+
+/// The engine to run a script on whose payload holds `sizes` (array items, map entries,
+/// string bytes, counted the way Rhai counts them). Why: Rhai's size limits bound what a
+/// script builds, but they count what it was given too, so a large page of documents made
+/// a redacting `post_read` hook fail (issue 15). A script always gets at least half of its
+/// engine's limits beyond its payload: the smallest engine (limits ×1, ×4, ×16 …) where the
+/// payload takes at most half.
+pub fn engine_for(sizes: (usize, usize, usize)) -> &'static Engine {
+    let (arrays, maps, strings) = sizes;
+    let fits = |scale: usize| {
+        arrays * 2 <= MAX_COLLECTION_ITEMS * scale
+            && maps * 2 <= MAX_COLLECTION_ITEMS * scale
+            && strings * 2 <= MAX_STRING_BYTES * scale
+    };
+    if fits(1) {
+        return &ENGINE;
+    }
+    let tier = (0..TIERS)
+        .find(|tier| fits(4 << (2 * tier)))
+        .unwrap_or(TIERS - 1);
+    LARGER[tier].get_or_init(|| build_engine(4 << (2 * tier)))
+}
+
+/// Array items, map entries and string bytes in `values`, about as Rhai's size limits count
+/// them (keys included, to err on the large side).
+pub fn data_sizes<'a>(
+    values: impl IntoIterator<Item = &'a serde_json::Value>,
+) -> (usize, usize, usize) {
+    use serde_json::Value;
+    let (mut arrays, mut maps, mut strings) = (0, 0, 0);
+    let mut stack: Vec<&Value> = values.into_iter().collect();
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Array(items) => {
+                arrays += items.len();
+                stack.extend(items);
+            }
+            Value::Object(fields) => {
+                maps += fields.len();
+                strings += fields.keys().map(String::len).sum::<usize>();
+                stack.extend(fields.values());
+            }
+            Value::String(s) => strings += s.len(),
+            _ => {}
+        }
+    }
+    (arrays, maps, strings)
 }
 
 /// hookql's sandbox: bounded operations, call depth, expression depth and value sizes; a
 /// deadline checked as the script runs; no `eval`; no module imports (so no file access);
 /// `print`/`debug` go to the server log under the hook's name. Rhai has no process or network
 /// access of its own: scripts reach the outside only through the helpers in [`api`].
-fn build_engine() -> Engine {
+/// `scale` multiplies the size limits (see [`engine_for`]).
+fn build_engine(scale: usize) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_operations(MAX_OPERATIONS);
     engine.set_max_call_levels(32);
     engine.set_max_expr_depths(64, 32);
-    engine.set_max_string_size(MAX_STRING_BYTES);
-    engine.set_max_array_size(MAX_COLLECTION_ITEMS);
-    engine.set_max_map_size(MAX_COLLECTION_ITEMS);
+    engine.set_max_string_size(MAX_STRING_BYTES * scale);
+    engine.set_max_array_size(MAX_COLLECTION_ITEMS * scale);
+    engine.set_max_map_size(MAX_COLLECTION_ITEMS * scale);
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
     engine.on_progress(run::check_deadline);
@@ -99,6 +153,16 @@ mod tests {
         assert!(compile(engine(), "let x = 1;\nx + 1").is_ok());
         let e = compile(engine(), "let x = 1;\nlet = ;\n").unwrap_err();
         assert_eq!(e.line, 2, "{e:?}");
+    }
+
+    #[test]
+    fn large_payloads_run_on_engines_with_room_beyond_them() {
+        let small = data_sizes([&serde_json::json!({"a": [1, 2], "s": "xy"})]);
+        assert_eq!(small, (2, 2, 4));
+        assert!(std::ptr::eq(engine_for(small), engine()));
+        let big = engine_for((150_000, 10, 10));
+        assert!(big.max_array_size() >= 300_000, "{}", big.max_array_size());
+        assert!(std::ptr::eq(engine_for((150_000, 0, 0)), big));
     }
 
     #[test]

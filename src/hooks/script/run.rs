@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::api::{BlockSignal, ConfigApi};
 use super::db::{DbApi, OperationTx};
 use super::http::HttpApi;
-use super::{convert, engine, CompiledScript};
+use super::{convert, CompiledScript};
 use crate::hooks::config::Binding;
 use crate::hooks::payload::Payload;
 use crate::hooks::webhook::WebhookClient;
@@ -93,6 +93,7 @@ pub async fn run(
 ) -> Result<Value, String> {
     let (hook, timeout) = (binding.name.as_str(), binding.timeout);
     let mut scope = scope(payload, env, binding);
+    let engine = super::engine_for(super::data_sizes(payload.fields().values()));
     let ast = script.0.clone();
     let state = RunState {
         hook: hook.to_string(),
@@ -100,7 +101,7 @@ pub async fn run(
     };
     let task = tokio::task::spawn_blocking(move || {
         RUN.set(Some(state));
-        let result = engine().eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+        let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
         RUN.set(None);
         drop(scope);
         answer(result)

@@ -42,12 +42,12 @@ pub fn push_start(sql: &mut Sql) {
     sql.push("WITH w AS (");
 }
 
-/// Closes a statement opened by [`push_start`] (the write must end in `RETURNING columns`):
+/// Closes a statement opened by [`push_start`] (the write must end in `RETURNING` the stored columns):
 /// the statement then returns the written row and, if some instance watches the collection
-/// (`hookql_watched`, see the `realtime_interest` migration), notifies `channel` of the change.
+/// (`hookql_watched`, see the `realtime_interest` migration), notifies `channel` of the change. `select` is the select list over the written rows `e`.
 pub fn push_notify(
     sql: &mut Sql,
-    columns: &str,
+    select: &str,
     channel: &str,
     kind: ChangeKind,
     old_data: Option<&Value>,
@@ -63,12 +63,7 @@ pub fn push_notify(
     sql.push(" FROM e WHERE octet_length(change) > ")
         .push(&INLINE_LIMIT.to_string())
         .push(" RETURNING id) SELECT ");
-    for (i, column) in columns.split(',').enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.push("e.").push(column.trim());
-    }
+    sql.push(select);
     sql.push(", (CASE WHEN e.change IS NOT NULL THEN pg_notify(");
     sql.bind(channel.to_string());
     sql.push(", COALESCE((SELECT '{\"spill\":' || s.id || '}' FROM s), e.change)) END)::text AS notified FROM e");
@@ -229,7 +224,7 @@ impl Listener {
     }
 
     async fn decode(&self, payload: &str) -> Result<Change, String> {
-        match serde_json::from_str::<Notice>(payload).map_err(|e| e.to_string())? {
+        match parse_notice::<Notice>(payload)? {
             Notice::Inline(wire) => Ok(wire.into()),
             Notice::Spilled { spill } => {
                 let (payload,): (String,) =
@@ -238,12 +233,18 @@ impl Listener {
                         .fetch_one(&self.pool)
                         .await
                         .map_err(|e| format!("cannot read spilled change {spill}: {e}"))?;
-                serde_json::from_str::<Wire>(&payload)
-                    .map(Change::from)
-                    .map_err(|e| e.to_string())
+                parse_notice::<Wire>(&payload).map(Change::from)
             }
         }
     }
+}
+
+/// A notice's JSON: data of rows stored before the depth limit may nest deeper than serde_json
+/// reads, so it goes through the same tolerant reading as rows.
+fn parse_notice<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    crate::store::json_depth::parse_stored(text)
+        .and_then(serde_json::from_value)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

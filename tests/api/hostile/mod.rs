@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
+mod json;
 mod patterns;
+mod sample;
 
 /// How slow a bystander's answer may be while an attack runs. Generous (debug builds on two
 /// shared cores), yet far below what the attacks cost before they were bounded (4.5 s to

@@ -27,6 +27,21 @@ pub(super) struct BindingDefaults<'a> {
     pub on_error: OnError,
 }
 
+/// What a failure of a binding without its own `on_error` does. Read hooks guard what a
+/// caller may see (`pre_read` narrows, `post_read` redacts), and a client can make a script
+/// fail (issue 15): they fail closed whatever `defaults.on_error` says, unless the binding
+/// itself says `on_error: allow`.
+fn default_on_error(events: &[Event], default: OnError) -> OnError {
+    if events
+        .iter()
+        .any(|e| matches!(e, Event::PreRead | Event::PostRead))
+    {
+        OnError::Block
+    } else {
+        default
+    }
+}
+
 impl Checker<'_> {
     /// Checks `hook` (at path `at`); `None` if it had any error (already recorded).
     pub(super) fn binding(
@@ -82,6 +97,9 @@ impl Checker<'_> {
         if self.errors.len() > errors_before || events.is_empty() {
             return None;
         }
+        let on_error = hook
+            .on_error
+            .unwrap_or_else(|| default_on_error(&events, defaults.on_error));
         Some(Binding {
             name: hook.name,
             events,
@@ -91,7 +109,7 @@ impl Checker<'_> {
             changed,
             action: action?,
             timeout,
-            on_error: hook.on_error.unwrap_or(defaults.on_error),
+            on_error,
             allow_hosts: hook.allow_hosts.unwrap_or_default().into(),
             ordering: hook.ordering.unwrap_or(Ordering::Unordered),
             log_payloads: hook.log_payloads.unwrap_or(false),

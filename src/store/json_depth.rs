@@ -1,0 +1,209 @@
+//! How deep JSON may nest, checked at the door and tolerated on the way out.
+//!
+//! Why a limit: JSON is read back with serde_json, which refuses more than 128 levels, and
+//! walked recursively by scripts, filters and the GraphQL engine. Before the limit, one
+//! `createDocument` with 200 levels stored a row that made every later read of its
+//! collection fail (issue 15). Every path that accepts JSON (documents, profiles, hook
+//! answers) refuses more than [`MAX_JSON_DEPTH`] levels, and rows stored before the limit
+//! existed are still read: [`parse_stored`] hands back what lies below the limit as its JSON
+//! text, a string, instead of failing.
+
+use serde_json::Value;
+
+/// Most levels of objects and arrays in one document's data or a user's profile (the data
+/// object itself is level 1). Firestore allows 20, MongoDB 100; 32 leaves room for any
+/// real document while every reader stays far from its own limits.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Levels below which stored JSON is handed back as text when read (see [`parse_stored`]).
+const STORED_DEPTH: usize = 64;
+
+/// The first place where `value` nests deeper than `max` levels, as a dotted path (`a.b[3]`),
+/// or `None`. Iterative, so no input can exhaust the stack.
+pub fn too_deep_at(value: &Value, max: usize) -> Option<String> {
+    let mut stack: Vec<(&Value, usize, String)> = vec![(value, 1, String::new())];
+    while let Some((value, depth, path)) = stack.pop() {
+        let children: Vec<(&Value, String)> = match value {
+            Value::Object(fields) => fields.iter().map(|(k, v)| (v, join(&path, k))).collect(),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v, format!("{path}[{i}]")))
+                .collect(),
+            _ => continue,
+        };
+        for (child, here) in children {
+            if matches!(child, Value::Object(_) | Value::Array(_)) {
+                if depth + 1 > max {
+                    return Some(here);
+                }
+                stack.push((child, depth + 1, here));
+            }
+        }
+    }
+    None
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The error for JSON nested too deep at `at`.
+pub fn too_deep_message(at: &str) -> String {
+    let at: String = at.chars().take(120).collect();
+    format!("nests deeper than {MAX_JSON_DEPTH} levels of objects and arrays (at `{at}`…); flatten the structure")
+}
+
+/// Stored JSON text as a value. Rows written before the depth limit may nest deeper than
+/// serde_json reads; their parts below [`STORED_DEPTH`] levels come back as JSON text
+/// (a string), so the row can be read, shown, fixed or deleted.
+pub fn parse_stored(text: &str) -> serde_json::Result<Value> {
+    if depth_of_text(text) <= STORED_DEPTH {
+        return serde_json::from_str(text);
+    }
+    serde_json::from_str(&flatten_below(text, STORED_DEPTH))
+}
+
+/// The deepest nesting of a JSON text, by one scan (strings skipped).
+fn depth_of_text(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// `text` with every object or array that starts at level `max + 1` replaced by a JSON
+/// string of its text. One pass; the input is a valid JSON text (it was stored as one).
+fn flatten_below(text: &str, max: usize) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 64);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut copied, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' if depth == max => {
+                let end = closing(bytes, i);
+                out.push_str(&text[copied..i]);
+                out.push_str(&Value::String(text[i..end].to_string()).to_string());
+                copied = end;
+                i = end;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// The index just past the object or array that opens at `start`.
+fn closing(bytes: &[u8], start: usize) -> usize {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn nested(levels: usize) -> String {
+        format!("{}1{}", "{\"a\":[".repeat(levels), "]}".repeat(levels))
+    }
+
+    #[test]
+    fn depth_is_found_with_its_place() {
+        assert_eq!(too_deep_at(&json!({"a": {"b": [1]}}), 3), None);
+        assert_eq!(
+            too_deep_at(&json!({"a": {"b": [1]}}), 2).as_deref(),
+            Some("a.b")
+        );
+        assert_eq!(
+            too_deep_at(&json!({"x": 1, "a": [{"b": {}}]}), 2).as_deref(),
+            Some("a[0]")
+        );
+    }
+
+    #[test]
+    fn stored_rows_deeper_than_serde_reads_come_back_with_text_below_the_limit() {
+        let text = format!("{{\"s\": \"[{{\\\"\", \"deep\": {}}}", nested(150));
+        assert!(serde_json::from_str::<Value>(&text).is_err());
+        let value = parse_stored(&text).unwrap();
+        assert_eq!(value["s"], "[{\"");
+        let mut inner = &value["deep"];
+        for _ in 0..31 {
+            inner = &inner["a"][0];
+        }
+        let rest = inner["a"].as_str().expect("text below the limit");
+        assert!(rest.starts_with("[{\"a\":["), "{rest}");
+        assert!(serde_json::from_str::<Value>(rest).is_err(), "still deep");
+    }
+
+    #[test]
+    fn shallow_rows_read_as_they_are() {
+        let text = nested(20);
+        assert_eq!(
+            parse_stored(&text).unwrap(),
+            serde_json::from_str::<Value>(&text).unwrap()
+        );
+    }
+}
