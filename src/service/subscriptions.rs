@@ -4,7 +4,8 @@
 //! stands now: a hooks reload applies to open subscriptions from the next change on) and the
 //! subscription's filter, then passed through `post_read` hooks like a query result. A
 //! subscriber never sees a document it could not read, nor old data it could not read: an
-//! update that makes a hidden document visible arrives without `oldData`.
+//! update that makes a hidden document visible arrives without `oldData` (hidden by the rule
+//! or by a `pre_read` hook's narrowing alike).
 
 use std::sync::Arc;
 
@@ -47,6 +48,9 @@ pub struct DocumentChanges {
     caller: Caller,
     collection: CollectionName,
     filter: Filter,
+    /// What `pre_read` hooks narrowed the subscriber's view to: the old data of an update must
+    /// pass it as well as the rule, or a draft's text would leak in `oldData` (issue 15).
+    narrowed: Filter,
     feed: FeedSubscription,
     /// The read rule, and the configuration it was taken from.
     visible: (Arc<HooksConfig>, Filter),
@@ -77,7 +81,8 @@ pub async fn subscribe(
         state: state.clone(),
         caller: caller.clone(),
         collection,
-        filter: Filter::And(vec![requested, narrowed]),
+        filter: Filter::And(vec![requested, narrowed.clone()]),
+        narrowed,
         feed,
         visible: (hooks, visible),
     })
@@ -119,7 +124,7 @@ impl DocumentChanges {
                     version: change.document.version - 1,
                     ..change.document.clone()
                 };
-                if visible.matches(&before) {
+                if visible.matches(&before) && self.narrowed.matches(&before) {
                     self.after_post_read(&hooks, before).await.map(|d| d.data)
                 } else {
                     None

@@ -14,6 +14,7 @@ use crate::helpers::TestApp;
 mod json;
 mod patterns;
 mod sample;
+mod views;
 
 /// How slow a bystander's answer may be while an attack runs. Generous (debug builds on two
 /// shared cores), yet far below what the attacks cost before they were bounded (4.5 s to

@@ -1,240 +1,27 @@
-//! Document operations: parse and check every argument, run the event's before-hooks, call
-//! the store, then hand the after-hooks what was written.
-//!
-//! Checks happen before any hook or write, so bad input never changes anything.
+//! Creating, updating and deleting documents: each through its before-hooks, the store, and
+//! its after-hooks; what a mutation may touch and what it answers go through the caller's
+//! read view (see [`super::read`]).
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::access::{self, Action};
-use super::hooks::{self, Before};
-use super::input;
-use super::ServiceError;
+use super::super::hooks::{self, Before};
+use super::super::ServiceError;
+use super::read::{mutation_answer, mutation_view};
+use super::{about, access, collection, data, guard, not_found, rule, target, Action};
 use crate::auth::Caller;
 use crate::hooks::config::{HooksConfig, Operation};
 use crate::hooks::{payload, Event, Payload, Target};
 use crate::state::AppState;
 use crate::store::documents::{busy, Written, UPDATE_ATTEMPTS};
 use crate::store::filter::{Filter, MetaField};
-use crate::store::sort::{Direction, SortKey, MAX_SORT_FIELDS};
-use crate::store::{CollectionName, Document, DocumentData, Guard, ListQuery, Page, UpdateChange};
+use crate::store::{CollectionName, Document, DocumentData, Guard, UpdateChange};
 
-/// One requested sort field, as the client sent it.
-#[derive(Clone, Debug)]
-pub struct SortRequest {
-    /// Field name or dotted path.
-    pub field: String,
-    /// Direction.
-    pub direction: Direction,
-}
-
-/// A page request, as the client sent it.
-#[derive(Clone, Debug, Default)]
-pub struct ListRequest {
-    /// The `filter` argument.
-    pub filter: Option<Value>,
-    /// The `sort` argument.
-    pub sort: Vec<SortRequest>,
-    /// The `limit` argument.
-    pub limit: i32,
-    /// The `offset` argument.
-    pub offset: i32,
-    /// Whether the client asked for `totalCount`.
-    pub count_total: bool,
-}
-
-pub(super) fn collection(name: &str) -> Result<CollectionName, ServiceError> {
-    CollectionName::parse(name).map_err(|m| ServiceError::bad_input("collection", m))
-}
-
-/// Ids are UUIDs; anything else cannot name a document, so say so instead of "not found".
-fn document_id(id: &str) -> Result<String, ServiceError> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ServiceError::bad_input("id", format!("`{}` is not a document id: expected a UUID such as 0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b", id.chars().take(64).collect::<String>())))
-}
-
-/// The collection and document an operation addresses.
-fn target(collection_name: &str, id: &str) -> Result<(CollectionName, String), ServiceError> {
-    Ok((collection(collection_name)?, document_id(id)?))
-}
-
-fn data(value: Value) -> Result<DocumentData, ServiceError> {
-    DocumentData::parse(value).map_err(|m| ServiceError::bad_input("data", m))
-}
-
-/// The filter `caller` must pass for `action` in `collection`, per `hooks`' rules.
-pub(super) fn rule(
-    hooks: &HooksConfig,
-    caller: &Caller,
-    collection: &CollectionName,
-    action: Action,
-) -> Result<Filter, ServiceError> {
-    access::filter(hooks.rules(collection.as_str()), action, caller, collection)
-}
-
-/// The read rule and `action`'s rule for `caller`, from one snapshot of the rules.
-fn guard(
-    hooks: &HooksConfig,
-    caller: &Caller,
-    collection: &CollectionName,
-    action: Action,
-) -> Result<Guard, ServiceError> {
-    Ok(Guard {
-        visible: rule(hooks, caller, collection, Action::Read)?,
-        allowed: rule(hooks, caller, collection, action)?,
-    })
-}
-
-fn about(collection: &CollectionName) -> Target {
-    Target {
-        collection: Some(collection.to_string()),
-        ..Target::default()
-    }
-}
-
-fn not_found(collection: &CollectionName, id: &str) -> ServiceError {
-    ServiceError::NotFound(format!("no document `{id}` in collection `{collection}`"))
-}
-
-/// `pre_read`: the filter hooks leave (ANDed with the read rule by the caller, so a hook can
-/// narrow what is seen, never widen it).
-pub(super) async fn read_filter(
-    state: &AppState,
-    hooks: &Arc<HooksConfig>,
-    caller: &Caller,
-    collection: &CollectionName,
-    build: impl FnOnce(Payload) -> Payload,
-) -> Result<(Filter, Before), ServiceError> {
-    let mut before = hooks::before(state, hooks, Event::PreRead, &about(collection), || {
-        build(Payload::new(Event::PreRead, caller).with("collection", collection.as_str()))
-    })
-    .await?;
-    let filter = match before.take("filter") {
-        Some(value) => input::filter(Some(&value), Filter::parse).map_err(|e| {
-            ServiceError::Internal(format!("a pre_read hook left a bad filter: {e}"))
-        })?,
-        None => Filter::always(),
-    };
-    Ok((filter, before))
-}
-
-/// `post_read`: the documents hooks leave in place of `documents`.
-pub(super) async fn read_result(
-    state: &AppState,
-    hooks: &Arc<HooksConfig>,
-    caller: &Caller,
-    collection: &CollectionName,
-    documents: Vec<Document>,
-) -> Result<Vec<Document>, ServiceError> {
-    if !hooks.has_chain(Event::PostRead) {
-        return Ok(documents);
-    }
-    let listed = documents.iter().map(payload::document).collect::<Vec<_>>();
-    let mut after = hooks::before(state, hooks, Event::PostRead, &about(collection), || {
-        Payload::new(Event::PostRead, caller)
-            .with("collection", collection.as_str())
-            .with("documents", listed)
-    })
-    .await?;
-    let replaced = after.take("documents");
-    after.commit().await?;
-    match replaced {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(payload::parse_document)
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-                ServiceError::Internal(format!("a post_read hook left a bad document: {e}"))
-            }),
-        _ => Ok(documents),
-    }
-}
-
-/// One document by id. A document the caller may not read is reported exactly like a missing
-/// one, so ids leak nothing.
-pub async fn get(
-    state: &AppState,
-    caller: &Caller,
-    collection_name: &str,
-    id: &str,
-) -> Result<Document, ServiceError> {
-    let (collection, id) = target(collection_name, id)?;
-    let hooks = state.runner().config();
-    let visible = rule(&hooks, caller, &collection, Action::Read)?;
-    let (narrowed, before) = read_filter(state, &hooks, caller, &collection, |p| {
-        p.with("document_id", id.as_str())
-    })
-    .await?;
-    let found = state
-        .store()
-        .get_document(
-            before.tx.as_ref(),
-            &collection,
-            &id,
-            &Filter::And(vec![visible, narrowed]),
-        )
-        .await?;
-    before.commit().await?;
-    let found = found.ok_or_else(|| not_found(&collection, &id))?;
-    read_result(state, &hooks, caller, &collection, vec![found])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| not_found(&collection, &id))
-}
-
-/// A page of documents; the read rule is part of the query, so counts and pages are exact.
-pub async fn list(
-    state: &AppState,
-    caller: &Caller,
-    collection_name: &str,
-    request: ListRequest,
-) -> Result<Page, ServiceError> {
-    let collection = collection(collection_name)?;
-    let filter = input::filter(request.filter.as_ref(), Filter::parse)?;
-    if request.sort.len() > MAX_SORT_FIELDS {
-        return Err(ServiceError::bad_input(
-            "sort",
-            format!("at most {MAX_SORT_FIELDS} sort fields are allowed"),
-        ));
-    }
-    let sort = request
-        .sort
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            SortKey::parse(&s.field, s.direction)
-                .map_err(|m| ServiceError::bad_input(format!("sort.{i}.field"), m))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (limit, offset) = input::page_bounds(request.limit, request.offset)?;
-    let hooks = state.runner().config();
-    let visible = rule(&hooks, caller, &collection, Action::Read)?;
-    let client_filter = request.filter.clone().unwrap_or(Value::Null);
-    let (filter, before) = if hooks.has_chain(Event::PreRead) {
-        read_filter(state, &hooks, caller, &collection, |p| {
-            p.with("filter", client_filter)
-        })
-        .await?
-    } else {
-        (filter, hooks::Before::none())
-    };
-    let query = ListQuery {
-        filter: Filter::And(vec![visible, filter]),
-        sort,
-        limit,
-        offset,
-        count_total: request.count_total,
-    };
-    let mut page = state
-        .store()
-        .list_documents(before.tx.as_ref(), &collection, &query)
-        .await?;
-    before.commit().await?;
-    page.items = read_result(state, &hooks, caller, &collection, page.items).await?;
-    Ok(page)
+/// Adds the caller's `pre_read` narrowing to what a mutation may see.
+fn narrow(guard: &mut Guard, narrowed: Filter) {
+    let visible = std::mem::replace(&mut guard.visible, Filter::always());
+    guard.visible = Filter::And(vec![visible, narrowed]);
 }
 
 /// The document data hooks left in their payload, or `data` when no chain ran.
@@ -364,7 +151,7 @@ pub async fn create(
         Saved::Created(&created),
     )
     .await?;
-    Ok(created)
+    mutation_answer(state, &hooks, caller, &collection, created, "create").await
 }
 
 /// Changes a document's data (merge patch or replace), optionally pinned to a version, after
@@ -391,7 +178,11 @@ pub async fn update(
         }
     }
     let hooks = state.runner().config();
-    let guard = guard(&hooks, caller, &collection, Action::Update)?;
+    let mut guard = guard(&hooks, caller, &collection, Action::Update)?;
+    narrow(
+        &mut guard,
+        mutation_view(state, &hooks, caller, &collection, &id, "update").await?,
+    );
     let change = UpdateChange {
         data,
         merge,
@@ -436,7 +227,7 @@ pub async fn update(
         if let Written::Done(updated) = written {
             let saved = Saved::Updated(&updated, &current.data);
             commit_save(state, &hooks, before, caller, &collection, saved).await?;
-            return Ok(updated);
+            return mutation_answer(state, &hooks, caller, &collection, updated, "update").await;
         }
     }
     Err(busy(&id).into())
@@ -452,7 +243,11 @@ pub async fn delete(
 ) -> Result<Document, ServiceError> {
     let (collection, id) = target(collection_name, id)?;
     let hooks = state.runner().config();
-    let guard = guard(&hooks, caller, &collection, Action::Delete)?;
+    let mut guard = guard(&hooks, caller, &collection, Action::Delete)?;
+    narrow(
+        &mut guard,
+        mutation_view(state, &hooks, caller, &collection, &id, "delete").await?,
+    );
     let denied = |e| access::store_error(e, Action::Delete, caller, &collection);
     for _ in 0..UPDATE_ATTEMPTS {
         // Hooks see the document they let go; without them, one statement does it all.
@@ -505,7 +300,7 @@ pub async fn delete(
                         .with("document", deleted.data.clone())
                 })
                 .await?;
-            return Ok(deleted);
+            return mutation_answer(state, &hooks, caller, &collection, deleted, "delete").await;
         }
     }
     Err(busy(&id).into())

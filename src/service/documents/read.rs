@@ -1,0 +1,249 @@
+//! Reading documents, and the read view every operation shares: `pre_read` hooks narrow
+//! what a caller may see (queries, subscriptions, and what a mutation may touch), `post_read`
+//! hooks shape what is returned (query results, events, and mutation answers).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::super::hooks::{self, Before};
+use super::super::{input, ServiceError};
+use super::{about, collection, not_found, rule, target, Action};
+use crate::auth::Caller;
+use crate::hooks::config::HooksConfig;
+use crate::hooks::{payload, Event, Payload};
+use crate::state::AppState;
+use crate::store::filter::Filter;
+use crate::store::sort::{Direction, SortKey, MAX_SORT_FIELDS};
+use crate::store::{CollectionName, Document, ListQuery, Page};
+
+/// One requested sort field, as the client sent it.
+#[derive(Clone, Debug)]
+pub struct SortRequest {
+    /// Field name or dotted path.
+    pub field: String,
+    /// Direction.
+    pub direction: Direction,
+}
+
+/// A page request, as the client sent it.
+#[derive(Clone, Debug, Default)]
+pub struct ListRequest {
+    /// The `filter` argument.
+    pub filter: Option<Value>,
+    /// The `sort` argument.
+    pub sort: Vec<SortRequest>,
+    /// The `limit` argument.
+    pub limit: i32,
+    /// The `offset` argument.
+    pub offset: i32,
+    /// Whether the client asked for `totalCount`.
+    pub count_total: bool,
+}
+
+/// `pre_read`: the filter hooks leave (ANDed with the read rule by the caller, so a hook can
+/// narrow what is seen, never widen it).
+pub(in crate::service) async fn read_filter(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    build: impl FnOnce(Payload) -> Payload,
+) -> Result<(Filter, Before), ServiceError> {
+    let mut before = hooks::before(state, hooks, Event::PreRead, &about(collection), || {
+        build(Payload::new(Event::PreRead, caller).with("collection", collection.as_str()))
+    })
+    .await?;
+    let filter = match before.take("filter") {
+        Some(value) => input::filter(Some(&value), Filter::parse).map_err(|e| {
+            ServiceError::Internal(format!("a pre_read hook left a bad filter: {e}"))
+        })?,
+        None => Filter::always(),
+    };
+    Ok((filter, before))
+}
+
+/// `post_read`: the documents hooks leave in place of `documents`.
+pub(in crate::service) async fn read_result(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    documents: Vec<Document>,
+) -> Result<Vec<Document>, ServiceError> {
+    shaped(state, hooks, caller, collection, documents, None).await
+}
+
+/// `post_read` on `documents`; `operation` (`create`, `update`, `delete`) when they are a
+/// mutation's answer, so a hook can tell.
+async fn shaped(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    documents: Vec<Document>,
+    operation: Option<&'static str>,
+) -> Result<Vec<Document>, ServiceError> {
+    if !hooks.has_chain(Event::PostRead) {
+        return Ok(documents);
+    }
+    let listed = documents.iter().map(payload::document).collect::<Vec<_>>();
+    let mut after = hooks::before(state, hooks, Event::PostRead, &about(collection), || {
+        let payload = Payload::new(Event::PostRead, caller)
+            .with("collection", collection.as_str())
+            .with("documents", listed);
+        match operation {
+            Some(operation) => payload.with("operation", operation),
+            None => payload,
+        }
+    })
+    .await?;
+    let replaced = after.take("documents");
+    after.commit().await?;
+    match replaced {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(payload::parse_document)
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                ServiceError::Internal(format!("a post_read hook left a bad document: {e}"))
+            }),
+        _ => Ok(documents),
+    }
+}
+
+/// The `pre_read` narrowing of what a mutation (`operation` on document `id`) may touch:
+/// a document the caller cannot see is "not found" to an update or delete as to a read, and
+/// neither its data nor its version leaks through the answer or a conflict (issue 15).
+pub(super) async fn mutation_view(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    id: &str,
+    operation: &'static str,
+) -> Result<Filter, ServiceError> {
+    if !hooks.has_chain(Event::PreRead) {
+        return Ok(Filter::always());
+    }
+    let (narrowed, before) = read_filter(state, hooks, caller, collection, |p| {
+        p.with("document_id", id).with("operation", operation)
+    })
+    .await?;
+    before.commit().await?;
+    Ok(narrowed)
+}
+
+/// A mutation's answer as `post_read` hooks leave it for the caller. The write happened
+/// either way: when a hook drops the document from its answer, the caller gets its meta
+/// fields with empty data rather than an error that would suggest nothing was written.
+pub(super) async fn mutation_answer(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    document: Document,
+    operation: &'static str,
+) -> Result<Document, ServiceError> {
+    if !hooks.has_chain(Event::PostRead) {
+        return Ok(document);
+    }
+    let id = document.id.clone();
+    let mut bare = document.clone();
+    bare.data = Value::Object(Default::default());
+    let shown = shaped(
+        state,
+        hooks,
+        caller,
+        collection,
+        vec![document],
+        Some(operation),
+    )
+    .await?;
+    Ok(shown.into_iter().find(|d| d.id == id).unwrap_or(bare))
+}
+
+/// One document by id. A document the caller may not read is reported exactly like a missing
+/// one, so ids leak nothing.
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    collection_name: &str,
+    id: &str,
+) -> Result<Document, ServiceError> {
+    let (collection, id) = target(collection_name, id)?;
+    let hooks = state.runner().config();
+    let visible = rule(&hooks, caller, &collection, Action::Read)?;
+    let (narrowed, before) = read_filter(state, &hooks, caller, &collection, |p| {
+        p.with("document_id", id.as_str())
+    })
+    .await?;
+    let found = state
+        .store()
+        .get_document(
+            before.tx.as_ref(),
+            &collection,
+            &id,
+            &Filter::And(vec![visible, narrowed]),
+        )
+        .await?;
+    before.commit().await?;
+    let found = found.ok_or_else(|| not_found(&collection, &id))?;
+    read_result(state, &hooks, caller, &collection, vec![found])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(&collection, &id))
+}
+
+/// A page of documents; the read rule is part of the query, so counts and pages are exact.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    collection_name: &str,
+    request: ListRequest,
+) -> Result<Page, ServiceError> {
+    let collection = collection(collection_name)?;
+    let filter = input::filter(request.filter.as_ref(), Filter::parse)?;
+    if request.sort.len() > MAX_SORT_FIELDS {
+        return Err(ServiceError::bad_input(
+            "sort",
+            format!("at most {MAX_SORT_FIELDS} sort fields are allowed"),
+        ));
+    }
+    let sort = request
+        .sort
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            SortKey::parse(&s.field, s.direction)
+                .map_err(|m| ServiceError::bad_input(format!("sort.{i}.field"), m))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (limit, offset) = input::page_bounds(request.limit, request.offset)?;
+    let hooks = state.runner().config();
+    let visible = rule(&hooks, caller, &collection, Action::Read)?;
+    let client_filter = request.filter.clone().unwrap_or(Value::Null);
+    let (filter, before) = if hooks.has_chain(Event::PreRead) {
+        read_filter(state, &hooks, caller, &collection, |p| {
+            p.with("filter", client_filter)
+        })
+        .await?
+    } else {
+        (filter, hooks::Before::none())
+    };
+    let query = ListQuery {
+        filter: Filter::And(vec![visible, filter]),
+        sort,
+        limit,
+        offset,
+        count_total: request.count_total,
+    };
+    let mut page = state
+        .store()
+        .list_documents(before.tx.as_ref(), &collection, &query)
+        .await?;
+    before.commit().await?;
+    page.items = read_result(state, &hooks, caller, &collection, page.items).await?;
+    Ok(page)
+}
