@@ -9,8 +9,12 @@ use clap::Args;
 /// Default limit on GraphQL selection depth: deep enough for GraphiQL's introspection query
 /// (15 levels with nested `ofType`), shallow enough to stop abusive nesting.
 pub const DEFAULT_MAX_QUERY_DEPTH: usize = 16;
-/// Default limit on GraphQL query complexity.
-pub const DEFAULT_MAX_QUERY_COMPLEXITY: usize = 500;
+/// Default limit on GraphQL query complexity: fields selected, each list field's counted once
+/// per row its `limit` asks for, so one page of 1,000 documents with a dozen fields passes and
+/// fifty aliases of it do not.
+pub const DEFAULT_MAX_QUERY_COMPLEXITY: usize = 20_000;
+/// Default limit on the document data one request may read (see `HOOKQL_MAX_RESPONSE_BYTES`).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 /// Default lifetime of an access token: short, as a JWT cannot be revoked before it expires.
 pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 15 * 60;
 /// Default lifetime of a refresh token (a session): 30 days.
@@ -176,7 +180,8 @@ pub struct Settings {
     )]
     pub max_query_depth: usize,
 
-    /// Largest GraphQL query complexity (roughly, fields selected).
+    /// Largest GraphQL query complexity: fields selected, those inside a list counted once per
+    /// row its `limit` asks for.
     #[arg(
         long,
         env = "HOOKQL_MAX_QUERY_COMPLEXITY",
@@ -184,6 +189,16 @@ pub struct Settings {
         global = true
     )]
     pub max_query_complexity: usize,
+
+    /// Most bytes of document data one GraphQL request may read (all its fields together); a
+    /// query that would read more ends with a clear error before the server holds it all.
+    #[arg(
+        long,
+        env = "HOOKQL_MAX_RESPONSE_BYTES",
+        default_value_t = DEFAULT_MAX_RESPONSE_BYTES,
+        global = true
+    )]
+    pub max_response_bytes: usize,
 
     /// Most aliases a GraphQL query may use (aliases multiply the work one request asks for).
     #[arg(

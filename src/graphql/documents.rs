@@ -6,6 +6,7 @@ use super::error::resolve;
 use super::types::{DocumentObject, DocumentPage, SortDirection, SortField};
 use super::{caller, state};
 use crate::service::documents::{self, ListRequest, SortRequest};
+use crate::store::budget::ReadBudget;
 
 /// Document queries.
 #[derive(Default)]
@@ -25,6 +26,7 @@ impl DocumentQuery {
 
     /// A page of documents matching `filter` (and the collection's read rule), in `sort`
     /// order (then creation order).
+    #[graphql(complexity = "1 + limit.unwrap_or(50).max(1) as usize * child_complexity")]
     async fn documents(
         &self,
         ctx: &Context<'_>,
@@ -49,10 +51,20 @@ impl DocumentQuery {
             offset,
             // Counting is a second query: only run it when the client selected totalCount.
             count_total: ctx.look_ahead().field("totalCount").exists(),
+            budget: read_budget(ctx)?,
         };
         let page = documents::list(state(ctx)?, caller(ctx)?, &collection, request).await;
         resolve(page.map(|p| DocumentPage::new(p, limit, offset)))
     }
+}
+
+/// The request's read budget (shared by its fields), or a fresh one where the transport
+/// gave none.
+fn read_budget(ctx: &Context<'_>) -> async_graphql::Result<ReadBudget> {
+    Ok(match ctx.data_opt::<ReadBudget>() {
+        Some(budget) => budget.clone(),
+        None => ReadBudget::new(state(ctx)?.settings().max_response_bytes),
+    })
 }
 
 /// Document mutations.

@@ -23,6 +23,7 @@ use serde_json::{json, Map, Value};
 
 use super::HttpState;
 use crate::graphql::error::code;
+use crate::store::budget::ReadBudget;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -321,7 +322,10 @@ async fn execute(
         .map_or((None, None), |(kind, field)| (Some(kind), field));
     let subscription = kind == Some(OperationType::Subscription);
     let caller = state.app.auth().caller(authorization);
-    let mut gql = async_graphql::Request::new(request.query).data(caller);
+    let budget = ReadBudget::new(state.app.settings().max_response_bytes);
+    let mut gql = async_graphql::Request::new(request.query)
+        .data(caller)
+        .data(budget);
     if let Some(variables) = request.variables {
         gql = gql.variables(Variables::from_json(Value::Object(variables)));
     }

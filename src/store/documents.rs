@@ -2,6 +2,7 @@
 //! SQLite never has to upgrade a read transaction to a write one and PostgreSQL never holds a
 //! row lock across a round trip.
 
+use sea_orm::FromQueryResult;
 use serde_json::{Map, Value};
 
 use super::changes::{postgres, Change, ChangeKind};
@@ -28,7 +29,7 @@ const READ_COLUMNS: &str =
 const NOTIFY_COLUMNS: &str = "e.id, e.collection, CAST(e.data AS TEXT) AS data, e.owner_id, e.created_at, e.updated_at, e.version";
 
 /// A document row as read: [`READ_COLUMNS`].
-#[derive(sea_orm::FromQueryResult)]
+#[derive(FromQueryResult)]
 struct Row {
     id: String,
     collection: String,
@@ -201,6 +202,8 @@ pub struct ListQuery {
     pub offset: u64,
     /// Whether to count every match (a second query; skipped when the client did not ask).
     pub count_total: bool,
+    /// The bytes of data the request may still read; charged row by row.
+    pub budget: super::budget::ReadBudget,
 }
 
 /// One page of documents and how many match in all.
@@ -322,7 +325,7 @@ impl Store {
             if query.limit == 0 {
                 return Ok(Vec::new());
             }
-            self.fetch_documents(tx, select).await
+            self.stream_documents(tx, select, &query.budget).await
         };
         let (items, total_count) = tokio::try_join!(items, async {
             Ok::<_, StoreError>(self.count(tx, query.count_total, count).await?)
@@ -455,14 +458,37 @@ impl Store {
         row.map(Row::into_document).transpose()
     }
 
-    /// Every document row of a read-only `sql`, parsed.
-    async fn fetch_documents(
+    /// Every document row of a read-only `sql`, parsed, each charged to `budget` as it
+    /// arrives: a page that would pass the budget stops there, not after it was all read.
+    async fn stream_documents(
         &self,
         tx: Option<&Tx>,
         sql: Sql,
+        budget: &super::budget::ReadBudget,
     ) -> Result<Vec<Document>, StoreError> {
-        let rows: Vec<Row> = self.fetch_all(tx, sql).await?;
-        rows.into_iter().map(Row::into_document).collect()
+        use futures_util::TryStreamExt;
+        let statement = sql.into_statement();
+        let mut documents = Vec::new();
+        let mut take = |row: Row| -> Result<(), StoreError> {
+            budget.charge(row.data.len())?;
+            documents.push(row.into_document()?);
+            Ok(())
+        };
+        match tx {
+            Some(tx) => {
+                let mut rows = Row::find_by_statement(statement).stream(tx.conn()).await?;
+                while let Some(row) = rows.try_next().await? {
+                    take(row)?;
+                }
+            }
+            None => {
+                let mut rows = Row::find_by_statement(statement).stream(&self.db).await?;
+                while let Some(row) = rows.try_next().await? {
+                    take(row)?;
+                }
+            }
+        }
+        Ok(documents)
     }
 
     /// Runs a write from [`Self::change_statement`] ending in `RETURNING` the columns, and

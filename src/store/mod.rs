@@ -1,6 +1,7 @@
 //! Storage: documents in SQLite or PostgreSQL, and the compilers that turn filters and sorts
 //! into SQL. Nothing here knows about GraphQL or hooks.
 
+pub mod budget;
 pub mod changes;
 pub mod collection;
 mod connect;
@@ -53,6 +54,12 @@ pub enum StoreError {
     /// Another user has this email.
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// The request read more document data than its [`budget::ReadBudget`] allows.
+    #[error("the response would hold more than {limit} bytes of document data (HOOKQL_MAX_RESPONSE_BYTES); ask for fewer documents (`limit`), fewer aliases or smaller pages")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The caller's input cannot be stored (too large, not an object, …).
     #[error("{0}")]
     Invalid(String),

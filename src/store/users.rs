@@ -117,7 +117,7 @@ impl Store {
     pub async fn user_by_id(&self, tx: Option<&Tx>, id: &str) -> Result<Option<User>, StoreError> {
         let mut sql = Sql::new(self.backend());
         sql.push("SELECT ")
-            .push(COLUMNS)
+            .push(READ_COLUMNS)
             .push(" FROM users WHERE id = ");
         sql.bind(id.to_string());
         self.fetch_user(tx, false, sql).await

@@ -180,6 +180,7 @@ async fn random_filters_and_sorts_never_fail_in_sql() {
             limit: 20,
             offset: 0,
             count_total: true,
+            budget: hookql::store::budget::ReadBudget::unlimited(),
         };
         match store.list_documents(None, &collection, &query).await {
             Ok(_) | Err(StoreError::Invalid(_)) => {}

@@ -119,6 +119,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         max_body_bytes: hookql::settings::DEFAULT_MAX_BODY_BYTES,
         max_query_depth: hookql::settings::DEFAULT_MAX_QUERY_DEPTH,
         max_query_complexity: hookql::settings::DEFAULT_MAX_QUERY_COMPLEXITY,
+        max_response_bytes: hookql::settings::DEFAULT_MAX_RESPONSE_BYTES,
         ws_max_connections: 10_000,
         ws_send_buffer: 256,
         ws_keepalive_secs: 15,

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::convert::{from_json, to_json};
 use crate::hooks::payload;
+use crate::store::budget::ReadBudget;
 use crate::store::documents::MAX_LIMIT;
 use crate::store::filter::Filter;
 use crate::store::{
@@ -153,6 +154,8 @@ async fn find_by(
         limit: limit.min(MAX_LIMIT),
         offset: 0,
         count_total: false,
+        // A hook's own reads are bounded by `limit` and the script's limits, not a request's.
+        budget: ReadBudget::unlimited(),
     };
     Ok(store
         .list_documents(tx, &collection(name)?, &query)
@@ -208,6 +211,8 @@ async fn find(
         limit: limit.min(MAX_LIMIT),
         offset: 0,
         count_total: false,
+        // A hook's own reads are bounded by `limit` and the script's limits, not a request's.
+        budget: ReadBudget::unlimited(),
     };
     Ok(store
         .list_documents(tx, &collection, &query)

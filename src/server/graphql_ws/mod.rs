@@ -31,6 +31,7 @@ use crate::auth::{Caller, RequestAuth};
 use crate::graphql::{ApiSchema, Disconnect};
 use crate::metrics::{Metrics, Open};
 use crate::state::AppState;
+use crate::store::budget::ReadBudget;
 
 /// How long a client has to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -286,7 +287,8 @@ impl Connection {
         }
         let mut request = async_graphql::Request::new(payload.query)
             .data::<RequestAuth>(Ok(caller))
-            .data(disconnect.clone());
+            .data(disconnect.clone())
+            .data(ReadBudget::new(self.app.settings().max_response_bytes));
         if let Some(variables) = payload.variables {
             request = request.variables(Variables::from_json(Value::Object(variables)));
         }

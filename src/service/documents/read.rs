@@ -13,6 +13,7 @@ use crate::auth::Caller;
 use crate::hooks::config::HooksConfig;
 use crate::hooks::{payload, Event, Payload};
 use crate::state::AppState;
+use crate::store::budget::ReadBudget;
 use crate::store::filter::Filter;
 use crate::store::sort::{Direction, SortKey, MAX_SORT_FIELDS};
 use crate::store::{CollectionName, Document, ListQuery, Page};
@@ -27,7 +28,7 @@ pub struct SortRequest {
 }
 
 /// A page request, as the client sent it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ListRequest {
     /// The `filter` argument.
     pub filter: Option<Value>,
@@ -39,6 +40,8 @@ pub struct ListRequest {
     pub offset: i32,
     /// Whether the client asked for `totalCount`.
     pub count_total: bool,
+    /// The bytes of data the whole request may still read (shared by its aliases).
+    pub budget: ReadBudget,
 }
 
 /// `pre_read`: the filter hooks leave (ANDed with the read rule by the caller, so a hook can
@@ -238,6 +241,7 @@ pub async fn list(
         limit,
         offset,
         count_total: request.count_total,
+        budget: request.budget,
     };
     let mut page = state
         .store()

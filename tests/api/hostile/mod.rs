@@ -13,6 +13,7 @@ use crate::helpers::TestApp;
 
 mod json;
 mod patterns;
+mod responses;
 mod sample;
 mod views;
 
@@ -90,4 +91,26 @@ impl Bystander {
             "the bystander waited {slowest:?} (bound {BYSTANDER_BOUND:?}) over {rounds} rounds"
         );
     }
+}
+
+/// Waits (bounded) until `app` reports `n` open subscriptions: from then on every commit
+/// reaches them (on PostgreSQL, interest is registered before the count grows).
+pub async fn subscriptions_open(app: &TestApp, n: usize) {
+    let line = format!("\nhookql_subscriptions {n}\n");
+    let text = crate::helpers::settle(
+        async || {
+            let response = app
+                .client
+                .get(format!("{}/metrics", app.address))
+                .send()
+                .await;
+            match response {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        },
+        |text| text.contains(&line),
+    )
+    .await;
+    assert!(text.contains(&line), "never saw{line}");
 }

@@ -29,7 +29,7 @@ async fn a_60000_percent_like_subscription_is_refused_and_writes_go_on() {
 
     let mut watcher = Ws::connect(&app.address, None).await;
     watcher.subscribe("w", "wiki", None).await;
-    crate::helpers::settle(|| app.health(), |s| s.is_success()).await;
+    super::subscriptions_open(&app, 1).await;
     app.create_as(None, "wiki", json!({"title": "After the attack"}))
         .await;
     assert_eq!(watcher.event("w").await["type"], "CREATED");
@@ -50,7 +50,7 @@ async fn exponential_like_patterns_cost_linear_time() {
     }
     let mut watcher = Ws::connect(&app.address, None).await;
     watcher.subscribe("w", "wiki", None).await;
-    // Subscriptions are registered asynchronously; a first event shows the watcher is live.
+    super::subscriptions_open(&app, 5).await;
     app.create_as(None, "wiki", json!({"title": "warm-up"}))
         .await;
     assert_eq!(watcher.event("w").await["type"], "CREATED");

@@ -104,6 +104,7 @@ async fn subscribers_never_get_old_data_that_pre_read_hides() {
     let bob = app.sign_up("bob@example.com").await;
     let mut ws = Ws::connect(&app.address, Some(&bob.token)).await;
     ws.subscribe("1", "posts", None).await;
+    super::subscriptions_open(&app, 1).await;
     let warm = app
         .create_as(
             Some(&bob.token),

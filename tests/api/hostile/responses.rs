@@ -1,0 +1,61 @@
+//! Oversized responses: twenty ~1 MB documents and 50 aliases of `documents(limit: 1000)`
+//! once made a 953 MB response and held 3 GB of server memory.
+
+use serde_json::json;
+
+use super::Bystander;
+use crate::helpers::{spawn_app_with, PUBLIC_RULES};
+
+fn aliases(n: usize, limit: usize) -> String {
+    let fields: Vec<String> = (0..n)
+        .map(|i| {
+            format!("a{i}: documents(collection: \"big\", limit: {limit}) {{ items {{ data }} }}")
+        })
+        .collect();
+    format!("{{ {} }}", fields.join(" "))
+}
+
+#[tokio::test]
+async fn fifty_aliases_of_a_thousand_rows_are_refused_by_complexity() {
+    let app = spawn_app_with(PUBLIC_RULES, |_| {}).await;
+    let error = app.error(&aliases(50, 1000), json!({})).await;
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("complex"),
+        "{error}"
+    );
+    // One full page is a normal query.
+    let page = app.data(&aliases(1, 1000), json!({})).await;
+    assert!(page["a0"]["items"].is_array());
+}
+
+#[tokio::test]
+async fn a_response_past_the_byte_limit_ends_with_a_clear_error() {
+    let app = spawn_app_with(PUBLIC_RULES, |s| s.max_response_bytes = 5_000_000).await;
+    let body = "x".repeat(900_000);
+    let mut first = None;
+    for i in 0..8 {
+        let doc = app.create("big", json!({"n": i, "body": body})).await;
+        first.get_or_insert(doc["id"].as_str().unwrap().to_string());
+    }
+    let bystander = Bystander::start(&app, Some(("big", first.as_deref().unwrap())));
+    // Five aliases pass complexity; together they would read 36 MB.
+    let response = app.gql(&aliases(5, 1000), json!({})).await;
+    let errors = response["errors"].as_array().expect("errors");
+    assert!(!errors.is_empty());
+    for error in errors {
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("HOOKQL_MAX_RESPONSE_BYTES"), "{message}");
+    }
+    let text = response.to_string();
+    assert!(
+        text.len() < 6_000_000,
+        "the response holds {} bytes",
+        text.len()
+    );
+    // A page within the limit still answers.
+    let page = app.data(&aliases(1, 4), json!({})).await;
+    assert_eq!(page["a0"]["items"].as_array().unwrap().len(), 4);
+    bystander.assert_served().await;
+}
