@@ -58,6 +58,14 @@ pub trait Execute {
         payload: &Payload,
     ) -> impl std::future::Future<Output = Result<Value, String>> + Send;
 
+    /// A block reason as the client may see it: secrets the binding can reach (secret-named
+    /// `config` values, its signing secrets and headers) masked, as run records mask them.
+    /// A script that blocks with `"bad key " + config.get("API_KEY")` must not hand the key
+    /// to whoever triggered it (issue 15).
+    fn mask(&self, _binding: &Binding, reason: String) -> String {
+        reason
+    }
+
     /// Told of every finished run (for the run record and metrics); `payload` is what the
     /// binding was given.
     fn finished(
@@ -162,10 +170,11 @@ pub async fn run_traced<'a>(
         );
         let stop = match &applied {
             Ok(Some(reason)) => {
+                let reason = run.mask(binding, reason.clone());
                 tracing::info!(hook = %binding.name, %event, %reason, "hook blocked the operation");
                 Some(Stop::Blocked {
                     hook: binding.name.clone(),
-                    reason: reason.clone(),
+                    reason,
                 })
             }
             Ok(None) => None,

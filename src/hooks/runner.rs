@@ -223,6 +223,10 @@ impl chain::Execute for ScriptEnv {
         run_binding(binding, payload, self).await
     }
 
+    fn mask(&self, binding: &Binding, reason: String) -> String {
+        crate::hooks::runs::redact_text(&reason, &binding.secrets(&self.config))
+    }
+
     fn finished(
         &self,
         binding: &Binding,

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod documents;
 mod error;
+mod hidden;
 pub mod hook_admin;
 mod hooks;
 mod input;

@@ -68,6 +68,12 @@ pub async fn subscribe(
     let collection = collection(collection_name)?;
     let requested = input::filter(filter.as_ref(), Filter::parse)?;
     let hooks = state.runner().config();
+    super::hidden::check_filter(
+        hooks.rules(collection.as_str()),
+        caller,
+        &collection,
+        &requested,
+    )?;
     let visible = rule(&hooks, caller, &collection, Action::Read)?;
     // Listen before anything else can await, so nothing committed from here on is missed.
     let feed = state.store().watch(collection.as_str()).await?;

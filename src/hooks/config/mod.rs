@@ -165,6 +165,8 @@ pub struct CollectionRules {
     pub update: Rule,
     /// `deleteDocument`.
     pub delete: Rule,
+    /// Data paths only admins (and hooks) see (`collections.<name>.hidden_fields`).
+    pub hidden_fields: Vec<Vec<String>>,
 }
 
 impl CollectionRules {
@@ -175,6 +177,7 @@ impl CollectionRules {
             create: Rule::Authenticated,
             update: Rule::Owner,
             delete: Rule::Owner,
+            hidden_fields: Vec::new(),
         }
     }
 }

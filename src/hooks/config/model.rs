@@ -66,6 +66,10 @@ pub struct CollectionSettings {
     /// deserve an index: `_eq` on them is answered from the index instead of a scan. Created
     /// in the background when the file loads; never dropped automatically.
     pub indexes: Option<Vec<String>>,
+    /// Data fields (`secret`, `author.email`) only admins and hooks see: left out of every
+    /// answer and event for other callers, who may not filter or sort on them either (a
+    /// filter on a field is a yes/no question about its value, through `totalCount`).
+    pub hidden_fields: Option<Vec<String>>,
 }
 
 /// Access rules; an operation without a rule uses `defaults.rules`, then the built-in default

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::super::hooks::{self, Before};
-use super::super::{input, ServiceError};
+use super::super::{hidden, input, ServiceError};
 use super::{about, collection, not_found, rule, target, Action};
 use crate::auth::Caller;
 use crate::hooks::config::HooksConfig;
@@ -87,6 +87,20 @@ async fn shaped(
     documents: Vec<Document>,
     operation: Option<&'static str>,
 ) -> Result<Vec<Document>, ServiceError> {
+    let mut documents = post_read(state, hooks, caller, collection, documents, operation).await?;
+    hidden::strip(hooks.rules(collection.as_str()), caller, &mut documents);
+    Ok(documents)
+}
+
+/// The documents `post_read` hooks leave in place of `documents`.
+async fn post_read(
+    state: &AppState,
+    hooks: &Arc<HooksConfig>,
+    caller: &Caller,
+    collection: &CollectionName,
+    documents: Vec<Document>,
+    operation: Option<&'static str>,
+) -> Result<Vec<Document>, ServiceError> {
     if !hooks.has_chain(Event::PostRead) {
         return Ok(documents);
     }
@@ -148,9 +162,6 @@ pub(super) async fn mutation_answer(
     document: Document,
     operation: &'static str,
 ) -> Result<Document, ServiceError> {
-    if !hooks.has_chain(Event::PostRead) {
-        return Ok(document);
-    }
     let id = document.id.clone();
     let mut bare = document.clone();
     bare.data = Value::Object(Default::default());
@@ -225,6 +236,9 @@ pub async fn list(
         .collect::<Result<Vec<_>, _>>()?;
     let (limit, offset) = input::page_bounds(request.limit, request.offset)?;
     let hooks = state.runner().config();
+    let rules = hooks.rules(collection.as_str());
+    hidden::check_filter(rules, caller, &collection, &filter)?;
+    hidden::check_sort(rules, caller, &collection, &sort)?;
     let visible = rule(&hooks, caller, &collection, Action::Read)?;
     let client_filter = request.filter.clone().unwrap_or(Value::Null);
     let (filter, before) = if hooks.has_chain(Event::PreRead) {

@@ -15,6 +15,7 @@ mod json;
 mod patterns;
 mod responses;
 mod sample;
+mod smaller;
 mod views;
 
 /// How slow a bystander's answer may be while an attack runs. Generous (debug builds on two

@@ -183,7 +183,15 @@ impl Checker<'_> {
                     Err(message) => self.error(&field_at, message),
                 }
             }
-            let rules = self.rules(settings.rules, &default_rules, &child_key(&at, "rules"));
+            let mut rules = self.rules(settings.rules, &default_rules, &child_key(&at, "rules"));
+            for (i, field) in settings.hidden_fields.iter().flatten().enumerate() {
+                let field_at = format!("{}[{i}]", child_key(&at, "hidden_fields"));
+                match crate::store::filter::parse_field(field, crate::store::filter::Target::Documents) {
+                    Ok(crate::store::filter::Field::Data(path)) => rules.hidden_fields.push(path),
+                    Ok(_) => self.error(&field_at, format!("`{field}` is a meta field, which every reader sees; list data fields such as `secret` or `author.email`")),
+                    Err(message) => self.error(&field_at, message),
+                }
+            }
             collections.insert(name, rules);
         }
         let defaults = binding::BindingDefaults {
@@ -290,6 +298,7 @@ impl Checker<'_> {
             create: one(rules.create, "create", &fallback.create),
             update: one(rules.update, "update", &fallback.update),
             delete: one(rules.delete, "delete", &fallback.delete),
+            hidden_fields: Vec::new(),
         }
     }
 

@@ -1,0 +1,105 @@
+//! Hidden fields (`collections.<name>.hidden_fields`): data only admins and hooks see.
+//!
+//! Why not leave it to a redacting `post_read` hook: a filter on a field is a yes/no
+//! question about its value, and `totalCount` answers it even when the field never appears
+//! in a result (issue 15). Hidden fields are refused in filters and sorts of other callers,
+//! and left out of what they get back (queries, mutation answers, subscription events),
+//! after any `post_read` hook has seen the whole document.
+
+use super::ServiceError;
+use crate::auth::Caller;
+use crate::hooks::config::CollectionRules;
+use crate::store::filter::{Field, Filter};
+use crate::store::sort::SortKey;
+use crate::store::{CollectionName, Document};
+
+/// Whether `path` and a hidden path overlap (one holds the other).
+fn touches(hidden: &[Vec<String>], path: &[String]) -> Option<String> {
+    hidden
+        .iter()
+        .find(|h| h.starts_with(path) || path.starts_with(h))
+        .map(|h| h.join("."))
+}
+
+fn refused(field: &str, hidden: String, collection: &CollectionName) -> ServiceError {
+    ServiceError::bad_input(
+        field,
+        format!(
+            "`{hidden}` is a hidden field of `{collection}`: only admins may filter or sort on it"
+        ),
+    )
+}
+
+/// Refuses a client's `filter` that names a hidden field, unless the caller is an admin.
+pub fn check_filter(
+    rules: &CollectionRules,
+    caller: &Caller,
+    collection: &CollectionName,
+    filter: &Filter,
+) -> Result<(), ServiceError> {
+    if rules.hidden_fields.is_empty() || caller.is_admin() {
+        return Ok(());
+    }
+    let mut stack = vec![filter];
+    while let Some(filter) = stack.pop() {
+        match filter {
+            Filter::And(items) | Filter::Or(items) => stack.extend(items),
+            Filter::Not(inner) => stack.push(inner),
+            Filter::Compare(Field::Data(path), _) => {
+                if let Some(hidden) = touches(&rules.hidden_fields, path) {
+                    return Err(refused("filter", hidden, collection));
+                }
+            }
+            Filter::Compare(Field::Meta(_), _) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a sort on a hidden field (its order reveals its values), unless admin.
+pub fn check_sort(
+    rules: &CollectionRules,
+    caller: &Caller,
+    collection: &CollectionName,
+    sort: &[SortKey],
+) -> Result<(), ServiceError> {
+    if rules.hidden_fields.is_empty() || caller.is_admin() {
+        return Ok(());
+    }
+    for (i, key) in sort.iter().enumerate() {
+        if let Field::Data(path) = &key.field {
+            if let Some(hidden) = touches(&rules.hidden_fields, path) {
+                return Err(refused(&format!("sort.{i}.field"), hidden, collection));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes hidden fields from `documents`, unless the caller is an admin.
+pub fn strip(rules: &CollectionRules, caller: &Caller, documents: &mut [Document]) {
+    if rules.hidden_fields.is_empty() || caller.is_admin() {
+        return;
+    }
+    for document in documents {
+        for path in &rules.hidden_fields {
+            remove(&mut document.data, path);
+        }
+    }
+}
+
+fn remove(value: &mut serde_json::Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut here = value;
+    for key in parents {
+        match here.get_mut(key) {
+            Some(next) => here = next,
+            None => return,
+        }
+    }
+    if let Some(fields) = here.as_object_mut() {
+        fields.remove(last);
+    }
+}
