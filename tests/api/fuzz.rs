@@ -356,3 +356,60 @@ async fn malformed_requests_and_frames_get_protocol_errors_not_crashes() {
     eprintln!("{closes} WebSocket connections were closed for protocol errors");
     assert_eq!(app.health().await, 200);
 }
+
+/// The shapes that found issue 15's holes, drawn at random: long `_like` patterns (matched
+/// in memory and in SQL), documents nested deeper than the limit, and huge arrays that a
+/// redacting `post_read` script must still handle. Fewer cases: each writes and reads.
+#[tokio::test]
+async fn long_patterns_deep_nesting_and_huge_arrays_stay_bounded() {
+    let hooks = "version: 1\ndefaults:\n  rules: { read: public, create: public, update: public, delete: public }\nhooks:\n  - name: redact\n    on: post_read\n    collections: [big]\n    script: |\n      #{ documents: documents.map(|d| { d.data.remove(\"secret\"); d }) }\n";
+    let app = spawn_app_with(hooks, |_| {}).await;
+    app.create("things", json!({"title": "a".repeat(200)}))
+        .await;
+    let store = app.state.store();
+    let collection = CollectionName::parse("things").unwrap();
+    let pattern = prop::collection::vec(
+        prop::sample::select(vec!['%', '%', '_', 'a', 'b', '\\']),
+        0..3000,
+    )
+    .prop_map(|c| c.into_iter().collect::<String>());
+    let shapes = (pattern, 0usize..70, 0usize..160_000);
+    let runs = (cases() / 20).max(5);
+    let create =
+        "mutation($c: String!, $d: JSON!) { createDocument(collection: $c, data: $d) { id } }";
+    let list = "query($c: String!) { documents(collection: $c, limit: 5) { items { id } } }";
+    for (pattern, depth, items) in draw("shapes", shapes).into_iter().take(runs) {
+        let filter = json!({"title": {"_like": pattern}});
+        if let Ok(compiled) = Filter::parse(&filter, "filter") {
+            let row = json!({"title": "a".repeat(200)});
+            let _ = compiled.matches(row.as_object().unwrap());
+            let query = ListQuery {
+                filter: compiled,
+                sort: Vec::new(),
+                limit: 5,
+                offset: 0,
+                count_total: true,
+                budget: hookql::store::budget::ReadBudget::unlimited(),
+            };
+            if let Err(e) = store.list_documents(None, &collection, &query).await {
+                panic!("pattern of {} bytes failed in SQL: {e}", pattern.len());
+            }
+        }
+        let deep = (0..depth).fold(json!(1), |inner, _| json!({"a": inner}));
+        let array = json!({"n": vec![1; items], "secret": "s"});
+        for (collection, data) in [("deep", json!({"d": deep})), ("big", array)] {
+            let made = app.gql(create, json!({"c": collection, "d": data})).await;
+            if let Some(error) = made["errors"].get(0) {
+                assert_eq!(
+                    error["extensions"]["code"], "BAD_USER_INPUT",
+                    "{collection}: {error}"
+                );
+            }
+            let read = app.gql(list, json!({"c": collection})).await;
+            assert!(
+                read["errors"].is_null(),
+                "{collection} ({depth} deep, {items} items): {read}"
+            );
+        }
+    }
+}
