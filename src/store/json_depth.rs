@@ -68,10 +68,11 @@ pub fn parse_stored(text: &str) -> serde_json::Result<Value> {
     serde_json::from_str(&flatten_below(text, STORED_DEPTH))
 }
 
-/// The deepest nesting of a JSON text, by one scan (strings skipped).
-fn depth_of_text(text: &str) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
-    for b in text.bytes() {
+/// The bytes of a JSON text that shape it (`{ } [ ]`), with their index: the contents of
+/// strings are skipped, escapes included.
+fn structure(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    text.bytes().enumerate().filter(move |&(_, b)| {
         if in_string {
             match (escaped, b) {
                 (true, _) => escaped = false,
@@ -79,86 +80,51 @@ fn depth_of_text(text: &str) -> usize {
                 (false, b'"') => in_string = false,
                 _ => {}
             }
-            continue;
+            return false;
         }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
+        in_string = b == b'"';
+        matches!(b, b'{' | b'[' | b'}' | b']')
+    })
+}
+
+/// The deepest nesting of a JSON text, by one scan.
+fn depth_of_text(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0);
+    for (_, b) in structure(text) {
+        if matches!(b, b'{' | b'[') {
+            depth += 1;
+            deepest = deepest.max(depth);
+        } else {
+            depth = depth.saturating_sub(1);
         }
     }
     deepest
 }
 
-/// `text` with every object or array that starts at level `max + 1` replaced by a JSON
-/// string of its text. One pass; the input is a valid JSON text (it was stored as one).
+/// `text` with every object or array that opens at level `max + 1` replaced by a JSON string
+/// of its text. One pass; the input is a valid JSON text (it was stored as one).
 fn flatten_below(text: &str, max: usize) -> String {
-    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len() + 64);
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    let (mut copied, mut i) = (0usize, 0usize);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let (mut depth, mut copied, mut opened_at) = (0usize, 0usize, None);
+    for (i, b) in structure(text) {
+        if matches!(b, b'{' | b'[') {
+            depth += 1;
+            if depth == max + 1 {
+                opened_at = Some(i);
             }
-            i += 1;
             continue;
         }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' if depth == max => {
-                let end = closing(bytes, i);
-                out.push_str(&text[copied..i]);
-                out.push_str(&Value::String(text[i..end].to_string()).to_string());
-                copied = end;
-                i = end;
-                continue;
+        if depth == max + 1 {
+            if let Some(start) = opened_at.take() {
+                out.push_str(&text[copied..start]);
+                out.push_str(&Value::String(text[start..=i].to_string()).to_string());
+                copied = i + 1;
             }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
         }
-        i += 1;
+        depth = depth.saturating_sub(1);
     }
     out.push_str(&text[copied..]);
     out
-}
-
-/// The index just past the object or array that opens at `start`.
-fn closing(bytes: &[u8], start: usize) -> usize {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in bytes.iter().enumerate().skip(start) {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return i + 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    bytes.len()
 }
 
 #[cfg(test)]

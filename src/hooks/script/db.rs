@@ -141,29 +141,6 @@ fn equal_to(fields: rhai::Map) -> Result<Filter, String> {
     Ok(Filter::And(all))
 }
 
-async fn find_by(
-    store: &Store,
-    tx: Option<&Tx>,
-    name: &str,
-    fields: rhai::Map,
-    limit: u64,
-) -> Result<Vec<crate::store::Document>, String> {
-    let query = ListQuery {
-        filter: equal_to(fields)?,
-        sort: Vec::new(),
-        limit: limit.min(MAX_LIMIT),
-        offset: 0,
-        count_total: false,
-        // A hook's own reads are bounded by `limit` and the script's limits, not a request's.
-        budget: ReadBudget::unlimited(),
-    };
-    Ok(store
-        .list_documents(tx, &collection(name)?, &query)
-        .await
-        .map_err(store_error)?
-        .items)
-}
-
 fn object(value: Dynamic, what: &str) -> Result<DocumentData, String> {
     DocumentData::parse(to_json(value)?).map_err(|e| format!("{what}: {e}"))
 }
@@ -197,16 +174,17 @@ fn optional(value: Option<Value>) -> Dynamic {
     value.as_ref().map(from_json).unwrap_or(Dynamic::UNIT)
 }
 
+/// The documents of `name` matching `filter`, oldest first, at most `limit`.
 async fn find(
     store: &Store,
     tx: Option<&Tx>,
     name: &str,
-    filter_value: Dynamic,
+    filter: Filter,
     limit: u64,
 ) -> Result<Vec<crate::store::Document>, String> {
     let collection = collection(name)?;
     let query = ListQuery {
-        filter: filter(filter_value)?,
+        filter,
         sort: Vec::new(),
         limit: limit.min(MAX_LIMIT),
         offset: 0,
@@ -230,7 +208,7 @@ pub(super) fn register(engine: &mut Engine) {
         "find_one_by",
         |db: &mut DbApi, name: &str, fields: rhai::Map| -> Out {
             db.call("find_one_by", false, async |store, tx| {
-                let docs = find_by(store, tx, name, fields, 1).await?;
+                let docs = find(store, tx, name, equal_to(fields)?, 1).await?;
                 Ok(optional(docs.first().map(payload::document)))
             })
         },
@@ -239,7 +217,7 @@ pub(super) fn register(engine: &mut Engine) {
         "find_by",
         |db: &mut DbApi, name: &str, fields: rhai::Map| -> Out {
             db.call("find_by", false, async |store, tx| {
-                let docs = find_by(store, tx, name, fields, DEFAULT_FIND_LIMIT).await?;
+                let docs = find(store, tx, name, equal_to(fields)?, DEFAULT_FIND_LIMIT).await?;
                 Ok(documents_result(docs))
             })
         },
@@ -258,7 +236,7 @@ pub(super) fn register(engine: &mut Engine) {
         "find_one",
         |db: &mut DbApi, name: &str, f: Dynamic| -> Out {
             db.call("find_one", false, async |store, tx| {
-                let docs = find(store, tx, name, f, 1).await?;
+                let docs = find(store, tx, name, filter(f)?, 1).await?;
                 Ok(optional(docs.first().map(payload::document)))
             })
         },
@@ -266,7 +244,7 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("find", |db: &mut DbApi, name: &str, f: Dynamic| -> Out {
         db.call("find", false, async |store, tx| {
             Ok(documents_result(
-                find(store, tx, name, f, DEFAULT_FIND_LIMIT).await?,
+                find(store, tx, name, filter(f)?, DEFAULT_FIND_LIMIT).await?,
             ))
         })
     });
@@ -275,7 +253,9 @@ pub(super) fn register(engine: &mut Engine) {
         |db: &mut DbApi, name: &str, f: Dynamic, limit: rhai::INT| -> Out {
             db.call("find", false, async |store, tx| {
                 let limit = u64::try_from(limit).map_err(|_| "limit must be 0 or more")?;
-                Ok(documents_result(find(store, tx, name, f, limit).await?))
+                Ok(documents_result(
+                    find(store, tx, name, filter(f)?, limit).await?,
+                ))
             })
         },
     );
