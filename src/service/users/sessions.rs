@@ -132,7 +132,8 @@ pub async fn register(
     start_session(state, user, Map::new()).await
 }
 
-/// Checks `password` for `email` through the login limiter. Failures say only
+/// Checks `password` for `email` through the login limiter, which counts the attempt from
+/// before the password is hashed (so parallel guesses cannot outrun it). Failures say only
 /// "invalid email or password" and take as long whether or not the email exists.
 pub(super) async fn check_credentials(
     state: &AppState,
@@ -140,13 +141,17 @@ pub(super) async fn check_credentials(
     password: &str,
 ) -> Result<User, ServiceError> {
     let auth = state.auth();
-    if let Err(wait) = auth.login_limiter.check(email.as_str(), Instant::now()) {
-        let secs = wait.as_secs_f64().ceil() as u64;
-        return Err(ServiceError::RateLimited {
-            message: format!("too many failed sign-ins for this email; try again in {secs} s"),
-            retry_after_secs: secs,
-        });
-    }
+    let attempt = auth
+        .login_limiter
+        .begin(email.as_str(), Instant::now())
+        .map_err(|wait| {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            ServiceError::RateLimited {
+                message: format!("too many sign-in attempts for this email; try again in {secs} s"),
+                retry_after_secs: secs,
+            }
+        })?;
+    // From here, leaving early (an error, or the request dropped) counts as a failure.
     let user = state.store().user_by_email(email.as_str()).await?;
     let matched = auth
         .passwords
@@ -155,11 +160,11 @@ pub(super) async fn check_credentials(
         .map_err(internal)?;
     match user {
         Some(user) if matched => {
-            auth.login_limiter.success(email.as_str());
+            attempt.succeeded();
             Ok(user)
         }
         _ => {
-            auth.login_limiter.failure(email.as_str(), Instant::now());
+            attempt.failed(Instant::now());
             Err(ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))
         }
     }

@@ -3,6 +3,8 @@
 //! [`Bystander`] — another client reading `/healthz` and a document all along — keeps being
 //! answered within [`BYSTANDER_BOUND`].
 
+mod logins;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,7 +50,12 @@ impl Bystander {
                         "query": "query($c: String!, $id: ID!) { document(collection: $c, id: $id) { id } }",
                         "variables": {"c": collection, "id": id},
                     });
-                    match client.post(format!("{address}/graphql")).json(&body).send().await {
+                    match client
+                        .post(format!("{address}/graphql"))
+                        .json(&body)
+                        .send()
+                        .await
+                    {
                         Ok(r) => match r.json::<serde_json::Value>().await {
                             Ok(v) if v["data"]["document"]["id"] == json!(id) => {}
                             Ok(v) => failures.push(format!("the read answered {v}")),
@@ -70,7 +77,10 @@ impl Bystander {
     pub async fn assert_served(self) {
         self.stop.store(true, Ordering::Relaxed);
         let (slowest, rounds, failures) = self.task.await.expect("bystander task");
-        assert!(failures.is_empty(), "the bystander was failed: {failures:?}");
+        assert!(
+            failures.is_empty(),
+            "the bystander was failed: {failures:?}"
+        );
         assert!(rounds > 0, "the bystander was never answered");
         assert!(
             slowest <= BYSTANDER_BOUND,
