@@ -16,6 +16,7 @@ use crate::graphql::build_schema;
 use crate::hooks::config::Secret;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{reload, HooksHandle};
+use crate::service::users::{ensure_admin, Bootstrap};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::{describe_database_url, DatabaseKind, Store};
@@ -260,16 +261,25 @@ async fn keep_indexes(
     }
 }
 
-/// `HOOKQL_ADMIN_EMAIL` + `HOOKQL_ADMIN_PASSWORD`: make sure that admin exists.
+/// `HOOKQL_ADMIN_EMAIL` + `HOOKQL_ADMIN_PASSWORD`: make sure that admin exists, and say in
+/// the log what was done or refused.
 async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     let settings = state.settings();
     match (&settings.admin_email, &settings.admin_password) {
         (Some(email), Some(password)) => {
             let passwords = &state.auth().passwords;
-            let outcome = crate::service::users::ensure_admin(state.store(), passwords, email, password)
+            let outcome = ensure_admin(state.store(), passwords, email, password)
                 .await
                 .map_err(|e| anyhow::anyhow!("HOOKQL_ADMIN_EMAIL/HOOKQL_ADMIN_PASSWORD: {e}"))?;
-            tracing::info!(email = %email, "bootstrap admin: {outcome}");
+            match outcome {
+                // Not fatal: the server is fine, only the bootstrap is not; the setting must
+                // be fixed (or removed), which the warning says.
+                Bootstrap::Refused => tracing::warn!(
+                    email = %email,
+                    "bootstrap admin: {outcome}. HOOKQL_ADMIN_PASSWORD is not that account's password: fix HOOKQL_ADMIN_EMAIL/HOOKQL_ADMIN_PASSWORD, or remove them once the admin exists"
+                ),
+                _ => tracing::info!(email = %email, "bootstrap admin: {outcome}"),
+            }
             Ok(())
         }
         (Some(_), None) | (None, Some(_)) => anyhow::bail!(

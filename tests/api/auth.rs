@@ -4,7 +4,9 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 
-use crate::helpers::{signed_in, spawn_app, spawn_app_with, Session, TestApp, NO_HOOKS, PASSWORD};
+use crate::helpers::{
+    signed_in, spawn_app, spawn_app_sharing, spawn_app_with, Session, TestApp, NO_HOOKS, PASSWORD,
+};
 
 const ME: &str = "{ me { id email role data lastLoginAt } }";
 const REFRESH: &str =
@@ -507,23 +509,80 @@ async fn the_bootstrap_admin_manages_users() {
 }
 
 #[tokio::test]
-async fn the_bootstrap_promotes_an_existing_user_and_keeps_its_password() {
+async fn the_bootstrap_promotes_an_existing_user_only_with_its_password() {
+    use hookql::service::users::{ensure_admin, Bootstrap};
     let app = anonymous().await;
     let ann = app.sign_up("ann@example.com").await;
     let state = &app.state;
-    let outcome = hookql::service::users::ensure_admin(
+    let passwords = &state.auth().passwords;
+    let refused = ensure_admin(
         state.store(),
-        &state.auth().passwords,
+        passwords,
         "ANN@example.com",
-        "some other password",
+        "another password",
     )
     .await
     .unwrap();
-    assert_eq!(outcome, "promoted to admin");
+    assert_eq!(refused, Bootstrap::Refused);
+    let me = app.data_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(me["me"]["role"], "user");
+
+    let promoted = ensure_admin(state.store(), passwords, "ANN@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(promoted, Bootstrap::Promoted);
     let session = login_session(&app, "ann@example.com", PASSWORD).await;
     let me = app.data_as(Some(&session.token), ME, json!({})).await;
     assert_eq!(me["me"]["role"], "admin");
     assert_eq!(me["me"]["id"], ann.id.as_str());
+    // An admin already: nothing to prove, nothing changed (whatever the password given).
+    let again = ensure_admin(
+        state.store(),
+        passwords,
+        "ann@example.com",
+        "another password",
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, Bootstrap::AlreadyAdmin);
+    login_session(&app, "ann@example.com", PASSWORD).await;
+}
+
+/// The admin moves to another email, a stranger signs up with the configured one, and the
+/// server restarts with the same environment: the stranger must not become an admin.
+#[tokio::test]
+async fn bootstrap_never_promotes_a_stranger_with_the_admin_email() {
+    let app = admin_app().await;
+    let admin = login_session(&app, "root@example.com", "root password").await;
+    app.data_as(
+        Some(&admin.token),
+        UPDATE_ME,
+        json!({"e": "boss@example.com", "c": "root password"}),
+    )
+    .await;
+    let stranger = app.sign_up("root@example.com").await;
+
+    let restarted = spawn_app_sharing(&app, NO_HOOKS, |s| {
+        s.admin_email = Some("Root@Example.com".into());
+        s.admin_password = Some("root password".into());
+    })
+    .await;
+    let me = restarted
+        .data_as(Some(&stranger.token), ME, json!({}))
+        .await;
+    assert_eq!(me["me"]["role"], "user", "the stranger was promoted");
+    let denied = restarted
+        .error_as(
+            Some(&stranger.token),
+            "{ users { items { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&denied), "FORBIDDEN");
+    // The real admin still is one, under her new email.
+    let boss = login_session(&restarted, "boss@example.com", "root password").await;
+    let me = restarted.data_as(Some(&boss.token), ME, json!({})).await;
+    assert_eq!(me["me"]["role"], "admin");
 }
 
 #[tokio::test]

@@ -1,16 +1,13 @@
-//! The admin's view of all users, and the bootstrap admin from the environment or the command
-//! line.
+//! The admin's view of all users: listing, reading, changing roles and profiles, deleting.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{apply, delete_user, email, internal, new_password, profile, User};
-use crate::auth::password::Passwords;
+use super::{apply, delete_user, profile, User};
 use crate::auth::{Caller, ADMIN_ROLE};
 use crate::service::{input, ServiceError};
 use crate::state::AppState;
 use crate::store::filter::Filter;
-use crate::store::users::{NewUser, UserChange};
-use crate::store::{Store, StoreError};
+use crate::store::users::UserChange;
 
 /// A page of users.
 #[derive(Clone, Debug)]
@@ -139,53 +136,5 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<bool,
     match delete_user(state, caller, &user).await? {
         true => Ok(true),
         false => Err(missing()),
-    }
-}
-
-/// Makes sure `email` is an admin: creates it with `password` if missing, promotes it if it
-/// exists (its password is left alone). Says what it did.
-pub async fn ensure_admin(
-    store: &Store,
-    passwords: &Passwords,
-    email_text: &str,
-    password: &str,
-) -> Result<&'static str, ServiceError> {
-    let email = email(email_text)?;
-    if let Some(user) = store.user_by_email(email.as_str()).await? {
-        if user.role == ADMIN_ROLE {
-            return Ok("already an admin");
-        }
-        apply(
-            store,
-            None,
-            user,
-            |_| UserChange {
-                role: Some(ADMIN_ROLE.to_string()),
-                ..UserChange::default()
-            },
-            None,
-        )
-        .await?;
-        return Ok("promoted to admin");
-    }
-    new_password(password, "password")?;
-    let password_hash = passwords.hash(password).await.map_err(internal)?;
-    match store
-        .create_user(
-            None,
-            NewUser {
-                email: email.as_str().to_string(),
-                password_hash,
-                role: ADMIN_ROLE.to_string(),
-                data: Value::Object(Map::new()),
-                signed_in: false,
-            },
-        )
-        .await
-    {
-        Ok(_) => Ok("created as admin"),
-        // Another instance created it at the same moment.
-        Err(StoreError::EmailTaken) => Ok("already exists"),
-        Err(e) => Err(e.into()),
     }
 }

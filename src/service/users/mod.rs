@@ -1,8 +1,9 @@
 //! App users: sign-up, sign-in and sessions ([`sessions`]), a user's own profile
-//! ([`profile`]), and the admin's view of all users with the bootstrap admin ([`admin`]). This
-//! module holds what they share: input checks and the hooked write paths.
+//! ([`profile`]), the admin's view of all users ([`admin`]) and the first admin
+//! ([`bootstrap`]). This module holds what they share: input checks and the hooked write paths.
 
 mod admin;
+mod bootstrap;
 mod profile;
 mod sessions;
 
@@ -20,7 +21,8 @@ use crate::store::{DocumentData, Store};
 
 pub use crate::store::users::User;
 pub(super) use admin::require_admin_to;
-pub use admin::{delete, ensure_admin, get, list, update, UserPage};
+pub use admin::{delete, get, list, update, UserPage};
+pub use bootstrap::{ensure_admin, Bootstrap};
 pub use profile::{delete_me, me, update_me, MeChange};
 pub use sessions::{login, logout, refresh, register, Session};
 
@@ -58,8 +60,8 @@ pub(super) fn user_payload(event: Event, caller: &Caller, user: &User) -> Payloa
 
 /// Writes `change` (and a profile merge patch) to `user`, re-reading after a concurrent change.
 /// With `hooked` (the state and the caller), `pre_user_update` hooks see the profile as it
-/// would become and may change or refuse it, and `post_user_update` follows; without it (an
-/// operator's bootstrap) no hooks run.
+/// would become and may change or refuse it, and `post_user_update` follows; without it no
+/// hooks run.
 pub(super) async fn apply(
     store: &Store,
     hooked: Option<(&AppState, &Caller)>,
