@@ -4,9 +4,13 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 
+use std::time::Duration;
+
 use crate::helpers::{
-    signed_in, spawn_app, spawn_app_sharing, spawn_app_with, Session, TestApp, NO_HOOKS, PASSWORD,
+    signed_in, spawn_app, spawn_app_sharing, spawn_app_with, with_admin, Session, TestApp,
+    NO_HOOKS, PASSWORD, PUBLIC_RULES,
 };
+use crate::ws::{Next, Ws};
 
 const ME: &str = "{ me { id email role data lastLoginAt } }";
 const REFRESH: &str =
@@ -390,10 +394,9 @@ async fn delete_me_needs_the_password_and_ends_everything() {
     assert_eq!(code(&login["errors"][0]), "UNAUTHENTICATED");
     let refresh = app.error_as(None, REFRESH, json!({"r": ann.refresh})).await;
     assert_eq!(code(&refresh), "UNAUTHENTICATED");
-    assert_eq!(
-        app.data_as(Some(&ann.token), ME, json!({})).await["me"],
-        Value::Null
-    );
+    // Its access token stops too.
+    let me = app.error_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(code(&me), "UNAUTHENTICATED");
 }
 
 #[tokio::test]
@@ -583,6 +586,77 @@ async fn bootstrap_never_promotes_a_stranger_with_the_admin_email() {
     let boss = login_session(&restarted, "boss@example.com", "root password").await;
     let me = restarted.data_as(Some(&boss.token), ME, json!({})).await;
     assert_eq!(me["me"]["role"], "admin");
+}
+
+const DELETE_USER: &str = "mutation($id: ID!) { deleteUser(id: $id) }";
+
+/// A deleted user's access token is refused at once (not when it expires): over HTTP, at a
+/// WebSocket's `connection_init`, in a subscription already open, and by a server started
+/// afterwards on the same database.
+#[tokio::test]
+async fn deleted_users_token_stops_at_once() {
+    let app = spawn_app_with(PUBLIC_RULES, with_admin).await;
+    let root = app.admin_token().await;
+    let ann = app.sign_up("ann@example.com").await;
+    let me = app.data_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(me["me"]["email"], "ann@example.com");
+    let mut ws = Ws::connect(&app.address, Some(&ann.token)).await;
+    ws.subscribe("1", "posts", None).await;
+    // Live once it hears a write (the subscription is set up in the background).
+    let mut live = false;
+    for _ in 0..20 {
+        app.create_as(Some(&root), "posts", json!({"n": 1})).await;
+        if let Next::Message(_) = ws.next_within(Duration::from_millis(250)).await {
+            live = true;
+            break;
+        }
+    }
+    assert!(live, "the subscription never heard a write");
+
+    app.data_as(Some(&root), DELETE_USER, json!({"id": ann.id}))
+        .await;
+
+    let refused = app.error_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(code(&refused), "UNAUTHENTICATED", "{refused}");
+    let write = app
+        .error_as(
+            Some(&ann.token),
+            "mutation { createDocument(collection: \"posts\", data: {n: 2}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&write), "UNAUTHENTICATED", "{write}");
+
+    let mut init = Ws::open(&app.address, Some("graphql-transport-ws")).await;
+    init.send(json!({"type": "connection_init", "payload": {"authToken": ann.token}}))
+        .await;
+    let (close, reason) = init.closed().await;
+    assert_eq!(close, 4403, "{reason}");
+
+    // The open subscription sees no change made after the deletion: it ends instead.
+    app.create_as(Some(&root), "posts", json!({"n": 3})).await;
+    let ended = loop {
+        match ws.next_within(Duration::from_secs(5)).await {
+            Next::Message(m)
+                if m["payload"]["data"]["documentChanged"]["document"]["data"]["n"] == 1 =>
+            {
+                continue
+            }
+            other => break other,
+        }
+    };
+    let Next::Message(ended) = ended else {
+        panic!("the subscription neither ended nor answered: {ended:?}");
+    };
+    assert_eq!(ended["id"], "1", "{ended}");
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{ended}"
+    );
+
+    let later = spawn_app_sharing(&app, PUBLIC_RULES, |_| {}).await;
+    let refused = later.error_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(code(&refused), "UNAUTHENTICATED", "{refused}");
 }
 
 #[tokio::test]

@@ -131,7 +131,9 @@ pub(super) async fn apply(
 }
 
 /// Deletes `user` after `pre_user_delete` hooks; `post_user_delete` follows. Whether it was
-/// still there.
+/// still there. Its access tokens stop working at once, on every instance: the deletion
+/// commits with a revocation record (and, on PostgreSQL, a notification to the others), and
+/// this instance refuses them as soon as it has committed.
 pub(super) async fn delete_user(
     state: &AppState,
     caller: &Caller,
@@ -149,10 +151,20 @@ pub(super) async fn delete_user(
     before
         .join_outbox(state, &hooks, Event::PostUserDelete, None)
         .await?;
-    let deleted = state
-        .store()
-        .delete_user(before.tx.as_ref(), &user.id)
-        .await?;
+    // The revocation must commit with the deletion, or not at all.
+    let tx = match before.tx.take() {
+        Some(tx) => tx,
+        None => state.store().begin().await?,
+    };
+    let store = state.store();
+    let deleted = store.delete_user(Some(&tx), &user.id).await?;
+    let revoked_until = state.auth().revoked_until();
+    if deleted.is_some() {
+        store
+            .revoke_user_tokens(&tx, &user.id, revoked_until)
+            .await?;
+    }
+    before.tx = Some(tx);
     match &deleted {
         Some(deleted) => {
             before
@@ -163,7 +175,10 @@ pub(super) async fn delete_user(
                     user_target(deleted),
                     || user_payload(Event::PostUserDelete, caller, deleted),
                 )
-                .await?
+                .await?;
+            // Committed. (On PostgreSQL this instance also hears its own notification.)
+            let now = chrono::Utc::now().timestamp_micros();
+            state.auth().revoked.insert(&deleted.id, revoked_until, now);
         }
         None => before.commit().await?,
     }
