@@ -301,7 +301,7 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
                 // be fixed (or removed), which the warning says.
                 Bootstrap::Refused => tracing::warn!(
                     email = %email,
-                    "bootstrap admin: {outcome}. HOOKQL_ADMIN_PASSWORD is not that account's password: fix HOOKQL_ADMIN_EMAIL/HOOKQL_ADMIN_PASSWORD, or remove them once the admin exists"
+                    "bootstrap admin: {outcome}. (The password checked is HOOKQL_ADMIN_PASSWORD: fix HOOKQL_ADMIN_EMAIL/HOOKQL_ADMIN_PASSWORD, or remove them once the admin exists.)"
                 ),
                 _ => tracing::info!(email = %email, "bootstrap admin: {outcome}"),
             }
