@@ -16,6 +16,7 @@ use crate::graphql::build_schema;
 use crate::hooks::config::Secret;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{reload, HooksHandle};
+use crate::service::users::{ensure_admin, Bootstrap};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::{describe_database_url, DatabaseKind, Store};
@@ -28,6 +29,8 @@ pub struct App {
     router: axum::Router,
     /// PostgreSQL: this instance's ear on every instance's committed changes.
     changes: Option<crate::store::changes::postgres::Listener>,
+    /// PostgreSQL: this instance's ear on the other instances' user deletions.
+    revocations: Option<crate::store::revoked_users::RevocationListener>,
 }
 
 impl App {
@@ -59,6 +62,12 @@ impl App {
             .context("cannot create the indexes hooks.yaml declares")?;
         // Listening starts before the port is bound, so no subscriber can miss a change.
         let changes = store.listen_for_changes().await?;
+        // Likewise for deleted users: listening first, then reading, so that none is missed.
+        let revocations = store.listen_for_revocations().await?;
+        let revoked = store
+            .revoked_users()
+            .await
+            .context("cannot read the revoked users")?;
         let jwt_secret = match (&settings.jwt_secret, store.kind()) {
             (Some(secret), _) => Secret::new(secret.clone()),
             (None, DatabaseKind::Postgres) => Secret::new(
@@ -81,6 +90,8 @@ impl App {
             );
         }
         let auth = Auth::new(&settings, &jwt_secret).map_err(|e| anyhow::anyhow!(e))?;
+        auth.revoked
+            .extend(revoked, chrono::Utc::now().timestamp_micros());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -102,6 +113,7 @@ impl App {
             state,
             router,
             changes,
+            revocations,
         })
     }
 
@@ -137,6 +149,14 @@ impl App {
         let feed = self.changes.map(|listener| {
             let feed = self.state.store().changes().clone();
             tokio::spawn(listener.run(feed, background_stopped.clone()))
+        });
+        let revocations = self.revocations.map(|listener| {
+            let state = self.state.clone();
+            let revoke = move |rows| {
+                let now = chrono::Utc::now().timestamp_micros();
+                state.auth().revoked.extend(rows, now);
+            };
+            tokio::spawn(listener.run(revoke, background_stopped.clone()))
         });
         let indexer = tokio::spawn(keep_indexes(
             self.state.clone(),
@@ -194,6 +214,9 @@ impl App {
         if let Some(feed) = feed {
             let _ = feed.await;
         }
+        if let Some(revocations) = revocations {
+            let _ = revocations.await;
+        }
         let _ = deliveries.await;
         let _ = runs.await;
         self.state.store().clone().close().await;
@@ -208,12 +231,12 @@ const WEBSOCKETS_GRACE: Duration = Duration::from_secs(3);
 /// How long a graceful shutdown waits for after-hooks still running.
 const AFTER_HOOKS_GRACE: Duration = Duration::from_secs(10);
 
-/// How often expired refresh tokens and old spilled changes are deleted.
+/// How often expired refresh tokens, old spilled changes and run-out revocations are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Deletes expired refresh tokens (each rotation leaves a used row behind) and large changes
-/// every listener has read, now and then, until `stopped` turns true. Several instances may
-/// all do it: the deletes are idempotent.
+/// Deletes expired refresh tokens (each rotation leaves a used row behind), large changes
+/// every listener has read and revocations whose tokens have all expired, now and then, until
+/// `stopped` turns true. Several instances may all do it: the deletes are idempotent.
 async fn prune_old_rows(store: Store, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         match store.prune_expired_refresh_tokens().await {
@@ -223,6 +246,9 @@ async fn prune_old_rows(store: Store, mut stopped: tokio::sync::watch::Receiver<
         }
         if let Err(e) = store.prune_spilled_changes().await {
             tracing::warn!("cannot delete old spilled changes: {e}");
+        }
+        if let Err(e) = store.prune_revoked_users().await {
+            tracing::warn!("cannot delete run-out revocations: {e}");
         }
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_EVERY) => {}
@@ -260,16 +286,25 @@ async fn keep_indexes(
     }
 }
 
-/// `HOOKQL_ADMIN_EMAIL` + `HOOKQL_ADMIN_PASSWORD`: make sure that admin exists.
+/// `HOOKQL_ADMIN_EMAIL` + `HOOKQL_ADMIN_PASSWORD`: make sure that admin exists, and say in
+/// the log what was done or refused.
 async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     let settings = state.settings();
     match (&settings.admin_email, &settings.admin_password) {
         (Some(email), Some(password)) => {
             let passwords = &state.auth().passwords;
-            let outcome = crate::service::users::ensure_admin(state.store(), passwords, email, password)
+            let outcome = ensure_admin(state.store(), passwords, email, password)
                 .await
                 .map_err(|e| anyhow::anyhow!("HOOKQL_ADMIN_EMAIL/HOOKQL_ADMIN_PASSWORD: {e}"))?;
-            tracing::info!(email = %email, "bootstrap admin: {outcome}");
+            match outcome {
+                // Not fatal: the server is fine, only the bootstrap is not; the setting must
+                // be fixed (or removed), which the warning says.
+                Bootstrap::Refused => tracing::warn!(
+                    email = %email,
+                    "bootstrap admin: {outcome}. (The password checked is HOOKQL_ADMIN_PASSWORD: fix HOOKQL_ADMIN_EMAIL/HOOKQL_ADMIN_PASSWORD, or remove them once the admin exists.)"
+                ),
+                _ => tracing::info!(email = %email, "bootstrap admin: {outcome}"),
+            }
             Ok(())
         }
         (Some(_), None) | (None, Some(_)) => anyhow::bail!(

@@ -14,7 +14,7 @@ use crate::auth::password::Passwords;
 use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{config, dry_run, reload, HookRunner, HooksHandle};
-use crate::service::users::ensure_admin;
+use crate::service::users::{ensure_admin, Bootstrap};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -70,13 +70,13 @@ enum HooksCommand {
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
     /// Make sure a user exists and is an admin: create it with the password if missing,
-    /// promote it if it exists (its password is left alone).
+    /// promote it if it exists and the password is its password (which is left alone).
     Create {
         /// The admin's email.
         #[arg(long)]
         email: String,
-        /// The password for a new admin. Omit it to type it on standard input, which keeps it
-        /// out of shell history and process lists.
+        /// The password for a new admin, or an existing account's own. Omit it to type it on
+        /// standard input, which keeps it out of shell history and process lists.
         #[arg(long)]
         password: Option<String>,
     },
@@ -170,8 +170,11 @@ async fn create_admin(
     let outcome = ensure_admin(&store, &passwords, &email, &password)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("{email}: {outcome}");
     store.close().await;
+    if outcome == Bootstrap::Refused {
+        anyhow::bail!("{email}: {outcome}");
+    }
+    println!("{email}: {outcome}");
     Ok(())
 }
 

@@ -143,7 +143,8 @@ pub struct Settings {
     pub refresh_token_ttl_secs: u64,
 
     /// With `--admin-password`: make sure this user exists and is an admin at start (created
-    /// if missing, promoted if not an admin; an existing password is not changed).
+    /// if missing; an existing account is promoted only if its password is `--admin-password`,
+    /// and its password is never changed).
     #[arg(long, env = "HOOKQL_ADMIN_EMAIL", global = true)]
     pub admin_email: Option<String>,
 

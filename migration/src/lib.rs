@@ -10,6 +10,7 @@ mod m20261129_000004_create_realtime_spill;
 mod m20261129_000005_create_server_secrets;
 mod m20261129_000006_create_realtime_interest;
 mod m20261130_000007_create_hook_runs;
+mod m20261201_000008_create_revoked_users;
 
 /// The ordered list of migrations; append, never edit one that has shipped.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_create_server_secrets::Migration),
             Box::new(m20261129_000006_create_realtime_interest::Migration),
             Box::new(m20261130_000007_create_hook_runs::Migration),
+            Box::new(m20261201_000008_create_revoked_users::Migration),
         ]
     }
 }

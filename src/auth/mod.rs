@@ -7,6 +7,7 @@ pub mod email;
 mod hs256;
 pub mod limiter;
 pub mod password;
+pub mod revoked;
 pub mod tokens;
 
 pub use claims::{Caller, Claims, RequestAuth, ADMIN_ROLE, USER_ROLE};
@@ -28,6 +29,8 @@ pub struct Auth {
     pub passwords: password::Passwords,
     /// Failed-login records.
     pub login_limiter: limiter::LoginLimiter,
+    /// Deleted users whose access tokens may not have expired yet.
+    pub revoked: revoked::RevokedUsers,
 }
 
 impl Auth {
@@ -43,6 +46,7 @@ impl Auth {
             refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_secs.max(1)),
             passwords: password::Passwords::new(parallel)?,
             login_limiter: limiter::LoginLimiter::default(),
+            revoked: revoked::RevokedUsers::default(),
         })
     }
 
@@ -60,6 +64,29 @@ impl Auth {
             .ok_or_else(|| {
                 "the Authorization header must be `Bearer <access token>`".to_string()
             })?;
-        self.access_tokens.verify(token).map(Caller::User)
+        let caller = self.access_tokens.verify(token).map(Caller::User)?;
+        if self.is_revoked(&caller) {
+            return Err(REVOKED.to_string());
+        }
+        Ok(caller)
+    }
+
+    /// Whether `caller` is a user deleted since its token was issued. Asked where a caller
+    /// outlives its request (an open WebSocket, a subscription) as well as for every token.
+    pub fn is_revoked(&self, caller: &Caller) -> bool {
+        caller.user_id().is_some_and(|id| {
+            self.revoked
+                .contains(id, chrono::Utc::now().timestamp_micros())
+        })
+    }
+
+    /// Until when a user deleted now must stay revoked (Unix microseconds): until every access
+    /// token issued so far has expired, with the leeway verification allows.
+    pub fn revoked_until(&self) -> i64 {
+        let lifetime = self.access_tokens.ttl().as_secs() as i64 + tokens::LEEWAY_SECS;
+        chrono::Utc::now().timestamp_micros() + lifetime.saturating_mul(1_000_000)
     }
 }
+
+/// What a deleted user's token is told.
+pub const REVOKED: &str = "this account has been deleted; its access tokens no longer work";

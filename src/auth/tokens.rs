@@ -20,7 +20,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// Most verified tokens remembered; when full, the memory starts over (bounded, and cheap).
 const VERIFIED_CAPACITY: usize = 8192;
 /// Seconds of clock skew tolerated on `exp`.
-const LEEWAY_SECS: i64 = 5;
+pub const LEEWAY_SECS: i64 = 5;
 
 /// Signs and verifies access tokens. Only HS256 with our secret and issuer is accepted; `alg:
 /// none`, other algorithms, other issuers, expired or malformed tokens are refused.

@@ -73,11 +73,16 @@ pub(crate) fn state<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Resu
 }
 
 /// The caller of this request. A request without a token is anonymous; one with an invalid
-/// token gets `UNAUTHENTICATED` from every field that needs to know its caller.
+/// token gets `UNAUTHENTICATED` from every field that needs to know its caller. So does a user
+/// deleted since: a WebSocket keeps the caller it was opened with for every operation it
+/// carries, and must not outlive the account.
 pub(crate) fn caller<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Caller> {
     static ANONYMOUS: Caller = Caller::Anonymous;
     match ctx.data_opt::<RequestAuth>() {
         None => Ok(&ANONYMOUS),
+        Some(Ok(caller)) if state(ctx)?.auth().is_revoked(caller) => Err(error::to_graphql(
+            crate::service::ServiceError::Unauthenticated(crate::auth::REVOKED.to_string()),
+        )),
         Some(Ok(caller)) => Ok(caller),
         Some(Err(reason)) => Err(error::to_graphql(
             crate::service::ServiceError::Unauthenticated(reason.clone()),

@@ -99,6 +99,12 @@ impl DocumentChanges {
     pub async fn next(&mut self) -> Result<ChangeEvent, Ended> {
         loop {
             let change = self.feed.next().await.map_err(Ended::Feed)?;
+            // A subscriber deleted since it subscribed sees nothing more: its subscription ends.
+            if self.state.auth().is_revoked(&self.caller) {
+                return Err(Ended::Refused(ServiceError::Unauthenticated(
+                    crate::auth::REVOKED.to_string(),
+                )));
+            }
             // Boxed: the hooks' futures are large, and an idle subscription should only hold
             // what waiting for the feed needs.
             if let Some(event) = Box::pin(self.visible_part(&change)).await? {

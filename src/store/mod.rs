@@ -12,6 +12,7 @@ pub mod hook_runs;
 pub mod json_depth;
 pub mod merge_patch;
 pub mod refresh_tokens;
+pub mod revoked_users;
 pub mod sort;
 pub mod sql;
 mod tx;
@@ -93,6 +94,8 @@ pub struct Store {
     changes: changes::ChangeFeed,
     /// PostgreSQL: the channel writes notify (one per schema).
     notify_channel: Option<Arc<str>>,
+    /// PostgreSQL: the channel user deletions notify (one per schema).
+    revoked_channel: Option<Arc<str>>,
     /// PostgreSQL: this process's name in `realtime_interest`.
     instance: Arc<str>,
 }
@@ -103,22 +106,29 @@ impl Store {
         let (db, kind) = connect::open(url, max_connections).await?;
         let write_queue =
             (kind == DatabaseKind::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let notify_channel = match kind {
+        let schema = match kind {
             DatabaseKind::Sqlite => None,
             DatabaseKind::Postgres => {
                 let (schema,): (String,) = sea_orm::sqlx::query_as("SELECT current_schema()")
                     .fetch_one(db.get_postgres_connection_pool())
                     .await
                     .map_err(|e| StoreError::Connect(format!("cannot read the schema: {e}")))?;
-                Some(changes::postgres::channel_for(&schema).into())
+                Some(schema)
             }
         };
+        let notify_channel = schema
+            .as_deref()
+            .map(|schema| changes::postgres::channel_for(schema).into());
+        let revoked_channel = schema
+            .as_deref()
+            .map(|schema| revoked_users::channel_for(schema).into());
         Ok(Self {
             db,
             kind,
             write_queue,
             changes: changes::ChangeFeed::default(),
             notify_channel,
+            revoked_channel,
             instance: uuid::Uuid::new_v4().to_string().into(),
         })
     }

@@ -4,7 +4,13 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 
-use crate::helpers::{signed_in, spawn_app, spawn_app_with, Session, TestApp, NO_HOOKS, PASSWORD};
+use std::time::Duration;
+
+use crate::helpers::{
+    signed_in, spawn_app, spawn_app_sharing, spawn_app_with, with_admin, Session, TestApp,
+    NO_HOOKS, PASSWORD, PUBLIC_RULES,
+};
+use crate::ws::{Next, Ws};
 
 const ME: &str = "{ me { id email role data lastLoginAt } }";
 const REFRESH: &str =
@@ -388,10 +394,9 @@ async fn delete_me_needs_the_password_and_ends_everything() {
     assert_eq!(code(&login["errors"][0]), "UNAUTHENTICATED");
     let refresh = app.error_as(None, REFRESH, json!({"r": ann.refresh})).await;
     assert_eq!(code(&refresh), "UNAUTHENTICATED");
-    assert_eq!(
-        app.data_as(Some(&ann.token), ME, json!({})).await["me"],
-        Value::Null
-    );
+    // Its access token stops too.
+    let me = app.error_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(code(&me), "UNAUTHENTICATED");
 }
 
 #[tokio::test]
@@ -507,23 +512,151 @@ async fn the_bootstrap_admin_manages_users() {
 }
 
 #[tokio::test]
-async fn the_bootstrap_promotes_an_existing_user_and_keeps_its_password() {
+async fn the_bootstrap_promotes_an_existing_user_only_with_its_password() {
+    use hookql::service::users::{ensure_admin, Bootstrap};
     let app = anonymous().await;
     let ann = app.sign_up("ann@example.com").await;
     let state = &app.state;
-    let outcome = hookql::service::users::ensure_admin(
+    let passwords = &state.auth().passwords;
+    let refused = ensure_admin(
         state.store(),
-        &state.auth().passwords,
+        passwords,
         "ANN@example.com",
-        "some other password",
+        "another password",
     )
     .await
     .unwrap();
-    assert_eq!(outcome, "promoted to admin");
+    assert_eq!(refused, Bootstrap::Refused);
+    let me = app.data_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(me["me"]["role"], "user");
+
+    let promoted = ensure_admin(state.store(), passwords, "ANN@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(promoted, Bootstrap::Promoted);
     let session = login_session(&app, "ann@example.com", PASSWORD).await;
     let me = app.data_as(Some(&session.token), ME, json!({})).await;
     assert_eq!(me["me"]["role"], "admin");
     assert_eq!(me["me"]["id"], ann.id.as_str());
+    // An admin already: nothing to prove, nothing changed (whatever the password given).
+    let again = ensure_admin(
+        state.store(),
+        passwords,
+        "ann@example.com",
+        "another password",
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, Bootstrap::AlreadyAdmin);
+    login_session(&app, "ann@example.com", PASSWORD).await;
+}
+
+/// The admin moves to another email, a stranger signs up with the configured one, and the
+/// server restarts with the same environment: the stranger must not become an admin.
+#[tokio::test]
+async fn bootstrap_never_promotes_a_stranger_with_the_admin_email() {
+    let app = admin_app().await;
+    let admin = login_session(&app, "root@example.com", "root password").await;
+    app.data_as(
+        Some(&admin.token),
+        UPDATE_ME,
+        json!({"e": "boss@example.com", "c": "root password"}),
+    )
+    .await;
+    let stranger = app.sign_up("root@example.com").await;
+
+    let restarted = spawn_app_sharing(&app, NO_HOOKS, |s| {
+        s.admin_email = Some("Root@Example.com".into());
+        s.admin_password = Some("root password".into());
+    })
+    .await;
+    let me = restarted
+        .data_as(Some(&stranger.token), ME, json!({}))
+        .await;
+    assert_eq!(me["me"]["role"], "user", "the stranger was promoted");
+    let denied = restarted
+        .error_as(
+            Some(&stranger.token),
+            "{ users { items { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&denied), "FORBIDDEN");
+    // The real admin still is one, under her new email.
+    let boss = login_session(&restarted, "boss@example.com", "root password").await;
+    let me = restarted.data_as(Some(&boss.token), ME, json!({})).await;
+    assert_eq!(me["me"]["role"], "admin");
+}
+
+const DELETE_USER: &str = "mutation($id: ID!) { deleteUser(id: $id) }";
+
+/// A deleted user's access token is refused at once (not when it expires): over HTTP, at a
+/// WebSocket's `connection_init`, in a subscription already open, and by a server started
+/// afterwards on the same database.
+#[tokio::test]
+async fn deleted_users_token_stops_at_once() {
+    let app = spawn_app_with(PUBLIC_RULES, with_admin).await;
+    let root = app.admin_token().await;
+    let ann = app.sign_up("ann@example.com").await;
+    let me = app.data_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(me["me"]["email"], "ann@example.com");
+    let mut ws = Ws::connect(&app.address, Some(&ann.token)).await;
+    ws.subscribe("1", "posts", None).await;
+    // Live once it hears a write (the subscription is set up in the background).
+    let mut live = false;
+    for _ in 0..20 {
+        app.create_as(Some(&root), "posts", json!({"n": 1})).await;
+        if let Next::Message(_) = ws.next_within(Duration::from_millis(250)).await {
+            live = true;
+            break;
+        }
+    }
+    assert!(live, "the subscription never heard a write");
+
+    app.data_as(Some(&root), DELETE_USER, json!({"id": ann.id}))
+        .await;
+
+    let refused = app.error_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(code(&refused), "UNAUTHENTICATED", "{refused}");
+    let write = app
+        .error_as(
+            Some(&ann.token),
+            "mutation { createDocument(collection: \"posts\", data: {n: 2}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&write), "UNAUTHENTICATED", "{write}");
+
+    let mut init = Ws::open(&app.address, Some("graphql-transport-ws")).await;
+    init.send(json!({"type": "connection_init", "payload": {"authToken": ann.token}}))
+        .await;
+    let (close, reason) = init.closed().await;
+    assert_eq!(close, 4403, "{reason}");
+
+    // The open subscription sees no change made after the deletion: it ends instead.
+    app.create_as(Some(&root), "posts", json!({"n": 3})).await;
+    let ended = loop {
+        match ws.next_within(Duration::from_secs(5)).await {
+            Next::Message(m)
+                if m["payload"]["data"]["documentChanged"]["document"]["data"]["n"] == 1 =>
+            {
+                continue
+            }
+            other => break other,
+        }
+    };
+    let Next::Message(ended) = ended else {
+        panic!("the subscription neither ended nor answered: {ended:?}");
+    };
+    assert_eq!(ended["id"], "1", "{ended}");
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{ended}"
+    );
+
+    let later = spawn_app_sharing(&app, PUBLIC_RULES, |_| {}).await;
+    let refused = later.error_as(Some(&ann.token), ME, json!({})).await;
+    assert_eq!(code(&refused), "UNAUTHENTICATED", "{refused}");
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::helpers::{
-    fresh_database, spawn_app_sharing, spawn_app_with, test_settings, PUBLIC_RULES,
+    fresh_database, settle, spawn_app_sharing, spawn_app_with, test_settings, with_admin,
+    PUBLIC_RULES,
 };
 use crate::process::Server;
 use crate::ws::Ws;
@@ -147,4 +148,47 @@ async fn a_write_on_one_instance_reaches_subscribers_of_another() {
         .await;
     assert_eq!(local.event("1").await["document"]["data"]["from"], "second");
     assert_eq!(ws.event("1").await["document"]["data"]["from"], "second");
+}
+
+/// A user deleted through one instance is refused by every other at once, though each checks
+/// tokens in memory (and had this one's verified token cached).
+#[tokio::test]
+async fn deleted_users_token_stops_on_every_instance() {
+    if !on_postgres() {
+        return;
+    }
+    let first = spawn_app_with(PUBLIC_RULES, with_admin).await;
+    let second = spawn_app_sharing(&first, PUBLIC_RULES, |_| {}).await;
+    let root = first.admin_token().await;
+    let ann = first.sign_up("ann@example.com").await;
+    let me = second
+        .data_as(Some(&ann.token), "{ me { email } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["email"], "ann@example.com");
+
+    first
+        .data_as(
+            Some(&root),
+            "mutation($id: ID!) { deleteUser(id: $id) }",
+            json!({"id": ann.id}),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let answer = settle(
+        async || {
+            second
+                .gql_as(Some(&ann.token), "{ me { email } }", json!({}))
+                .await
+        },
+        |answer| answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED",
+    )
+    .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "the other instance still accepts the token: {answer}"
+    );
+    eprintln!(
+        "refused on the other instance after {:?}",
+        started.elapsed()
+    );
 }

@@ -3,6 +3,8 @@
 //! [`Bystander`] — another client reading `/healthz` and a document all along — keeps being
 //! answered within [`BYSTANDER_BOUND`].
 
+mod logins;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

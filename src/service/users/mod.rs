@@ -1,0 +1,186 @@
+//! App users: sign-up, sign-in and sessions ([`sessions`]), a user's own profile
+//! ([`profile`]), the admin's view of all users ([`admin`]) and the first admin
+//! ([`bootstrap`]). This module holds what they share: input checks and the hooked write paths.
+
+mod admin;
+mod bootstrap;
+mod profile;
+mod sessions;
+
+use serde_json::Value;
+
+use super::hooks::{self, Before};
+use super::ServiceError;
+use crate::auth::password;
+use crate::auth::{Caller, Email};
+use crate::hooks::{payload, Event, Payload, Target};
+use crate::state::AppState;
+use crate::store::merge_patch;
+use crate::store::users::UserChange;
+use crate::store::{DocumentData, Store};
+
+pub use crate::store::users::User;
+pub(super) use admin::require_admin_to;
+pub use admin::{delete, get, list, update, UserPage};
+pub use bootstrap::{ensure_admin, Bootstrap};
+pub use profile::{delete_me, me, update_me, MeChange};
+pub use sessions::{login, logout, refresh, register, Session};
+
+/// How often a profile change re-reads after a concurrent change before giving up.
+const UPDATE_ATTEMPTS: usize = 8;
+
+pub(super) fn email(text: &str) -> Result<Email, ServiceError> {
+    Email::parse(text).map_err(|m| ServiceError::bad_input("email", m))
+}
+
+pub(super) fn new_password(text: &str, field: &str) -> Result<(), ServiceError> {
+    password::check_policy(text).map_err(|m| ServiceError::bad_input(field, m))
+}
+
+pub(super) fn profile(value: Value) -> Result<Value, ServiceError> {
+    DocumentData::parse(value)
+        .map(DocumentData::into_value)
+        .map_err(|m| ServiceError::bad_input("data", m))
+}
+
+pub(super) fn internal(message: String) -> ServiceError {
+    ServiceError::Internal(message)
+}
+
+pub(super) fn user_target(user: &User) -> Target {
+    Target {
+        meta: payload::user_meta(user),
+        ..Target::default()
+    }
+}
+
+pub(super) fn user_payload(event: Event, caller: &Caller, user: &User) -> Payload {
+    Payload::new(event, caller).with("user", payload::user(user))
+}
+
+/// Writes `change` (and a profile merge patch) to `user`, re-reading after a concurrent change.
+/// With `hooked` (the state and the caller), `pre_user_update` hooks see the profile as it
+/// would become and may change or refuse it, and `post_user_update` follows; without it no
+/// hooks run.
+pub(super) async fn apply(
+    store: &Store,
+    hooked: Option<(&AppState, &Caller)>,
+    mut user: User,
+    change: impl Fn(&User) -> UserChange,
+    patch: Option<&Value>,
+) -> Result<User, ServiceError> {
+    let hooks = hooked.map(|(state, caller)| (state, caller, state.runner().config()));
+    for _ in 0..UPDATE_ATTEMPTS {
+        let mut next = change(&user);
+        let mut data = user.data.clone();
+        if let Some(patch) = patch {
+            merge_patch::apply(&mut data, patch);
+            next.data = Some(profile(data.clone())?);
+        }
+        let mut before = Before::none();
+        if let Some((state, caller, hooks)) = &hooks {
+            before = hooks::before(
+                state,
+                hooks,
+                Event::PreUserUpdate,
+                &user_target(&user),
+                || {
+                    user_payload(Event::PreUserUpdate, caller, &user)
+                        .with("data", data)
+                        .with("old_data", user.data.clone())
+                },
+            )
+            .await?;
+            if let Some(data) = before.take("data") {
+                next.data = Some(data);
+            }
+            before
+                .join_outbox(state, hooks, Event::PostUserUpdate, None)
+                .await?;
+        }
+        if let Some(updated) = store.update_user(before.tx.as_ref(), &user, next).await? {
+            match &hooks {
+                Some((state, caller, hooks)) => {
+                    before
+                        .commit_then_after(
+                            state,
+                            hooks,
+                            Event::PostUserUpdate,
+                            user_target(&updated),
+                            || {
+                                user_payload(Event::PostUserUpdate, caller, &updated)
+                                    .with("data", updated.data.clone())
+                                    .with("old_data", user.data.clone())
+                            },
+                        )
+                        .await?
+                }
+                None => before.commit().await?,
+            }
+            return Ok(updated);
+        }
+        drop(before); // the hooks' writes roll back; read again and start over
+        user = store
+            .user_by_id(None, &user.id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no user `{}`", user.id)))?;
+    }
+    Err(ServiceError::Conflict(
+        "this user is being changed by many requests at once; retry".into(),
+    ))
+}
+
+/// Deletes `user` after `pre_user_delete` hooks; `post_user_delete` follows. Whether it was
+/// still there. Its access tokens stop working at once, on every instance: the deletion
+/// commits with a revocation record (and, on PostgreSQL, a notification to the others), and
+/// this instance refuses them as soon as it has committed.
+pub(super) async fn delete_user(
+    state: &AppState,
+    caller: &Caller,
+    user: &User,
+) -> Result<bool, ServiceError> {
+    let hooks = state.runner().config();
+    let mut before = hooks::before(
+        state,
+        &hooks,
+        Event::PreUserDelete,
+        &user_target(user),
+        || user_payload(Event::PreUserDelete, caller, user),
+    )
+    .await?;
+    before
+        .join_outbox(state, &hooks, Event::PostUserDelete, None)
+        .await?;
+    // The revocation must commit with the deletion, or not at all.
+    let tx = match before.tx.take() {
+        Some(tx) => tx,
+        None => state.store().begin().await?,
+    };
+    let store = state.store();
+    let deleted = store.delete_user(Some(&tx), &user.id).await?;
+    let revoked_until = state.auth().revoked_until();
+    if deleted.is_some() {
+        store
+            .revoke_user_tokens(&tx, &user.id, revoked_until)
+            .await?;
+    }
+    before.tx = Some(tx);
+    match &deleted {
+        Some(deleted) => {
+            before
+                .commit_then_after(
+                    state,
+                    &hooks,
+                    Event::PostUserDelete,
+                    user_target(deleted),
+                    || user_payload(Event::PostUserDelete, caller, deleted),
+                )
+                .await?;
+            // Committed. (On PostgreSQL this instance also hears its own notification.)
+            let now = chrono::Utc::now().timestamp_micros();
+            state.auth().revoked.insert(&deleted.id, revoked_until, now);
+        }
+        None => before.commit().await?,
+    }
+    Ok(deleted.is_some())
+}

@@ -1,0 +1,248 @@
+//! Signing up and in: sessions (an access token and a refresh-token family), their rotation
+//! and their end, and the password check every sign-in goes through.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::{email, internal, new_password, profile, user_payload, user_target, User};
+use crate::auth::tokens::{new_refresh_token, refresh_token_hash};
+use crate::auth::{Caller, Email, USER_ROLE};
+use crate::hooks::{payload, Event, Payload, Target};
+use crate::service::hooks;
+use crate::service::ServiceError;
+use crate::state::AppState;
+use crate::store::refresh_tokens::Rotation;
+use crate::store::users::NewUser;
+
+/// What a successful sign-in returns.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// The opaque token for `refreshToken`.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Who signed in.
+    pub user: User,
+}
+
+const INVALID_LOGIN: &str = "invalid email or password";
+
+/// Starts a new session (a new refresh-token family) for `user`; `claims` go into the access
+/// token (from `pre_login` hooks).
+async fn start_session(
+    state: &AppState,
+    user: User,
+    claims: Map<String, Value>,
+) -> Result<Session, ServiceError> {
+    let refresh_token = new_refresh_token();
+    state
+        .store()
+        .insert_refresh_token(
+            &user.id,
+            None,
+            refresh_token_hash(&refresh_token),
+            state.auth().refresh_ttl,
+        )
+        .await?;
+    session(state, user, refresh_token, claims)
+}
+
+fn session(
+    state: &AppState,
+    user: User,
+    refresh_token: String,
+    claims: Map<String, Value>,
+) -> Result<Session, ServiceError> {
+    let tokens = &state.auth().access_tokens;
+    Ok(Session {
+        access_token: tokens.issue(&user, claims).map_err(internal)?,
+        refresh_token,
+        expires_in: tokens.ttl().as_secs(),
+        user,
+    })
+}
+
+/// Signs a new user up (role `user`) and signs them in. `pre_register` hooks may change the
+/// profile or refuse; their writes (say, using up an invite) commit with the new user, or not
+/// at all. `post_register` follows.
+pub async fn register(
+    state: &AppState,
+    email_text: &str,
+    password: &str,
+    data: Option<Value>,
+) -> Result<Session, ServiceError> {
+    let email = email(email_text)?;
+    new_password(password, "password")?;
+    let data = profile(data.unwrap_or_else(|| Value::Object(Map::new())))?;
+    // Hashed first: a transaction opened by a hook should not wait on the hash.
+    let password_hash = state
+        .auth()
+        .passwords
+        .hash(password)
+        .await
+        .map_err(internal)?;
+    let hooks = state.runner().config();
+    let mut before = hooks::before(
+        state,
+        &hooks,
+        Event::PreRegister,
+        &Target::default(),
+        || {
+            Payload::new(Event::PreRegister, &Caller::Anonymous)
+                .with("email", email.as_str())
+                .with("data", data.clone())
+        },
+    )
+    .await?;
+    let data = match before.take("data") {
+        Some(data) => data,
+        None => data,
+    };
+    before
+        .join_outbox(state, &hooks, Event::PostRegister, None)
+        .await?;
+    let user = state
+        .store()
+        .create_user(
+            before.tx.as_ref(),
+            NewUser {
+                email: email.as_str().to_string(),
+                password_hash,
+                role: USER_ROLE.to_string(),
+                data,
+                signed_in: true,
+            },
+        )
+        .await?;
+    before
+        .commit_then_after(
+            state,
+            &hooks,
+            Event::PostRegister,
+            user_target(&user),
+            || {
+                Payload::new(Event::PostRegister, &Caller::Anonymous)
+                    .with("user", payload::user(&user))
+            },
+        )
+        .await?;
+    start_session(state, user, Map::new()).await
+}
+
+/// Checks `password` for `email` through the login limiter, which counts the attempt from
+/// before the password is hashed (so parallel guesses cannot outrun it). Failures say only
+/// "invalid email or password" and take as long whether or not the email exists.
+pub(super) async fn check_credentials(
+    state: &AppState,
+    email: &Email,
+    password: &str,
+) -> Result<User, ServiceError> {
+    let auth = state.auth();
+    let attempt = auth
+        .login_limiter
+        .begin(email.as_str(), Instant::now())
+        .map_err(|wait| {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            ServiceError::RateLimited {
+                message: format!("too many sign-in attempts for this email; try again in {secs} s"),
+                retry_after_secs: secs,
+            }
+        })?;
+    // From here, leaving early (an error, or the request dropped) counts as a failure.
+    let user = state.store().user_by_email(email.as_str()).await?;
+    let matched = auth
+        .passwords
+        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await
+        .map_err(internal)?;
+    match user {
+        Some(user) if matched => {
+            attempt.succeeded();
+            Ok(user)
+        }
+        _ => {
+            attempt.failed(Instant::now());
+            Err(ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))
+        }
+    }
+}
+
+/// Signs a user in with email and password. After the password checks out, `pre_login`
+/// hooks may refuse or add claims to the access token; `post_login` follows.
+pub async fn login(
+    state: &AppState,
+    email_text: &str,
+    password: &str,
+) -> Result<Session, ServiceError> {
+    let email = email(email_text)?;
+    let user = check_credentials(state, &email, password).await?;
+    let hooks = state.runner().config();
+    let mut before = hooks::before(state, &hooks, Event::PreLogin, &user_target(&user), || {
+        user_payload(Event::PreLogin, &Caller::Anonymous, &user)
+    })
+    .await?;
+    let claims = std::mem::take(&mut before.claims);
+    before
+        .join_outbox(state, &hooks, Event::PostLogin, None)
+        .await?;
+    let user = state
+        .store()
+        .touch_login(before.tx.as_ref(), &user.id)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))?;
+    before
+        .commit_then_after(state, &hooks, Event::PostLogin, user_target(&user), || {
+            user_payload(Event::PostLogin, &Caller::Anonymous, &user)
+        })
+        .await?;
+    start_session(state, user, claims).await
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once: presenting a used
+/// one revokes its whole session, as only a stolen copy would be used twice.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Session, ServiceError> {
+    let invalid = || {
+        ServiceError::Unauthenticated(
+            "the refresh token is not valid (expired, revoked or unknown); sign in again"
+                .to_string(),
+        )
+    };
+    let next = new_refresh_token();
+    let rotation = state
+        .store()
+        .rotate_refresh_token(
+            &refresh_token_hash(refresh_token),
+            refresh_token_hash(&next),
+            state.auth().refresh_ttl,
+        )
+        .await?;
+    match rotation {
+        Rotation::Rotated { user_id } => {
+            let user = state
+                .store()
+                .user_by_id(None, &user_id)
+                .await?
+                .ok_or_else(invalid)?;
+            session(state, user, next, Map::new())
+        }
+        Rotation::Invalid => Err(invalid()),
+        Rotation::Reused => {
+            tracing::warn!("a used refresh token was presented again; its session is revoked");
+            Err(ServiceError::Unauthenticated(
+                "this refresh token was already used; for safety its session is now ended: sign in again"
+                    .to_string(),
+            ))
+        }
+    }
+}
+
+/// Ends the session a refresh token belongs to; whether one was active.
+pub async fn logout(state: &AppState, refresh_token: &str) -> Result<bool, ServiceError> {
+    Ok(state
+        .store()
+        .revoke_refresh_session(&refresh_token_hash(refresh_token))
+        .await?)
+}
