@@ -153,6 +153,14 @@ impl Ws {
         message["payload"]["data"]["documentChanged"].clone()
     }
 
+    /// Closes the connection as a polite client does (a close frame) and waits, bounded, for
+    /// the server's answer.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, self.socket.next()).await {}
+    }
+
     /// Waits for the server to close the connection: its code and reason. Messages before
     /// the close are skipped.
     pub async fn closed(&mut self) -> (u16, String) {

@@ -180,8 +180,14 @@ impl Connection {
         {
             operation.1.abort();
         }
-        if let Some((code, reason)) = farewell {
-            let _ = say_goodbye.send((code, protocol::close_reason(&reason)));
+        // The writer waits for a goodbye or for its absence: when the client closed or
+        // vanished there is none, and dropping the sender is what tells the writer so (held
+        // until after `writer.await`, it kept both tasks, the socket and the slot forever).
+        match farewell {
+            Some((code, reason)) => {
+                let _ = say_goodbye.send((code, protocol::close_reason(&reason)));
+            }
+            None => drop(say_goodbye),
         }
         drop(outbox);
         let _ = writer.await;

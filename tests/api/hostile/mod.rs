@@ -11,6 +11,8 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
+mod connections;
+
 /// How slow a bystander's answer may be while an attack runs. Generous (debug builds on two
 /// shared cores), yet far below what the attacks cost before they were bounded (4.5 s to
 /// minutes, or a crash).
@@ -48,7 +50,12 @@ impl Bystander {
                         "query": "query($c: String!, $id: ID!) { document(collection: $c, id: $id) { id } }",
                         "variables": {"c": collection, "id": id},
                     });
-                    match client.post(format!("{address}/graphql")).json(&body).send().await {
+                    match client
+                        .post(format!("{address}/graphql"))
+                        .json(&body)
+                        .send()
+                        .await
+                    {
                         Ok(r) => match r.json::<serde_json::Value>().await {
                             Ok(v) if v["data"]["document"]["id"] == json!(id) => {}
                             Ok(v) => failures.push(format!("the read answered {v}")),
@@ -70,7 +77,10 @@ impl Bystander {
     pub async fn assert_served(self) {
         self.stop.store(true, Ordering::Relaxed);
         let (slowest, rounds, failures) = self.task.await.expect("bystander task");
-        assert!(failures.is_empty(), "the bystander was failed: {failures:?}");
+        assert!(
+            failures.is_empty(),
+            "the bystander was failed: {failures:?}"
+        );
         assert!(rounds > 0, "the bystander was never answered");
         assert!(
             slowest <= BYSTANDER_BOUND,
