@@ -10,6 +10,7 @@
 pub mod protocol;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -26,23 +27,29 @@ use tokio::time::Instant;
 
 use self::protocol::{close, ClientMessage, SubscribePayload, SUBPROTOCOL};
 use super::graphql_http::tag_uncoded_error;
+use super::per_ip::Held;
 use super::HttpState;
 use crate::auth::{Caller, RequestAuth};
+use crate::graphql::error::code::{BAD_USER_INPUT, RATE_LIMITED};
 use crate::graphql::{ApiSchema, Disconnect};
 use crate::metrics::{Metrics, Open};
 use crate::state::AppState;
 
 /// How long a client has to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most operations running at once on one connection.
-const MAX_OPERATIONS: usize = 100;
 /// How long a goodbye may take to send before the socket is simply dropped (a slow client
 /// has this long to read what is buffered and learn why it was disconnected).
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accepts the upgrade (unless the server is at its connection cap) and runs the connection.
-/// `header` is the upgrade request's `Authorization`, used when `connection_init` has none.
-pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<String>) -> Response {
+/// Accepts the upgrade (unless the server, or the client's address `peer`, is at its
+/// connection cap) and runs the connection. `header` is the upgrade request's
+/// `Authorization`, used when `connection_init` has none.
+pub fn upgrade(
+    http: &HttpState,
+    upgrade: WebSocketUpgrade,
+    header: Option<String>,
+    peer: Option<IpAddr>,
+) -> Response {
     let app = http.app.clone();
     let settings = app.settings();
     let open = app
@@ -57,6 +64,21 @@ pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<Strin
         )
             .into_response();
     }
+    // Held for the connection's life: one client cannot take every slot.
+    let slot = match peer {
+        Some(ip) => {
+            let cap = settings.ws_max_connections_per_ip;
+            match app.clients().websockets.try_hold(ip, cap) {
+                Some(slot) => Some(slot),
+                None => {
+                    Metrics::count(&app.metrics().ws_refused_total);
+                    let message = format!("too many WebSocket connections from your address (at most {cap}); close some or retry later");
+                    return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+                }
+            }
+        }
+        None => None,
+    };
     let offered = upgrade
         .requested_protocols()
         .any(|p| p.as_bytes() == SUBPROTOCOL.as_bytes());
@@ -75,8 +97,9 @@ pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<Strin
         .on_upgrade(move |socket| {
             let tracker = app.connections().clone();
             tracker.track_future(crate::request_id::within(id, span, async move {
-                let connection = Connection::new(app, schema, header);
+                let connection = Connection::new(app, schema, header, peer);
                 connection.run(socket, offered).await;
+                drop(slot);
             }))
         })
 }
@@ -95,14 +118,17 @@ struct Connection {
     caller: Option<Caller>,
     operations: Operations,
     serial: u64,
+    /// The client's address, for the per-client operation cap (none: not counted).
+    peer: Option<IpAddr>,
 }
 
 impl Connection {
-    fn new(app: AppState, schema: ApiSchema, header: Option<String>) -> Self {
+    fn new(app: AppState, schema: ApiSchema, header: Option<String>, peer: Option<IpAddr>) -> Self {
         Self {
             app,
             schema,
             header,
+            peer,
             caller: None,
             operations: Operations::default(),
             serial: 0,
@@ -282,14 +308,30 @@ impl Connection {
             let reason = format!("Subscriber for {id} already exists");
             return Step::Close(Some((close::SUBSCRIBER_EXISTS, reason)));
         }
-        if operations.len() >= MAX_OPERATIONS {
-            let errors = serde_json::json!([{
-                "message": format!("at most {MAX_OPERATIONS} operations may run at once on one connection; complete one first"),
-                "extensions": {"code": crate::graphql::error::code::BAD_USER_INPUT},
-            }]);
-            send(outbox, protocol::error(&id, errors));
+        let settings = self.app.settings();
+        let most = settings.ws_max_operations;
+        if operations.len() >= most {
+            let message = format!(
+                "at most {most} operations may run at once on one connection; complete one first"
+            );
+            send(outbox, protocol::refusal(&id, BAD_USER_INPUT, &message));
             return Step::Continue;
         }
+        // Held while the operation runs (its task owns it, so an abort gives it back).
+        let slot = match self.peer {
+            Some(ip) => {
+                let most = settings.ws_max_operations_per_ip;
+                match self.app.clients().operations.try_hold(ip, most) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        let message = format!("at most {most} operations may run at once from one address; complete some first");
+                        send(outbox, protocol::refusal(&id, RATE_LIMITED, &message));
+                        return Step::Continue;
+                    }
+                }
+            }
+            None => None,
+        };
         let mut request = async_graphql::Request::new(payload.query)
             .data::<RequestAuth>(Ok(caller))
             .data(disconnect.clone());
@@ -307,6 +349,7 @@ impl Connection {
             outbox: outbox.clone(),
             disconnect: disconnect.clone(),
             operations: self.operations.clone(),
+            _slot: slot,
         };
         let task = tokio::spawn(crate::request_id::carry(
             operation.run(self.schema.clone(), request),
@@ -333,6 +376,8 @@ struct Operation {
     outbox: mpsc::Sender<Message>,
     disconnect: Disconnect,
     operations: Operations,
+    /// The client's share of the per-address operation cap, given back when this ends.
+    _slot: Option<Held>,
 }
 
 impl Operation {
