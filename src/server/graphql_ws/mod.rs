@@ -7,7 +7,12 @@
 //! the queue is full the client is too slow, and the connection is closed with a reason
 //! (1013) instead of slowing writers or other subscribers, or silently skipping changes.
 
+mod operation;
 pub mod protocol;
+mod writer;
+
+use self::operation::Operation;
+use self::writer::{send, write, Goodbye};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,19 +20,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_graphql::Variables;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use self::protocol::{close, ClientMessage, SubscribePayload, SUBPROTOCOL};
-use super::graphql_http::tag_uncoded_error;
-use super::per_ip::Held;
 use super::HttpState;
 use crate::auth::{Caller, RequestAuth};
 use crate::graphql::error::code::{BAD_USER_INPUT, RATE_LIMITED};
@@ -37,9 +39,6 @@ use crate::state::AppState;
 
 /// How long a client has to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a goodbye may take to send before the socket is simply dropped (a slow client
-/// has this long to read what is buffered and learn why it was disconnected).
-const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Accepts the upgrade (unless the server, or the client's address `peer`, is at its
 /// connection cap) and runs the connection. `header` is the upgrade request's
@@ -103,9 +102,6 @@ pub fn upgrade(
             }))
         })
 }
-
-/// A close the reader decided on.
-type Goodbye = (u16, String);
 
 /// The operations running on one connection, each under a serial number so that a finished
 /// operation never removes a newer one that reused its id.
@@ -349,7 +345,7 @@ impl Connection {
             outbox: outbox.clone(),
             disconnect: disconnect.clone(),
             operations: self.operations.clone(),
-            _slot: slot,
+            slot,
         };
         let task = tokio::spawn(crate::request_id::carry(
             operation.run(self.schema.clone(), request),
@@ -366,117 +362,4 @@ enum Step {
     Acked(Option<Instant>),
     /// Close (with a goodbye, or silently when the client closed).
     Close(Option<Goodbye>),
-}
-
-/// One running operation.
-struct Operation {
-    id: String,
-    serial: u64,
-    app: AppState,
-    outbox: mpsc::Sender<Message>,
-    disconnect: Disconnect,
-    operations: Operations,
-    /// The client's share of the per-address operation cap, given back when this ends.
-    _slot: Option<Held>,
-}
-
-impl Operation {
-    async fn run(self, schema: ApiSchema, request: async_graphql::Request) {
-        let metrics = self.app.metrics();
-        let _open = Open::new(&metrics.subscriptions);
-        let mut responses = schema.execute_stream(request);
-        let mut first = true;
-        while let Some(mut response) = responses.next().await {
-            for error in &mut response.errors {
-                tag_uncoded_error(error);
-            }
-            // Errors before any result (parse, validation, a refused subscription) are the
-            // protocol's `error` message, which ends the operation without `complete`.
-            if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-                let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
-                self.forget();
-                self.queue(protocol::error(&self.id, errors));
-                return;
-            }
-            first = false;
-            if !self.queue(protocol::next(&self.id, &response)) {
-                return;
-            }
-            Metrics::count(&metrics.subscription_events_total);
-        }
-        self.forget();
-        self.queue(protocol::complete(&self.id));
-    }
-
-    /// Queues a message for the writer; `false` when the connection is going away (full:
-    /// the client is too slow, and is told so).
-    fn queue(&self, text: String) -> bool {
-        match self.outbox.try_send(Message::Text(text.into())) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let waiting = self.outbox.max_capacity();
-                self.disconnect.request(format!(
-                    "too slow: {waiting} messages were waiting to be sent; reconnect and read again"
-                ));
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Removes this operation from the connection's list (unless its id was reused).
-    fn forget(&self) {
-        let mut operations = self
-            .operations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if operations
-            .get(&self.id)
-            .is_some_and(|(s, _)| *s == self.serial)
-        {
-            operations.remove(&self.id);
-        }
-    }
-}
-
-/// Queues a protocol message from the reader; a full queue means the client is not reading,
-/// which the operations' own sends detect.
-fn send(outbox: &mpsc::Sender<Message>, text: String) {
-    let _ = outbox.try_send(Message::Text(text.into()));
-}
-
-/// The writer: sends queued messages (keep-alive pings among them) until the reader says
-/// goodbye (sent even if the client has stopped reading, within [`GOODBYE_TIMEOUT`]) or the
-/// queue closes.
-async fn write(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queued: mpsc::Receiver<Message>,
-    mut goodbye: oneshot::Receiver<Goodbye>,
-) {
-    loop {
-        let message = tokio::select! {
-            biased;
-            farewell = &mut goodbye => return farewell_then_close(sink, farewell.ok()).await,
-            message = queued.recv() => match message {
-                Some(message) => message,
-                None => break,
-            },
-        };
-        tokio::select! {
-            sent = sink.send(message) => if sent.is_err() { return },
-            farewell = &mut goodbye => return farewell_then_close(sink, farewell.ok()).await,
-        }
-    }
-    // The reader is done: a goodbye may still be on its way.
-    let farewell = goodbye.await.ok();
-    farewell_then_close(sink, farewell).await;
-}
-
-async fn farewell_then_close(mut sink: SplitSink<WebSocket, Message>, farewell: Option<Goodbye>) {
-    let frame = farewell.map(|(code, reason)| CloseFrame {
-        code,
-        reason: reason.into(),
-    });
-    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, sink.send(Message::Close(frame))).await;
-    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, sink.close()).await;
 }
