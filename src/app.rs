@@ -191,9 +191,11 @@ impl App {
             headers: Duration::from_secs(settings.header_timeout_secs.max(1)),
             idle: Duration::from_secs(settings.idle_timeout_secs.max(1)),
             shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
+            connections_per_ip: settings.max_connections_per_ip,
         };
         let closing = self.state.closing().clone();
-        server::listen::serve(self.listener, self.router, patience, closing, stop).await;
+        let clients = self.state.clients().http.clone();
+        server::listen::serve(self.listener, self.router, patience, clients, closing, stop).await;
         // WebSockets were told goodbye when the stop came; give them a moment to go.
         let connections = self.state.connections();
         connections.close();

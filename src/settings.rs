@@ -247,6 +247,69 @@ pub struct Settings {
     )]
     pub ws_max_connections: usize,
 
+    /// Most WebSocket connections one client address (an IPv6 /64) may hold at once; more
+    /// are refused with 429. 0: no per-client cap (behind a reverse proxy, which has one
+    /// address for every client).
+    #[arg(
+        long,
+        env = "HOOKQL_WS_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 100,
+        global = true
+    )]
+    pub ws_max_connections_per_ip: usize,
+
+    /// Most operations (subscriptions, and queries or mutations in flight) running at once on
+    /// one WebSocket connection.
+    #[arg(
+        long,
+        env = "HOOKQL_WS_MAX_OPERATIONS",
+        default_value_t = 100,
+        global = true
+    )]
+    pub ws_max_operations: usize,
+
+    /// Most WebSocket operations running at once over all the connections of one client
+    /// address. 0: no per-client cap.
+    #[arg(
+        long,
+        env = "HOOKQL_WS_MAX_OPERATIONS_PER_IP",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub ws_max_operations_per_ip: usize,
+
+    /// Most HTTP connections one client address may hold open at once (WebSockets count
+    /// under `HOOKQL_WS_MAX_CONNECTIONS_PER_IP` instead); more are answered 429 and closed.
+    /// 0: no per-client cap.
+    #[arg(
+        long,
+        env = "HOOKQL_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_connections_per_ip: usize,
+
+    /// Seconds a client has to send a whole request body once its headers are in; slower
+    /// ones are answered 408 and disconnected (slowloris bodies).
+    #[arg(
+        long,
+        env = "HOOKQL_BODY_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_timeout_secs: u64,
+
+    /// Most subscriber-side hook runs (`post_read` on a change, per subscriber) at once;
+    /// the rest of a change's fan-out waits its turn. 0: twice the CPU cores, at most half
+    /// the database pool.
+    #[arg(
+        long,
+        env = "HOOKQL_FAN_OUT_CONCURRENCY",
+        default_value_t = 0,
+        global = true
+    )]
+    pub fan_out_concurrency: usize,
+
     /// Messages a WebSocket connection may have waiting to be sent before its client counts
     /// as too slow and is disconnected (with a reason).
     #[arg(
@@ -275,6 +338,18 @@ impl Settings {
             Some(path) => (path.clone(), true),
             None => (PathBuf::from("./hooks.yaml"), false),
         }
+    }
+
+    /// How many subscriber-side hook runs may go on at once: the setting, or (0) twice the
+    /// cores, leaving at least half the database pool and the async workers' share of the
+    /// CPU to other requests.
+    pub fn fan_out_concurrency(&self) -> usize {
+        if self.fan_out_concurrency > 0 {
+            return self.fan_out_concurrency;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let half_pool = usize::try_from(self.db_max_connections / 2).unwrap_or(usize::MAX);
+        (cores * 2).min(half_pool).max(1)
     }
 
     /// The database URL, defaulting to the SQLite file in the data folder.

@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use crate::auth::Auth;
 use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::{HookRunner, HooksHandle};
 use crate::metrics::Metrics;
+use crate::server::per_ip::Clients;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -26,6 +29,10 @@ struct Inner {
     closing: tokio_util::sync::CancellationToken,
     /// The WebSocket connections, so shutdown can wait for their goodbyes.
     connections: tokio_util::task::TaskTracker,
+    /// What each client address holds, for the per-client caps.
+    clients: Clients,
+    /// Permits for realtime fan-out work that runs hooks (one per subscriber per change).
+    fan_out: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -39,6 +46,7 @@ impl AppState {
     ) -> Self {
         let metrics = Arc::new(Metrics::default());
         let recorder = Arc::new(Recorder::new(metrics.clone(), settings.hook_runs_keep > 0));
+        let fan_out = Arc::new(Semaphore::new(settings.fan_out_concurrency()));
         Self(Arc::new(Inner {
             runner: HookRunner::new(hooks.clone(), store.clone(), client, recorder),
             store,
@@ -48,6 +56,8 @@ impl AppState {
             metrics,
             closing: tokio_util::sync::CancellationToken::new(),
             connections: tokio_util::task::TaskTracker::new(),
+            clients: Clients::default(),
+            fan_out,
         }))
     }
 
@@ -84,6 +94,18 @@ impl AppState {
     /// Runs hook chains with the configuration in force.
     pub fn runner(&self) -> &HookRunner {
         &self.0.runner
+    }
+
+    /// What each client address holds (connections, operations), for the per-client caps.
+    pub fn clients(&self) -> &Clients {
+        &self.0.clients
+    }
+
+    /// Bounds how much realtime fan-out work that runs hooks goes on at once: a change seen
+    /// by thousands of subscribers must not take every thread, every database connection
+    /// and every core from other requests (`HOOKQL_FAN_OUT_CONCURRENCY`).
+    pub fn fan_out(&self) -> &Arc<Semaphore> {
+        &self.0.fan_out
     }
 
     /// The settings the server started with.

@@ -19,8 +19,10 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde_json::{json, Map, Value};
 
+use super::per_ip::Peer;
 use super::HttpState;
 use crate::graphql::error::code;
 use crate::store::budget::ReadBudget;
@@ -116,11 +118,13 @@ pub async fn get(
     State(state): State<HttpState>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    peer: Option<Extension<Peer>>,
     RawQuery(raw): RawQuery,
 ) -> Response {
     if let Ok(upgrade) = upgrade {
         let header = authorization(&headers).map(str::to_string);
-        return super::graphql_ws::upgrade(&state, upgrade, header);
+        let peer = peer.map(|Extension(Peer(ip))| ip);
+        return super::graphql_ws::upgrade(&state, upgrade, header, peer);
     }
     let params: HashMap<String, String> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
@@ -180,6 +184,13 @@ pub async fn post(
                 state.app.settings().max_body_bytes
             );
             return refuse(media, StatusCode::PAYLOAD_TOO_LARGE, &message);
+        }
+        Err(rejection) if super::body_deadline::timed_out(&rejection).is_some() => {
+            let message = format!(
+                "the request body did not arrive within {} s; send it faster",
+                state.app.settings().body_timeout_secs
+            );
+            return refuse(media, StatusCode::REQUEST_TIMEOUT, &message);
         }
         Err(rejection) => {
             return refuse(media, rejection.status(), "could not read the request body")

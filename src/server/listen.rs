@@ -1,7 +1,9 @@
 //! Accepting connections and serving HTTP on them, with the protections `axum::serve` does
 //! not offer: a deadline for a request's headers (slowloris), a limit on how long a
 //! connection may sit idle, and a shutdown that stops accepting, lets requests in flight
-//! finish, and gives up on them after a grace period rather than hanging forever.
+//! finish, and gives up on them after a grace period rather than hanging forever. Each
+//! request learns its client's address ([`Peer`]), and one address may hold only so many
+//! connections at once.
 //!
 //! HTTP/1.1 and HTTP/2 (prior knowledge) are both served; WebSocket upgrades leave this
 //! module's care once upgraded (their own keep-alive applies).
@@ -16,10 +18,15 @@ use std::time::{Duration, Instant};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use super::per_ip::{Peer, PerIp};
+
+/// What a client over its connection cap is told before the connection closes.
+const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 66\r\n\r\ntoo many connections from your address; close some or retry later\n";
 
 /// How patient the server is with clients.
 #[derive(Clone, Copy, Debug)]
@@ -30,15 +37,19 @@ pub struct Patience {
     pub idle: Duration,
     /// Time a shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Most HTTP connections one client address may hold (0: no cap).
+    pub connections_per_ip: usize,
 }
 
 /// Serves `router` on `listener` until `stop` completes; then stops accepting, cancels
 /// `closing` (WebSockets say goodbye), closes idle connections, and waits up to
-/// `patience.shutdown_grace` for requests in flight.
+/// `patience.shutdown_grace` for requests in flight. `clients` counts each address's
+/// connections.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     patience: Patience,
+    clients: PerIp,
     closing: CancellationToken,
     stop: impl Future<Output = ()>,
 ) {
@@ -53,7 +64,7 @@ pub async fn serve(
     let connections = TaskTracker::new();
     let mut stop = pin!(stop);
     loop {
-        let (stream, _) = tokio::select! {
+        let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -65,8 +76,21 @@ pub async fn serve(
             },
             _ = &mut stop => break,
         };
+        let Some(held) = clients.try_hold(peer.ip(), patience.connections_per_ip) else {
+            tracing::debug!(%peer, "refused a connection: the address holds its cap");
+            connections.spawn(async move {
+                let refusal = stream.write_all(TOO_MANY_CONNECTIONS);
+                let _ = tokio::time::timeout(Duration::from_secs(1), refusal).await;
+            });
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        // Every request carries its client's address (for the per-client caps).
+        let router = TowerToHyperService::new(router.clone());
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(Peer(peer.ip()));
+            hyper::service::Service::call(&router, request)
+        });
         let builder = builder.clone();
         let closing = closing.clone();
         connections.spawn(async move {
@@ -78,6 +102,8 @@ pub async fn serve(
             });
             let connection = builder.serve_connection_with_upgrades(io, service);
             watch(connection, activity, patience.idle, closing).await;
+            // Held until served (an upgraded WebSocket counts under its own cap from then).
+            drop(held);
         });
     }
     drop(listener);

@@ -1,10 +1,12 @@
 //! HTTP: the routes, and serving them until shutdown. A request enters here, goes to
 //! [`graphql_http`] and from there to the GraphQL schema.
 
+pub mod body_deadline;
 pub mod graphiql;
 pub mod graphql_http;
 pub mod graphql_ws;
 pub mod listen;
+pub mod per_ip;
 
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::middleware::Next;
@@ -69,6 +71,7 @@ pub fn cors(origins: &str) -> anyhow::Result<CorsLayer> {
 /// The router of every endpoint.
 pub fn router(app: AppState, schema: ApiSchema, cors: CorsLayer) -> Router {
     let body_limit = app.settings().max_body_bytes;
+    let body_time = Duration::from_secs(app.settings().body_timeout_secs.max(1));
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .route("/graphql", get(graphql_http::get).post(graphql_http::post))
@@ -76,6 +79,9 @@ pub fn router(app: AppState, schema: ApiSchema, cors: CorsLayer) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            body_deadline::within(body_time, request, next)
+        }))
         .layer(axum::middleware::from_fn(with_request_id))
         .layer(cors)
         .with_state(HttpState { app, schema })

@@ -16,6 +16,7 @@ use super::documents::{collection, read_filter, read_result, rule};
 use super::{input, ServiceError};
 use crate::auth::Caller;
 use crate::hooks::config::HooksConfig;
+use crate::hooks::Event;
 use crate::state::AppState;
 use crate::store::changes::{Change, ChangeKind, FeedEnded, FeedSubscription};
 use crate::store::filter::Filter;
@@ -126,6 +127,15 @@ impl DocumentChanges {
         if !visible.matches(document) || !self.filter.matches(document) {
             return Ok(None);
         }
+        // `post_read` hooks run once per subscriber per change: thousands of runs for one
+        // write. They take turns (a bounded number at once, `HOOKQL_FAN_OUT_CONCURRENCY`) so
+        // that a slow hook delays this change's delivery, not every other request. Without
+        // hooks the rest is a few comparisons and needs no turn.
+        let _turn = if hooks.has_chain(Event::PostRead) {
+            self.state.fan_out().acquire().await.ok()
+        } else {
+            None
+        };
         let Some(document) = self.after_post_read(&hooks, document.clone()).await else {
             return Ok(None);
         };

@@ -123,6 +123,12 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         ws_max_connections: 10_000,
         ws_send_buffer: 256,
         ws_keepalive_secs: 15,
+        ws_max_connections_per_ip: 100,
+        ws_max_operations: 100,
+        ws_max_operations_per_ip: 1_000,
+        max_connections_per_ip: 256,
+        body_timeout_secs: 30,
+        fan_out_concurrency: 0,
         max_query_aliases: 50,
         header_timeout_secs: 10,
         idle_timeout_secs: 60,
@@ -357,6 +363,19 @@ impl TestApp {
         }
         panic!("timed out waiting for: {what}");
     }
+}
+
+/// A TCP connection to `server` from local address `from` (any loopback address works on
+/// Linux: to the server, another address is another client).
+pub async fn tcp_from(
+    from: std::net::IpAddr,
+    server: std::net::SocketAddr,
+) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(std::net::SocketAddr::new(from, 0))
+        .expect("bind to the local address");
+    socket.connect(server).await.expect("connected")
 }
 
 /// Calls `probe` until `done` holds for its answer (bounded: about 5 s) and returns the last

@@ -1,6 +1,7 @@
 //! A `graphql-transport-ws` client for the tests, on tokio-tungstenite (a real WebSocket
 //! client, not our own code).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -39,6 +40,18 @@ pub const DOCUMENT_CHANGED: &str = "subscription($c: String!, $f: JSON) { docume
 impl Ws {
     /// Opens a socket to `address` (`http://…`) offering `protocol`, without `connection_init`.
     pub async fn open(address: &str, protocol: Option<&str>) -> Ws {
+        Ws::try_open_from(address, protocol, None)
+            .await
+            .expect("the WebSocket upgrade is accepted")
+    }
+
+    /// Opens a socket as [`Ws::open`] does, from local address `from` (another loopback
+    /// address is another client to the server); the upgrade's refusal, if refused.
+    pub async fn try_open_from(
+        address: &str,
+        protocol: Option<&str>,
+        from: Option<IpAddr>,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let url = format!("{}/graphql", address.replacen("http", "ws", 1));
         let mut request = url.into_client_request().expect("a WebSocket URL");
         if let Some(protocol) = protocol {
@@ -47,16 +60,42 @@ impl Ws {
                 HeaderValue::from_str(protocol).expect("header"),
             );
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request)
+        let socket = match from {
+            None => tokio_tungstenite::connect_async(request).await?.0,
+            Some(from) => {
+                let server = address
+                    .trim_start_matches("http://")
+                    .parse()
+                    .expect("address");
+                let tcp = crate::helpers::tcp_from(from, server).await;
+                tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+                    .await?
+                    .0
+            }
+        };
+        Ok(Ws { socket, pings: 0 })
+    }
+
+    /// [`Ws::connect`] from local address `from`.
+    pub async fn connect_from(address: &str, token: Option<&str>, from: IpAddr) -> Ws {
+        let ws = Ws::try_open_from(address, Some("graphql-transport-ws"), Some(from))
             .await
             .expect("the WebSocket upgrade is accepted");
-        Ws { socket, pings: 0 }
+        ws.init(token).await
     }
 
     /// Opens a `graphql-transport-ws` connection as `token` (none: anonymous) and waits for
     /// `connection_ack`.
     pub async fn connect(address: &str, token: Option<&str>) -> Ws {
-        let mut ws = Ws::open(address, Some("graphql-transport-ws")).await;
+        Ws::open(address, Some("graphql-transport-ws"))
+            .await
+            .init(token)
+            .await
+    }
+
+    /// Sends `connection_init` as `token` and waits for `connection_ack`.
+    async fn init(self, token: Option<&str>) -> Ws {
+        let mut ws = self;
         let payload = match token {
             Some(token) => json!({"Authorization": format!("Bearer {token}")}),
             None => json!({}),
@@ -151,6 +190,14 @@ impl Ws {
         assert_eq!(message["type"], "next", "{message}");
         assert!(message["payload"].get("errors").is_none(), "{message}");
         message["payload"]["data"]["documentChanged"].clone()
+    }
+
+    /// Closes the connection as a polite client does (a close frame) and waits, bounded, for
+    /// the server's answer.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, self.socket.next()).await {}
     }
 
     /// Waits for the server to close the connection: its code and reason. Messages before

@@ -7,27 +7,32 @@
 //! the queue is full the client is too slow, and the connection is closed with a reason
 //! (1013) instead of slowing writers or other subscribers, or silently skipping changes.
 
+mod operation;
 pub mod protocol;
+mod writer;
+
+use self::operation::Operation;
+use self::writer::{send, write, Goodbye};
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_graphql::Variables;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use self::protocol::{close, ClientMessage, SubscribePayload, SUBPROTOCOL};
-use super::graphql_http::tag_uncoded_error;
 use super::HttpState;
 use crate::auth::{Caller, RequestAuth};
+use crate::graphql::error::code::{BAD_USER_INPUT, RATE_LIMITED};
 use crate::graphql::{ApiSchema, Disconnect};
 use crate::metrics::{Metrics, Open};
 use crate::state::AppState;
@@ -35,15 +40,16 @@ use crate::store::budget::ReadBudget;
 
 /// How long a client has to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most operations running at once on one connection.
-const MAX_OPERATIONS: usize = 100;
-/// How long a goodbye may take to send before the socket is simply dropped (a slow client
-/// has this long to read what is buffered and learn why it was disconnected).
-const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accepts the upgrade (unless the server is at its connection cap) and runs the connection.
-/// `header` is the upgrade request's `Authorization`, used when `connection_init` has none.
-pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<String>) -> Response {
+/// Accepts the upgrade (unless the server, or the client's address `peer`, is at its
+/// connection cap) and runs the connection. `header` is the upgrade request's
+/// `Authorization`, used when `connection_init` has none.
+pub fn upgrade(
+    http: &HttpState,
+    upgrade: WebSocketUpgrade,
+    header: Option<String>,
+    peer: Option<IpAddr>,
+) -> Response {
     let app = http.app.clone();
     let settings = app.settings();
     let open = app
@@ -58,6 +64,21 @@ pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<Strin
         )
             .into_response();
     }
+    // Held for the connection's life: one client cannot take every slot.
+    let slot = match peer {
+        Some(ip) => {
+            let cap = settings.ws_max_connections_per_ip;
+            match app.clients().websockets.try_hold(ip, cap) {
+                Some(slot) => Some(slot),
+                None => {
+                    Metrics::count(&app.metrics().ws_refused_total);
+                    let message = format!("too many WebSocket connections from your address (at most {cap}); close some or retry later");
+                    return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+                }
+            }
+        }
+        None => None,
+    };
     let offered = upgrade
         .requested_protocols()
         .any(|p| p.as_bytes() == SUBPROTOCOL.as_bytes());
@@ -76,14 +97,12 @@ pub fn upgrade(http: &HttpState, upgrade: WebSocketUpgrade, header: Option<Strin
         .on_upgrade(move |socket| {
             let tracker = app.connections().clone();
             tracker.track_future(crate::request_id::within(id, span, async move {
-                let connection = Connection::new(app, schema, header);
+                let connection = Connection::new(app, schema, header, peer);
                 connection.run(socket, offered).await;
+                drop(slot);
             }))
         })
 }
-
-/// A close the reader decided on.
-type Goodbye = (u16, String);
 
 /// The operations running on one connection, each under a serial number so that a finished
 /// operation never removes a newer one that reused its id.
@@ -96,14 +115,17 @@ struct Connection {
     caller: Option<Caller>,
     operations: Operations,
     serial: u64,
+    /// The client's address, for the per-client operation cap (none: not counted).
+    peer: Option<IpAddr>,
 }
 
 impl Connection {
-    fn new(app: AppState, schema: ApiSchema, header: Option<String>) -> Self {
+    fn new(app: AppState, schema: ApiSchema, header: Option<String>, peer: Option<IpAddr>) -> Self {
         Self {
             app,
             schema,
             header,
+            peer,
             caller: None,
             operations: Operations::default(),
             serial: 0,
@@ -181,8 +203,14 @@ impl Connection {
         {
             operation.1.abort();
         }
-        if let Some((code, reason)) = farewell {
-            let _ = say_goodbye.send((code, protocol::close_reason(&reason)));
+        // The writer waits for a goodbye or for its absence: when the client closed or
+        // vanished there is none, and dropping the sender is what tells the writer so (held
+        // until after `writer.await`, it kept both tasks, the socket and the slot forever).
+        match farewell {
+            Some((code, reason)) => {
+                let _ = say_goodbye.send((code, protocol::close_reason(&reason)));
+            }
+            None => drop(say_goodbye),
         }
         drop(outbox);
         let _ = writer.await;
@@ -277,14 +305,30 @@ impl Connection {
             let reason = format!("Subscriber for {id} already exists");
             return Step::Close(Some((close::SUBSCRIBER_EXISTS, reason)));
         }
-        if operations.len() >= MAX_OPERATIONS {
-            let errors = serde_json::json!([{
-                "message": format!("at most {MAX_OPERATIONS} operations may run at once on one connection; complete one first"),
-                "extensions": {"code": crate::graphql::error::code::BAD_USER_INPUT},
-            }]);
-            send(outbox, protocol::error(&id, errors));
+        let settings = self.app.settings();
+        let most = settings.ws_max_operations;
+        if operations.len() >= most {
+            let message = format!(
+                "at most {most} operations may run at once on one connection; complete one first"
+            );
+            send(outbox, protocol::refusal(&id, BAD_USER_INPUT, &message));
             return Step::Continue;
         }
+        // Held while the operation runs (its task owns it, so an abort gives it back).
+        let slot = match self.peer {
+            Some(ip) => {
+                let most = settings.ws_max_operations_per_ip;
+                match self.app.clients().operations.try_hold(ip, most) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        let message = format!("at most {most} operations may run at once from one address; complete some first");
+                        send(outbox, protocol::refusal(&id, RATE_LIMITED, &message));
+                        return Step::Continue;
+                    }
+                }
+            }
+            None => None,
+        };
         let mut request = async_graphql::Request::new(payload.query)
             .data::<RequestAuth>(Ok(caller))
             .data(disconnect.clone())
@@ -303,6 +347,7 @@ impl Connection {
             outbox: outbox.clone(),
             disconnect: disconnect.clone(),
             operations: self.operations.clone(),
+            slot,
         };
         let task = tokio::spawn(crate::request_id::carry(
             operation.run(self.schema.clone(), request),
@@ -319,115 +364,4 @@ enum Step {
     Acked(Option<Instant>),
     /// Close (with a goodbye, or silently when the client closed).
     Close(Option<Goodbye>),
-}
-
-/// One running operation.
-struct Operation {
-    id: String,
-    serial: u64,
-    app: AppState,
-    outbox: mpsc::Sender<Message>,
-    disconnect: Disconnect,
-    operations: Operations,
-}
-
-impl Operation {
-    async fn run(self, schema: ApiSchema, request: async_graphql::Request) {
-        let metrics = self.app.metrics();
-        let _open = Open::new(&metrics.subscriptions);
-        let mut responses = schema.execute_stream(request);
-        let mut first = true;
-        while let Some(mut response) = responses.next().await {
-            for error in &mut response.errors {
-                tag_uncoded_error(error);
-            }
-            // Errors before any result (parse, validation, a refused subscription) are the
-            // protocol's `error` message, which ends the operation without `complete`.
-            if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-                let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
-                self.forget();
-                self.queue(protocol::error(&self.id, errors));
-                return;
-            }
-            first = false;
-            if !self.queue(protocol::next(&self.id, &response)) {
-                return;
-            }
-            Metrics::count(&metrics.subscription_events_total);
-        }
-        self.forget();
-        self.queue(protocol::complete(&self.id));
-    }
-
-    /// Queues a message for the writer; `false` when the connection is going away (full:
-    /// the client is too slow, and is told so).
-    fn queue(&self, text: String) -> bool {
-        match self.outbox.try_send(Message::Text(text.into())) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let waiting = self.outbox.max_capacity();
-                self.disconnect.request(format!(
-                    "too slow: {waiting} messages were waiting to be sent; reconnect and read again"
-                ));
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Removes this operation from the connection's list (unless its id was reused).
-    fn forget(&self) {
-        let mut operations = self
-            .operations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if operations
-            .get(&self.id)
-            .is_some_and(|(s, _)| *s == self.serial)
-        {
-            operations.remove(&self.id);
-        }
-    }
-}
-
-/// Queues a protocol message from the reader; a full queue means the client is not reading,
-/// which the operations' own sends detect.
-fn send(outbox: &mpsc::Sender<Message>, text: String) {
-    let _ = outbox.try_send(Message::Text(text.into()));
-}
-
-/// The writer: sends queued messages (keep-alive pings among them) until the reader says
-/// goodbye (sent even if the client has stopped reading, within [`GOODBYE_TIMEOUT`]) or the
-/// queue closes.
-async fn write(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queued: mpsc::Receiver<Message>,
-    mut goodbye: oneshot::Receiver<Goodbye>,
-) {
-    loop {
-        let message = tokio::select! {
-            biased;
-            farewell = &mut goodbye => return farewell_then_close(sink, farewell.ok()).await,
-            message = queued.recv() => match message {
-                Some(message) => message,
-                None => break,
-            },
-        };
-        tokio::select! {
-            sent = sink.send(message) => if sent.is_err() { return },
-            farewell = &mut goodbye => return farewell_then_close(sink, farewell.ok()).await,
-        }
-    }
-    // The reader is done: a goodbye may still be on its way.
-    let farewell = goodbye.await.ok();
-    farewell_then_close(sink, farewell).await;
-}
-
-async fn farewell_then_close(mut sink: SplitSink<WebSocket, Message>, farewell: Option<Goodbye>) {
-    let frame = farewell.map(|(code, reason)| CloseFrame {
-        code,
-        reason: reason.into(),
-    });
-    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, sink.send(Message::Close(frame))).await;
-    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, sink.close()).await;
 }

@@ -158,6 +158,14 @@ pub fn error(id: &str, errors: Value) -> String {
     json!({"id": id, "type": "error", "payload": errors}).to_string()
 }
 
+/// `error` for an operation refused before it ran: one error with `message` and `code`.
+pub fn refusal(id: &str, code: &str, message: &str) -> String {
+    error(
+        id,
+        json!([{"message": message, "extensions": {"code": code}}]),
+    )
+}
+
 /// `complete`: operation `id` has no more results.
 pub fn complete(id: &str) -> String {
     json!({"id": id, "type": "complete"}).to_string()

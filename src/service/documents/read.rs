@@ -152,8 +152,9 @@ pub(super) async fn mutation_view(
 }
 
 /// A mutation's answer as `post_read` hooks leave it for the caller. The write happened
-/// either way: when a hook drops the document from its answer, the caller gets its meta
-/// fields with empty data rather than an error that would suggest nothing was written.
+/// either way: when a hook drops the document from its answer, blocks or fails, the caller
+/// gets its meta fields with empty data (the data stays hidden: read hooks fail closed)
+/// rather than an error that would suggest nothing was written and invite a retry.
 pub(super) async fn mutation_answer(
     state: &AppState,
     hooks: &Arc<HooksConfig>,
@@ -173,8 +174,14 @@ pub(super) async fn mutation_answer(
         vec![document],
         Some(operation),
     )
-    .await?;
-    Ok(shown.into_iter().find(|d| d.id == id).unwrap_or(bare))
+    .await;
+    Ok(match shown {
+        Ok(shown) => shown.into_iter().find(|d| d.id == id).unwrap_or(bare),
+        Err(e) => {
+            tracing::warn!(%collection, %id, "a mutation answers without data: post_read stopped: {e}");
+            bare
+        }
+    })
 }
 
 /// One document by id. A document the caller may not read is reported exactly like a missing

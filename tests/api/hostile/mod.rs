@@ -3,8 +3,6 @@
 //! [`Bystander`] — another client reading `/healthz` and a document all along — keeps being
 //! answered within [`BYSTANDER_BOUND`].
 
-mod logins;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,12 +11,38 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
+mod connections;
 mod json;
+mod logins;
 mod patterns;
+mod realtime;
 mod responses;
 mod sample;
 mod smaller;
 mod views;
+
+/// Where attacks come from: another loopback address than the bystander's (127.0.0.1), so
+/// that per-client caps tell the two apart.
+pub fn attacker() -> std::net::IpAddr {
+    std::net::Ipv4Addr::new(127, 0, 0, 2).into()
+}
+
+/// The server's address as a socket address.
+pub fn server(app: &TestApp) -> std::net::SocketAddr {
+    app.address
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the server's address")
+}
+
+/// A publicly readable document in `posts` (the app must allow anonymous writes there), for
+/// the bystander to read.
+pub async fn public_document(app: &TestApp) -> String {
+    let created = app
+        .create_as(None, "posts", json!({"title": "hello"}))
+        .await;
+    created["id"].as_str().expect("id").to_string()
+}
 
 /// How slow a bystander's answer may be while an attack runs. Generous (debug builds on two
 /// shared cores), yet far below what the attacks cost before they were bounded (4.5 s to

@@ -1,0 +1,90 @@
+//! One operation on a WebSocket connection (a subscription, or a query or mutation): its
+//! task runs the GraphQL request and queues each result for the writer without waiting.
+
+use std::sync::PoisonError;
+
+use axum::extract::ws::Message;
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::protocol;
+use super::Operations;
+use crate::graphql::{ApiSchema, Disconnect};
+use crate::metrics::{Metrics, Open};
+use crate::server::graphql_http::tag_uncoded_error;
+use crate::server::per_ip::Held;
+use crate::state::AppState;
+
+/// One running operation.
+pub(super) struct Operation {
+    pub(super) id: String,
+    pub(super) serial: u64,
+    pub(super) app: AppState,
+    pub(super) outbox: mpsc::Sender<Message>,
+    pub(super) disconnect: Disconnect,
+    pub(super) operations: Operations,
+    /// The client's share of the per-address operation cap, given back when this ends
+    /// (the task owns it, so an abort gives it back too).
+    #[allow(dead_code)]
+    pub(super) slot: Option<Held>,
+}
+
+impl Operation {
+    pub(super) async fn run(self, schema: ApiSchema, request: async_graphql::Request) {
+        let metrics = self.app.metrics();
+        let _open = Open::new(&metrics.subscriptions);
+        let mut responses = schema.execute_stream(request);
+        let mut first = true;
+        while let Some(mut response) = responses.next().await {
+            for error in &mut response.errors {
+                tag_uncoded_error(error);
+            }
+            // Errors before any result (parse, validation, a refused subscription) are the
+            // protocol's `error` message, which ends the operation without `complete`.
+            if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+                let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
+                self.forget();
+                self.queue(protocol::error(&self.id, errors));
+                return;
+            }
+            first = false;
+            if !self.queue(protocol::next(&self.id, &response)) {
+                return;
+            }
+            Metrics::count(&metrics.subscription_events_total);
+        }
+        self.forget();
+        self.queue(protocol::complete(&self.id));
+    }
+
+    /// Queues a message for the writer; `false` when the connection is going away (full:
+    /// the client is too slow, and is told so).
+    fn queue(&self, text: String) -> bool {
+        match self.outbox.try_send(Message::Text(text.into())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let waiting = self.outbox.max_capacity();
+                self.disconnect.request(format!(
+                    "too slow: {waiting} messages were waiting to be sent; reconnect and read again"
+                ));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Removes this operation from the connection's list (unless its id was reused).
+    fn forget(&self) {
+        let mut operations = self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if operations
+            .get(&self.id)
+            .is_some_and(|(s, _)| *s == self.serial)
+        {
+            operations.remove(&self.id);
+        }
+    }
+}
