@@ -6,7 +6,7 @@ use super::error::resolve;
 use super::types::{DocumentObject, DocumentPage, SortDirection, SortField};
 use super::{caller, state};
 use crate::service::documents::{self, ListRequest, SortRequest};
-use crate::store::budget::ReadBudget;
+use crate::store::budget::{json_size, ReadBudget};
 
 /// Document queries.
 #[derive(Default)]
@@ -21,7 +21,15 @@ impl DocumentQuery {
         collection: String,
         id: ID,
     ) -> async_graphql::Result<Option<DocumentObject>> {
-        resolve(documents::get(state(ctx)?, caller(ctx)?, &collection, &id).await).map(Some)
+        let found = documents::get(state(ctx)?, caller(ctx)?, &collection, &id).await;
+        let charged = match found {
+            Ok(document) => read_budget(ctx)?
+                .charge(json_size(&document.data))
+                .map(|()| document)
+                .map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        resolve(charged).map(Some)
     }
 
     /// A page of documents matching `filter` (and the collection's read rule), in `sort`
@@ -59,8 +67,9 @@ impl DocumentQuery {
 }
 
 /// The request's read budget (shared by its fields), or a fresh one where the transport
-/// gave none.
-fn read_budget(ctx: &Context<'_>) -> async_graphql::Result<ReadBudget> {
+/// gave none. Lists charge it row by row; `document` (and `me`) once they have their answer:
+/// fifty aliases of one large document are as large as a list.
+pub(super) fn read_budget(ctx: &Context<'_>) -> async_graphql::Result<ReadBudget> {
     Ok(match ctx.data_opt::<ReadBudget>() {
         Some(budget) => budget.clone(),
         None => ReadBudget::new(state(ctx)?.settings().max_response_bytes),

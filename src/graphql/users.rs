@@ -15,7 +15,13 @@ pub struct UserQuery;
 impl UserQuery {
     /// The signed-in user; null when anonymous.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserObject>> {
-        let user = users::me(state(ctx)?, caller(ctx)?).await;
+        let user = match users::me(state(ctx)?, caller(ctx)?).await {
+            Ok(Some(user)) => super::documents::read_budget(ctx)?
+                .charge(crate::store::budget::json_size(&user.data))
+                .map(|()| Some(user))
+                .map_err(Into::into),
+            other => other,
+        };
         resolve(user.map(|u| u.map(UserObject::from)))
     }
 

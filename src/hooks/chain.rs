@@ -269,10 +269,21 @@ fn apply(
                     passed.claims.insert(name, value);
                 }
             }
+            let size = serde_json::to_vec(&passed.claims).map_or(usize::MAX, |v| v.len());
+            if size > MAX_CLAIMS_BYTES {
+                return Err(format!(
+                    "the claims hooks added are {size} bytes of JSON; at most {MAX_CLAIMS_BYTES} fit in an access token (keep large data in the profile, not the token)"
+                ));
+            }
         }
     }
     Ok(None)
 }
+
+/// Most bytes of JSON hooks may add to an access token as claims: the token travels in a
+/// header on every request, and servers refuse headers much past 8 KiB. A claim copied
+/// from a profile a user can write (700 KB) once made tokens no server would accept.
+pub const MAX_CLAIMS_BYTES: usize = 4096;
 
 /// Data a hook produced, held to the same rules as a client's: an object within the size
 /// limit.

@@ -49,6 +49,9 @@ pub struct DocumentChanges {
     caller: Caller,
     collection: CollectionName,
     filter: Filter,
+    /// The subscriber's own filter, checked again against `hidden_fields` after a reload: a
+    /// subscription opened before a field was hidden would still answer yes or no about it.
+    requested: Filter,
     /// What `pre_read` hooks narrowed the subscriber's view to: the old data of an update must
     /// pass it as well as the rule, or a draft's text would leak in `oldData` (issue 15).
     narrowed: Filter,
@@ -88,7 +91,8 @@ pub async fn subscribe(
         state: state.clone(),
         caller: caller.clone(),
         collection,
-        filter: Filter::And(vec![requested, narrowed.clone()]),
+        filter: Filter::And(vec![requested.clone(), narrowed.clone()]),
+        requested,
         narrowed,
         feed,
         visible: (hooks, visible),
@@ -120,6 +124,13 @@ impl DocumentChanges {
         if !Arc::ptr_eq(&hooks, &self.visible.0) {
             let visible = rule(&hooks, &self.caller, &self.collection, Action::Read)
                 .map_err(Ended::Refused)?;
+            super::hidden::check_filter(
+                hooks.rules(self.collection.as_str()),
+                &self.caller,
+                &self.collection,
+                &self.requested,
+            )
+            .map_err(Ended::Refused)?;
             self.visible = (hooks.clone(), visible);
         }
         let visible = &self.visible.1;

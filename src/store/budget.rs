@@ -42,6 +42,25 @@ impl ReadBudget {
     }
 }
 
+/// How many bytes `value` takes as JSON, without building the text.
+pub fn json_size(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +76,6 @@ mod tests {
             Err(StoreError::TooLarge { limit: 10 })
         ));
         assert!(ReadBudget::unlimited().charge(usize::MAX / 2).is_ok());
+        assert_eq!(json_size(&serde_json::json!({"a": [1, "x"]})), 13);
     }
 }

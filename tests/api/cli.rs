@@ -104,7 +104,7 @@ fn check_accepts_the_sample_and_reports_errors_with_positions() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK, 11 hooks"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK, 12 hooks"));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("hooks.yaml");

@@ -310,7 +310,7 @@ async fn the_shipped_hooks_yaml_examples_work() {
         .data_as(Some(&admin), DOCS, json!({"c": "posts_archive"}))
         .await;
     assert_eq!(
-        archive["documents"]["items"][0]["data"]["post"]["title"], "My Draft",
+        archive["documents"]["items"][0]["data"]["title"], "My Draft",
         "{archive}"
     );
     let login = app.login("ann@example.com", PASSWORD).await;

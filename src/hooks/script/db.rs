@@ -115,7 +115,7 @@ fn collection(name: &str) -> Result<CollectionName, String> {
 fn filter(value: Dynamic) -> Result<Filter, String> {
     match to_json(value)? {
         Value::Null => Ok(Filter::always()),
-        json => Filter::parse(&json, "filter").map_err(|e| e.to_string()),
+        json => Filter::parse_from_hook(&json, "filter").map_err(|e| e.to_string()),
     }
 }
 
@@ -201,8 +201,8 @@ async fn find(
 
 type Out = Result<Dynamic, Box<EvalAltResult>>;
 
-/// Registers `db.get/find_one/find/find_one_by/find_by/count/create/update/delete/get_user/
-/// update_user`.
+/// Registers `db.get/find_one/find/find_one_by/find_by/count/create/update/update_if/delete/
+/// get_user/update_user`.
 pub(super) fn register(engine: &mut Engine) {
     engine.register_fn(
         "find_one_by",
@@ -289,6 +289,32 @@ pub(super) fn register(engine: &mut Engine) {
                 };
                 match store
                     .update_document(tx, &collection(name)?, id, change, &full_access())
+                    .await
+                {
+                    Ok(doc) => Ok(from_json(&payload::document(&doc))),
+                    Err(StoreError::NotFound { .. }) => Ok(Dynamic::UNIT),
+                    Err(e) => Err(store_error(e)),
+                }
+            })
+        },
+    );
+    engine.register_fn(
+        "update_if",
+        |db: &mut DbApi, name: &str, id: &str, expected: rhai::Map, patch: Dynamic| -> Out {
+            db.call("update_if", true, async |store, tx| {
+                let change = UpdateChange {
+                    data: object(patch, "patch")?,
+                    merge: true,
+                    expected_version: None,
+                };
+                // The expected values guard the write itself (re-checked if another writer
+                // got there first), so two hooks racing for one invite cannot both win.
+                let guard = Guard {
+                    visible: equal_to(expected)?,
+                    allowed: Filter::always(),
+                };
+                match store
+                    .update_document(tx, &collection(name)?, id, change, &guard)
                     .await
                 {
                     Ok(doc) => Ok(from_json(&payload::document(&doc))),

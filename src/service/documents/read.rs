@@ -58,7 +58,7 @@ pub(in crate::service) async fn read_filter(
     })
     .await?;
     let filter = match before.take("filter") {
-        Some(value) => input::filter(Some(&value), Filter::parse).map_err(|e| {
+        Some(value) => input::filter(Some(&value), Filter::parse_from_hook).map_err(|e| {
             ServiceError::Internal(format!("a pre_read hook left a bad filter: {e}"))
         })?,
         None => Filter::always(),

@@ -21,8 +21,15 @@ pub const MAX_PATH_SEGMENTS: usize = 8;
 /// Longest string operand, in bytes: enough for any key or phrase a filter compares with.
 pub const MAX_OPERAND_BYTES: usize = 4096;
 /// Longest `_like`/`_ilike` pattern, in bytes. SQLite refuses patterns over 50,000 bytes
-/// with an error, and long patterns cost every matcher (SQL and in memory) time per row.
-pub const MAX_PATTERN_BYTES: usize = 1024;
+/// with an error, and a pattern costs every matcher (SQL and in memory) time in proportion
+/// to its length for every character of every row it is tested on.
+pub const MAX_PATTERN_BYTES: usize = 256;
+/// Most `_like`/`_ilike` pattern bytes in one whole filter, for the same reason.
+pub const MAX_FILTER_PATTERN_BYTES: usize = 1024;
+/// Most objects (`_and`/`_or` items, `_not`s, field objects, `{}`) one filter may hold. An
+/// empty `{}` compares nothing, yet a list of 600,000 of them held 110 MB per subscription,
+/// and SQLite refuses expression trees deeper than 1,000.
+pub const MAX_NODES: usize = 512;
 /// Most string bytes in one whole filter. A filter reaches `pre_read` hooks in their
 /// payload: this keeps what a client sends far below a script's own limits (1 MiB), so a
 /// client cannot make a security hook fail by sending a huge filter.
@@ -194,12 +201,19 @@ pub struct FilterError {
 impl Filter {
     /// Parses a filter given as JSON; `root` names the argument in error paths (`filter`).
     pub fn parse(value: &Value, root: &str) -> Result<Filter, FilterError> {
-        parse::parse(value, root, Target::Documents)
+        parse::parse(value, root, Target::Documents, 1)
+    }
+
+    /// Parses a filter a hook wrote (a `pre_read` answer, a `db` helper's filter). Hooks
+    /// wrap what clients send (`#{_and: [filter, visible]}`), so their filters get twice the
+    /// limits: a client filter within the limits never makes its hook fail.
+    pub fn parse_from_hook(value: &Value, root: &str) -> Result<Filter, FilterError> {
+        parse::parse(value, root, Target::Documents, 2)
     }
 
     /// Parses a filter on app users (`users(filter:)`).
     pub fn parse_users(value: &Value, root: &str) -> Result<Filter, FilterError> {
-        parse::parse(value, root, Target::Users)
+        parse::parse(value, root, Target::Users, 1)
     }
 
     /// A filter that no document matches.
@@ -373,7 +387,17 @@ mod tests {
         let long = "%".repeat(MAX_PATTERN_BYTES + 1);
         let e = parse(json!({"title": {"_like": long}})).unwrap_err();
         assert_eq!(e.path, "filter.title._like");
-        assert!(e.message.contains("at most 1024 bytes"), "{}", e.message);
+        assert!(e.message.contains("at most 256 bytes"), "{}", e.message);
+        let patterns: Vec<Value> = (0..5)
+            .map(|i| json!({format!("f{i}"): {"_like": "%".repeat(250)}}))
+            .collect();
+        let e = parse(json!({ "_or": patterns })).unwrap_err();
+        assert!(e.message.contains("patterns"), "{}", e.message);
+        let empty = vec![json!({}); MAX_NODES + 1];
+        let e = parse(json!({ "_or": empty })).unwrap_err();
+        assert!(e.message.contains("objects"), "{}", e.message);
+        let wrapped = json!({"_and": [json!({"_or": vec![json!({}); MAX_NODES - 1]}), {"a": 1}]});
+        assert!(Filter::parse_from_hook(&wrapped, "filter").is_ok());
         let e = parse(json!({"t": "x".repeat(MAX_OPERAND_BYTES + 1)})).unwrap_err();
         assert!(e.message.contains("string operand"), "{}", e.message);
         let many = vec!["x".repeat(4000); 20];

@@ -4,11 +4,18 @@ use serde_json::Value;
 
 use super::{
     kind, parse_field, parse_timestamp, suggest, Field, Filter, FilterError, MetaField, Op, Scalar,
-    Target, MAX_DEPTH, MAX_FILTER_STRING_BYTES, MAX_OPERAND_BYTES, MAX_PATTERN_BYTES, MAX_TERMS,
-    OPERATORS,
+    Target, MAX_DEPTH, MAX_FILTER_PATTERN_BYTES, MAX_FILTER_STRING_BYTES, MAX_NODES,
+    MAX_OPERAND_BYTES, MAX_PATTERN_BYTES, MAX_TERMS, OPERATORS,
 };
 
-pub(super) fn parse(value: &Value, root: &str, target: Target) -> Result<Filter, FilterError> {
+/// `scale` multiplies the limits on depth, comparisons, objects and string bytes (hooks' own
+/// filters get 2; see `Filter::parse_from_hook`).
+pub(super) fn parse(
+    value: &Value,
+    root: &str,
+    target: Target,
+    scale: usize,
+) -> Result<Filter, FilterError> {
     if let Some(object) = value.as_object() {
         if let Some(at) = crate::store::documents::nul_at(object) {
             return Err(err(
@@ -19,7 +26,10 @@ pub(super) fn parse(value: &Value, root: &str, target: Target) -> Result<Filter,
     }
     Parser {
         terms: 0,
+        nodes: 0,
         string_bytes: 0,
+        pattern_bytes: 0,
+        scale,
         target,
     }
     .expression(value, root, 0)
@@ -28,8 +38,14 @@ pub(super) fn parse(value: &Value, root: &str, target: Target) -> Result<Filter,
 struct Parser {
     /// Comparisons seen so far, against [`MAX_TERMS`].
     terms: usize,
+    /// Objects seen so far, against [`MAX_NODES`].
+    nodes: usize,
     /// String operand bytes seen so far, against [`MAX_FILTER_STRING_BYTES`].
     string_bytes: usize,
+    /// Pattern bytes seen so far, against [`MAX_FILTER_PATTERN_BYTES`].
+    pattern_bytes: usize,
+    /// What the limits are multiplied by.
+    scale: usize,
     /// Which top-level names are columns.
     target: Target,
 }
@@ -44,10 +60,13 @@ fn err(path: &str, message: impl Into<String>) -> FilterError {
 impl Parser {
     fn count(&mut self, path: &str, n: usize) -> Result<(), FilterError> {
         self.terms += n;
-        if self.terms > MAX_TERMS {
+        if self.terms > MAX_TERMS * self.scale {
             return Err(err(
                 path,
-                format!("a filter may hold at most {MAX_TERMS} comparisons"),
+                format!(
+                    "a filter may hold at most {} comparisons",
+                    MAX_TERMS * self.scale
+                ),
             ));
         }
         Ok(())
@@ -85,12 +104,25 @@ impl Parser {
                 ));
             }
             self.string_bytes += text.len();
+            if matches!(op, Op::Like(_) | Op::Ilike(_)) {
+                self.pattern_bytes += text.len();
+            }
         }
-        if self.string_bytes > MAX_FILTER_STRING_BYTES {
+        if self.string_bytes > MAX_FILTER_STRING_BYTES * self.scale {
             return Err(err(
                 path,
                 format!(
-                    "a filter's strings may hold at most {MAX_FILTER_STRING_BYTES} bytes in all"
+                    "a filter's strings may hold at most {} bytes in all",
+                    MAX_FILTER_STRING_BYTES * self.scale
+                ),
+            ));
+        }
+        if self.pattern_bytes > MAX_FILTER_PATTERN_BYTES * self.scale {
+            return Err(err(
+                path,
+                format!(
+                    "a filter's LIKE patterns may hold at most {} bytes in all",
+                    MAX_FILTER_PATTERN_BYTES * self.scale
                 ),
             ));
         }
@@ -104,10 +136,23 @@ impl Parser {
         path: &str,
         depth: usize,
     ) -> Result<Filter, FilterError> {
-        if depth > MAX_DEPTH {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES * self.scale {
             return Err(err(
                 path,
-                format!("a filter may nest at most {MAX_DEPTH} levels deep"),
+                format!(
+                    "a filter may hold at most {} objects (`_and`/`_or` items, `_not`s, fields)",
+                    MAX_NODES * self.scale
+                ),
+            ));
+        }
+        if depth > MAX_DEPTH * self.scale {
+            return Err(err(
+                path,
+                format!(
+                    "a filter may nest at most {} levels deep",
+                    MAX_DEPTH * self.scale
+                ),
             ));
         }
         let Value::Object(object) = value else {

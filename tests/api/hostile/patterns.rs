@@ -25,7 +25,7 @@ async fn a_60000_percent_like_subscription_is_refused_and_writes_go_on() {
     let message = refused["payload"][0]["message"]
         .as_str()
         .unwrap_or_default();
-    assert!(message.contains("at most 1024 bytes"), "{refused}");
+    assert!(message.contains("at most 256 bytes"), "{refused}");
 
     let mut watcher = Ws::connect(&app.address, None).await;
     watcher.subscribe("w", "wiki", None).await;
@@ -77,5 +77,5 @@ async fn a_50000_byte_like_pattern_is_bad_input_not_internal() {
     assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("filter.title._like"), "{message}");
-    assert!(message.contains("at most 1024 bytes"), "{message}");
+    assert!(message.contains("at most 256 bytes"), "{message}");
 }

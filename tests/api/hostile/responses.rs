@@ -59,3 +59,40 @@ async fn a_response_past_the_byte_limit_ends_with_a_clear_error() {
     assert_eq!(page["a0"]["items"].as_array().unwrap().len(), 4);
     bystander.assert_served().await;
 }
+
+#[tokio::test]
+async fn aliases_of_one_large_document_or_profile_share_the_byte_limit() {
+    let app = crate::helpers::signed_in(
+        spawn_app_with(PUBLIC_RULES, |s| s.max_response_bytes = 5_000_000).await,
+    )
+    .await;
+    let body = "x".repeat(900_000);
+    let doc = app.create("big", json!({"body": body})).await;
+    let id = doc["id"].as_str().unwrap();
+    let fields: Vec<String> = (0..50)
+        .map(|i| format!("a{i}: document(collection: \"big\", id: \"{id}\") {{ data }}"))
+        .collect();
+    let response = app
+        .gql(&format!("{{ {} }}", fields.join(" ")), json!({}))
+        .await;
+    assert!(response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("HOOKQL_MAX_RESPONSE_BYTES"));
+    assert!(response.to_string().len() < 6_000_000);
+
+    app.data(
+        "mutation($d: JSON) { updateMe(data: $d) { id } }",
+        json!({"d": {"blob": body}}),
+    )
+    .await;
+    let fields: Vec<String> = (0..50).map(|i| format!("m{i}: me {{ data }}")).collect();
+    let response = app
+        .gql(&format!("{{ {} }}", fields.join(" ")), json!({}))
+        .await;
+    assert!(response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("HOOKQL_MAX_RESPONSE_BYTES"));
+    assert!(response.to_string().len() < 6_000_000);
+}
