@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::hooks::config::CollectionRules;
 use crate::store::filter::{Field, Filter};
 use crate::store::sort::SortKey;
-use crate::store::{CollectionName, Document};
+use crate::store::{CollectionName, Document, DocumentData};
 
 /// Whether `path` and a hidden path overlap (one holds the other).
 fn touches(hidden: &[Vec<String>], path: &[String]) -> Option<String> {
@@ -74,6 +74,55 @@ pub fn check_sort(
         }
     }
     Ok(())
+}
+
+/// What a replacing update (`merge: false`) by a non-admin stores: the caller cannot see the
+/// hidden fields, so replacing the data must not silently drop them; those `next` does not
+/// set keep their stored values. (Hidden fields are write-only for other callers: they may
+/// set them, never read them back; guard them in a `pre_save` hook to make them admin-only.)
+pub fn kept_on_replace(
+    rules: &CollectionRules,
+    caller: &Caller,
+    stored: &serde_json::Value,
+    next: DocumentData,
+    merge: bool,
+) -> Result<DocumentData, ServiceError> {
+    if merge || rules.hidden_fields.is_empty() || caller.is_admin() {
+        return Ok(next);
+    }
+    let mut data = next.into_value();
+    for path in &rules.hidden_fields {
+        let Some(kept) = lookup(stored, path) else {
+            continue;
+        };
+        if lookup(&data, path).is_none() {
+            insert(&mut data, path, kept.clone());
+        }
+    }
+    DocumentData::parse(data).map_err(|m| ServiceError::bad_input("data", m))
+}
+
+fn lookup<'a>(value: &'a serde_json::Value, path: &[String]) -> Option<&'a serde_json::Value> {
+    path.iter().try_fold(value, |here, key| here.get(key))
+}
+
+/// Sets `path` in `value`, making the objects on the way where they are missing.
+fn insert(value: &mut serde_json::Value, path: &[String], field: serde_json::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut here = value;
+    for key in parents {
+        let Some(fields) = here.as_object_mut() else {
+            return;
+        };
+        here = fields
+            .entry(key.clone())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    if let Some(fields) = here.as_object_mut() {
+        fields.insert(last.clone(), field);
+    }
 }
 
 /// Removes hidden fields from `documents`, unless the caller is an admin.

@@ -121,8 +121,8 @@ fn filter(value: Dynamic) -> Result<Filter, String> {
 
 /// The filter of `db.find_by`/`db.find_one_by`: each field equal to its value, taken as a
 /// value. A value from a client can never become an operator (`{"_neq": ""}` once matched
-/// every unused invite, issue 15): a scalar is compared with `_eq`, `()` means missing or
-/// null, and a map or array (which equality on scalars cannot match) matches nothing.
+/// every unused invite, issue 15): a scalar is compared with `_eq`; `()` (a field the client
+/// left out), a map or an array matches nothing.
 fn equal_to(fields: rhai::Map) -> Result<Filter, String> {
     let mut all = Vec::with_capacity(fields.len());
     for (key, value) in fields {
@@ -132,8 +132,9 @@ fn equal_to(fields: rhai::Map) -> Result<Filter, String> {
             ));
         }
         let term = match to_json(value)? {
-            Value::Null => serde_json::json!({ key.as_str(): {"_is_null": true} }),
-            Value::Array(_) | Value::Object(_) => return Ok(Filter::never()),
+            // A missing value (a client left the field out) must not match the documents
+            // that lack the field: it matches nothing, like a map or an array.
+            Value::Null | Value::Array(_) | Value::Object(_) => return Ok(Filter::never()),
             scalar => serde_json::json!({ key.as_str(): {"_eq": scalar} }),
         };
         all.push(Filter::parse(&term, "fields").map_err(|e| e.to_string())?);

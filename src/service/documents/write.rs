@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::super::hooks::{self, Before};
-use super::super::ServiceError;
+use super::super::{hidden, ServiceError};
 use super::read::{mutation_answer, mutation_view};
 use super::{about, access, collection, data, guard, not_found, rule, target, Action};
 use crate::auth::Caller;
@@ -195,7 +195,13 @@ pub async fn update(
             .get_document(None, &collection, &id, &guard.visible)
             .await?
             .ok_or_else(|| not_found(&collection, &id))?;
-        let next = change.apply_to(&current)?;
+        let next = hidden::kept_on_replace(
+            hooks.rules(collection.as_str()),
+            caller,
+            &current.data,
+            change.apply_to(&current)?,
+            merge,
+        )?;
         let target = Target {
             collection: Some(collection.to_string()),
             operation: Some(Operation::Update),

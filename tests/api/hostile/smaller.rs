@@ -54,11 +54,21 @@ async fn hidden_fields_answer_no_filter_and_never_show() {
         json!({"name": "Ann", "contact": {"phone": "1"}})
     );
 
+    // The owner replaces the data: the hidden fields she cannot see are kept.
+    app.data(
+        "mutation($id: ID!) { updateDocument(collection: \"people\", id: $id, data: {name: \"Ann\"}, merge: false) { id } }",
+        json!({"id": made["id"]}),
+    )
+    .await;
     let admin = app.admin_token().await;
     let all = app
         .data_as(Some(&admin), LIST, json!({"f": {"ssn": "123-45"}}))
         .await;
     assert_eq!(all["documents"]["items"][0]["data"]["ssn"], "123-45");
+    assert_eq!(
+        all["documents"]["items"][0]["data"]["contact"],
+        json!({"email": "ann@example.com"})
+    );
 }
 
 #[tokio::test]
