@@ -38,7 +38,7 @@ impl Operation {
         let mut first = true;
         while let Some(mut response) = responses.next().await {
             for error in &mut response.errors {
-                tag_uncoded_error(error);
+                tag_uncoded_error(error, self.app.settings());
             }
             // Errors before any result (parse, validation, a refused subscription) are the
             // protocol's `error` message, which ends the operation without `complete`.
