@@ -25,6 +25,7 @@ pub async fn deliveries(
 ) -> Result<DeliveryPage, ServiceError> {
     require_admin_to(state, caller, "see hook deliveries").await?;
     let (limit, offset) = input::page_bounds(limit, offset)?;
+    input::text("hook", hook.as_deref())?;
     Ok(state
         .store()
         .list_deliveries(status, hook.as_deref(), limit, offset)
@@ -60,6 +61,7 @@ pub async fn retry_dead(
     hook: Option<String>,
 ) -> Result<u64, ServiceError> {
     require_admin_to(state, caller, "retry hook deliveries").await?;
+    input::text("hook", hook.as_deref())?;
     let count = state.store().retry_dead_deliveries(hook.as_deref()).await?;
     if count > 0 {
         state.runner().outbox().wake();
@@ -92,6 +94,7 @@ pub async fn runs(
 ) -> Result<HookRunPage, ServiceError> {
     require_admin_to(state, caller, "see hook runs").await?;
     let (limit, offset) = input::page_bounds(limit, offset)?;
+    input::text("hook", query.hook.as_deref())?;
     if let Some(event) = &query.event {
         if crate::hooks::Event::from_name(event).is_none() {
             return Err(ServiceError::bad_input(

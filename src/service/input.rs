@@ -35,3 +35,15 @@ pub fn filter(
         }
     }
 }
+
+/// A text argument that goes into SQL as is (a hook name to look up): PostgreSQL cannot hold
+/// the NUL character in text, so it is refused here rather than failing in the database.
+pub fn text(field: &str, value: Option<&str>) -> Result<(), ServiceError> {
+    match value {
+        Some(text) if text.contains('\0') => Err(ServiceError::bad_input(
+            field,
+            "contains the NUL character (\\u0000), which no name holds",
+        )),
+        _ => Ok(()),
+    }
+}

@@ -98,3 +98,22 @@ hooks:
     assert!(!text.contains("sk_live_0123456789"), "{text}");
     assert!(text.contains("[redacted]"), "{text}");
 }
+
+#[tokio::test]
+async fn a_nul_in_an_admin_filter_is_bad_input_not_internal() {
+    let app = spawn_app_with(crate::helpers::NO_HOOKS, with_admin).await;
+    let admin = app.admin_token().await;
+    for query in [
+        "query($h: String) { hookRuns(hook: $h) { totalCount } }",
+        "query($h: String) { hookDeliveries(hook: $h) { totalCount } }",
+        "mutation($h: String) { retryDeadDeliveries(hook: $h) }",
+    ] {
+        let error = app
+            .error_as(Some(&admin), query, json!({"h": "a\u{0}b"}))
+            .await;
+        assert_eq!(
+            error["extensions"]["code"], "BAD_USER_INPUT",
+            "{query}: {error}"
+        );
+    }
+}
