@@ -114,12 +114,7 @@ impl LoginLimiter {
     /// while the attempts already in flight would lock it if they all failed.
     pub fn begin(&self, email: &str, now: Instant) -> Result<Attempt<'_>, Duration> {
         let mut records = self.records();
-        if records.len() >= MAX_RECORDS && !records.contains_key(email) {
-            make_room(&mut records, now);
-        }
-        let record = records
-            .entry(email.to_string())
-            .or_insert_with(|| Record::new(now));
+        let record = record_of(&mut records, email, now);
         if record.in_flight == 0 && now.duration_since(record.last_failure) >= FORGET_AFTER {
             *record = Record::new(now);
         }
@@ -143,12 +138,7 @@ impl LoginLimiter {
     /// Records a failed attempt for `email` (no longer in flight).
     fn failure(&self, email: &str, now: Instant) {
         let mut records = self.records();
-        if records.len() >= MAX_RECORDS && !records.contains_key(email) {
-            make_room(&mut records, now);
-        }
-        let record = records
-            .entry(email.to_string())
-            .or_insert_with(|| Record::new(now));
+        let record = record_of(&mut records, email, now);
         record.in_flight = record.in_flight.saturating_sub(1);
         if now.duration_since(record.last_failure) >= FORGET_AFTER {
             record.failures = 0;
@@ -159,6 +149,20 @@ impl LoginLimiter {
             record.locked_until = Some(now + lock);
         }
     }
+}
+
+/// The record of `email`, made (room first, so the map stays bounded) if there is none.
+fn record_of<'a>(
+    records: &'a mut HashMap<String, Record>,
+    email: &str,
+    now: Instant,
+) -> &'a mut Record {
+    if records.len() >= MAX_RECORDS && !records.contains_key(email) {
+        make_room(records, now);
+    }
+    records
+        .entry(email.to_string())
+        .or_insert_with(|| Record::new(now))
 }
 
 /// Drops forgotten records, or else the stalest one, keeping those with attempts in flight.

@@ -21,8 +21,12 @@ pub const MAX_JSON_DEPTH: usize = 32;
 const STORED_DEPTH: usize = MAX_JSON_DEPTH;
 
 /// The first place where `value` nests deeper than `max` levels, as a dotted path (`a.b[3]`),
-/// or `None`. Iterative, so no input can exhaust the stack.
+/// or `None`. Iterative, so no input can exhaust the stack; the paths are only spelt out for
+/// a value that is refused, so a write that passes pays one walk and no allocation per node.
 pub fn too_deep_at(value: &Value, max: usize) -> Option<String> {
+    if !deeper_than(value, max) {
+        return None;
+    }
     let mut stack: Vec<(&Value, usize, String)> = vec![(value, 1, String::new())];
     while let Some((value, depth, path)) = stack.pop() {
         let children: Vec<(&Value, String)> = match value {
@@ -44,6 +48,25 @@ pub fn too_deep_at(value: &Value, max: usize) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether `value` has objects or arrays nested more than `max` levels (itself level 1).
+fn deeper_than(value: &Value, max: usize) -> bool {
+    let mut stack = vec![(value, 1usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(fields) => Box::new(fields.values()),
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        for child in children.filter(|c| c.is_object() || c.is_array()) {
+            if depth + 1 > max {
+                return true;
+            }
+            stack.push((child, depth + 1));
+        }
+    }
+    false
 }
 
 fn join(path: &str, key: &str) -> String {

@@ -164,8 +164,17 @@ pub(super) async fn mutation_answer(
     operation: &'static str,
 ) -> Result<Document, ServiceError> {
     let id = document.id.clone();
-    let mut bare = document.clone();
-    bare.data = Value::Object(Default::default());
+    // Its meta fields only: the data (up to 1 MiB) is not copied for a fallback that is
+    // rarely taken.
+    let bare = Document {
+        id: document.id.clone(),
+        collection: document.collection.clone(),
+        data: Value::Object(Default::default()),
+        owner_id: document.owner_id.clone(),
+        created_at: document.created_at,
+        updated_at: document.updated_at,
+        version: document.version,
+    };
     let shown = shaped(
         state,
         hooks,

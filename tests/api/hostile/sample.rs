@@ -45,6 +45,21 @@ async fn shipped_app(edit: impl Fn(String) -> String) -> (tempfile::TempDir, Tes
     (dir, app)
 }
 
+/// The shipped hooks with `HOOKQL_INVITE_ONLY` on, an admin token, and one unused invite
+/// `code` made by the admin (its `createDocument` answer).
+async fn invite_only_app(code: &str) -> (tempfile::TempDir, TestApp, String, Value) {
+    let (dir, app) = shipped_app(|y| y.replace("${HOOKQL_INVITE_ONLY:-false}", "\"true\"")).await;
+    let admin = app.admin_token().await;
+    let invite = app
+        .data_as(
+            Some(&admin),
+            CREATE,
+            json!({"c": "invites", "d": {"code": code, "used": false}}),
+        )
+        .await;
+    (dir, app, admin, invite)
+}
+
 fn code(response: &Value) -> &str {
     response["errors"][0]["extensions"]["code"]
         .as_str()
@@ -134,15 +149,7 @@ async fn an_ordinary_user_cannot_touch_what_the_shipped_rules_keep_private() {
 
 #[tokio::test]
 async fn an_operator_in_the_invite_code_cannot_burn_the_admins_invite() {
-    let (_dir, app) = shipped_app(|y| y.replace("${HOOKQL_INVITE_ONLY:-false}", "\"true\"")).await;
-    let admin = app.admin_token().await;
-    let invite = app
-        .data_as(
-            Some(&admin),
-            CREATE,
-            json!({"c": "invites", "d": {"code": "ADMIN-CODE", "used": false}}),
-        )
-        .await;
+    let (_dir, app, admin, invite) = invite_only_app("ADMIN-CODE").await;
     let bystander = Bystander::start(&app, None);
     for crafted in [
         json!({"_neq": ""}),
@@ -234,14 +241,7 @@ async fn a_huge_filter_cannot_make_hide_drafts_fail_open() {
 
 #[tokio::test]
 async fn racing_sign_ups_cannot_share_one_invite() {
-    let (_dir, app) = shipped_app(|y| y.replace("${HOOKQL_INVITE_ONLY:-false}", "\"true\"")).await;
-    let admin = app.admin_token().await;
-    app.data_as(
-        Some(&admin),
-        CREATE,
-        json!({"c": "invites", "d": {"code": "ONE", "used": false}}),
-    )
-    .await;
+    let (_dir, app, _admin, _invite) = invite_only_app("ONE").await;
     let attempts = (0..8).map(|i| {
         let (client, url) = (app.client.clone(), format!("{}/graphql", app.address));
         let body = json!({"query": REGISTER, "variables": {
