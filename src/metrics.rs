@@ -203,6 +203,12 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Takes one from a gauge that [`Metrics::count`] raised, when what it counts ends
+    /// without a scope to hold an [`Open`] (it lives in a struct that owns no `Metrics`).
+    pub fn uncount(gauge: &AtomicU64) {
+        gauge.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Counts one GraphQL request over HTTP and its latency.
     pub fn request(&self, operation: &str, outcome: &str, elapsed: Duration) {
         Self::count(

@@ -17,6 +17,7 @@ use super::{input, ServiceError};
 use crate::auth::Caller;
 use crate::hooks::config::HooksConfig;
 use crate::hooks::Event;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::changes::{Change, ChangeKind, FeedEnded, FeedSubscription};
 use crate::store::filter::Filter;
@@ -87,6 +88,9 @@ pub async fn subscribe(
     })
     .await?;
     before.commit().await?;
+    // Counted from here, where the feed is listening: a client that sees the gauge rise may
+    // write and expect the event (a count taken earlier raced the registration).
+    Metrics::count(&state.metrics().subscriptions);
     Ok(DocumentChanges {
         state: state.clone(),
         caller: caller.clone(),
@@ -97,6 +101,12 @@ pub async fn subscribe(
         feed,
         visible: (hooks, visible),
     })
+}
+
+impl Drop for DocumentChanges {
+    fn drop(&mut self) {
+        Metrics::uncount(&self.state.metrics().subscriptions);
+    }
 }
 
 impl DocumentChanges {

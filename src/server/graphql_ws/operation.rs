@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::protocol;
 use super::Operations;
 use crate::graphql::{ApiSchema, Disconnect};
-use crate::metrics::{Metrics, Open};
+use crate::metrics::Metrics;
 use crate::server::graphql_http::tag_uncoded_error;
 use crate::server::per_ip::Held;
 use crate::state::AppState;
@@ -33,7 +33,6 @@ pub(super) struct Operation {
 impl Operation {
     pub(super) async fn run(self, schema: ApiSchema, request: async_graphql::Request) {
         let metrics = self.app.metrics();
-        let _open = Open::new(&metrics.subscriptions);
         let mut responses = schema.execute_stream(request);
         let mut first = true;
         while let Some(mut response) = responses.next().await {
