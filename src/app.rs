@@ -54,7 +54,12 @@ impl App {
                 )
             })?;
         }
-        let store = Store::connect(&database_url, settings.db_max_connections).await?;
+        let store = Store::connect(
+            &database_url,
+            settings.db_max_connections,
+            settings.query_timeout(),
+        )
+        .await?;
         store.migrate().await.context("database migration failed")?;
         store
             .ensure_indexes(&hooks.current().indexes)

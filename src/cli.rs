@@ -141,7 +141,7 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }
-    let store = Store::connect(&settings.database_url(), 1).await?;
+    let store = Store::connect(&settings.database_url(), 1, None).await?;
     store.migrate().await?;
     println!("database is up to date");
     Ok(())
@@ -164,7 +164,7 @@ async fn create_admin(
     if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }
-    let store = Store::connect(&settings.database_url(), 1).await?;
+    let store = Store::connect(&settings.database_url(), 1, None).await?;
     store.migrate().await?;
     let passwords = Passwords::new(1).map_err(|e| anyhow::anyhow!(e))?;
     let outcome = ensure_admin(&store, &passwords, &email, &password)
@@ -197,7 +197,7 @@ async fn test_hooks(
     if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }
-    let store = Store::connect(&settings.database_url(), 2).await?;
+    let store = Store::connect(&settings.database_url(), 2, None).await?;
     store.migrate().await?;
     let client = WebhookClient::new().map_err(|e| anyhow::anyhow!(e))?;
     // A dry run records nothing.

@@ -48,7 +48,9 @@ pub struct Settings {
     )]
     pub database_url: Option<String>,
 
-    /// Most database connections in the pool.
+    /// Most database connections, in two pools: half for reads outside a transaction (whose
+    /// statements `HOOKQL_QUERY_TIMEOUT_MS` bounds), half for writes (at least three on
+    /// PostgreSQL).
     #[arg(
         long,
         env = "HOOKQL_DB_MAX_CONNECTIONS",
@@ -289,6 +291,17 @@ pub struct Settings {
     )]
     pub max_connections_per_ip: usize,
 
+    /// Milliseconds one read statement may run before the database stops it and the client gets
+    /// `BAD_USER_INPUT` (a costly filter on a large collection); 0: no limit. Writes,
+    /// migrations and index builds are not limited.
+    #[arg(
+        long,
+        env = "HOOKQL_QUERY_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub query_timeout_ms: u64,
+
     /// Seconds a client has to send a whole request body once its headers are in; slower
     /// ones are answered 408 and disconnected (slowloris bodies).
     #[arg(
@@ -338,6 +351,11 @@ impl Settings {
             Some(path) => (path.clone(), true),
             None => (PathBuf::from("./hooks.yaml"), false),
         }
+    }
+
+    /// How long one read statement may run (`HOOKQL_QUERY_TIMEOUT_MS`); `None`: no limit.
+    pub fn query_timeout(&self) -> Option<std::time::Duration> {
+        (self.query_timeout_ms > 0).then(|| std::time::Duration::from_millis(self.query_timeout_ms))
     }
 
     /// How many subscriber-side hook runs may go on at once: the setting, or (0) twice the

@@ -1,13 +1,13 @@
 //! Opening the database: SQLite (the zero-configuration default) or PostgreSQL, chosen by URL.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use sea_orm::{DatabaseConnection, DbErr, SqlxPostgresConnector, SqlxSqliteConnector};
 
 use super::StoreError;
 
@@ -48,14 +48,33 @@ pub fn describe_database_url(url: &str) -> String {
     }
 }
 
+/// The two pools of one database: `db` for writes, migrations and index builds, `reads` for
+/// reads outside a transaction, whose statements give up after `query_timeout`.
+pub(super) struct Pools {
+    pub db: DatabaseConnection,
+    pub reads: DatabaseConnection,
+    pub kind: DatabaseKind,
+}
+
+/// How many SQLite virtual-machine steps pass between two looks at the clock. A scan takes
+/// about ten steps a row, and one step can be a LIKE over a megabyte-long value that runs for
+/// a second, so the clock is read every row or two (a 20 ns read per microsecond or so of
+/// work); thousands of steps would let a few large rows run unchecked.
+const SQLITE_STEPS_PER_CHECK: i32 = 16;
+
 pub(super) async fn open(
     url: &str,
     max_connections: u32,
-) -> Result<(DatabaseConnection, DatabaseKind), StoreError> {
+    query_timeout: Option<Duration>,
+) -> Result<Pools, StoreError> {
     let kind = DatabaseKind::of_url(url)?;
     let connect_error = |e: sea_orm::sqlx::Error| {
         StoreError::Connect(format!("{} ({e})", describe_database_url(url)))
     };
+    // The setting is shared, so that several instances need no more of PostgreSQL's
+    // connections than before there were two pools.
+    let read_connections = (max_connections / 2).max(1);
+    let max_connections = max_connections.saturating_sub(read_connections).max(1);
     match kind {
         DatabaseKind::Sqlite => {
             // WAL lets readers run beside the writer; the busy timeout makes concurrent writers
@@ -73,10 +92,33 @@ pub(super) async fn open(
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
-            Ok((SqlxSqliteConnector::from_sqlx_sqlite_pool(pool), kind))
+            // SQLite has no statement timeout. A progress handler, set afresh each time a read
+            // connection is handed out (one statement per hand-out: reads outside a
+            // transaction), interrupts the statement once its time is up.
+            let mut reads = SqlitePoolOptions::new()
+                .max_connections(read_connections)
+                .acquire_timeout(Duration::from_secs(30));
+            if let Some(timeout) = query_timeout {
+                reads = reads
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move { sqlite_deadline(conn, timeout).await })
+                    })
+                    .before_acquire(move |conn, _| {
+                        Box::pin(async move {
+                            sqlite_deadline(conn, timeout).await?;
+                            Ok(true)
+                        })
+                    });
+            }
+            let reads = reads.connect_with(options).await.map_err(connect_error)?;
+            Ok(Pools {
+                db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+                reads: SqlxSqliteConnector::from_sqlx_sqlite_pool(reads),
+                kind,
+            })
         }
         DatabaseKind::Postgres => {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
@@ -85,11 +127,58 @@ pub(super) async fn open(
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(3))
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
-            Ok((SqlxPostgresConnector::from_sqlx_postgres_pool(pool), kind))
+            // The server enforces it on these connections only, so index builds and
+            // migrations on the other pool may take as long as they need.
+            let reads_options = match query_timeout {
+                Some(timeout) => options.options([(
+                    "statement_timeout",
+                    format!("{}ms", timeout.as_millis().max(1)),
+                )]),
+                None => options,
+            };
+            let reads = PgPoolOptions::new()
+                .max_connections(read_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(reads_options)
+                .await
+                .map_err(connect_error)?;
+            Ok(Pools {
+                db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+                reads: SqlxPostgresConnector::from_sqlx_postgres_pool(reads),
+                kind,
+            })
         }
+    }
+}
+
+/// Gives the next statement on `conn` until `timeout` from now.
+async fn sqlite_deadline(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+    timeout: Duration,
+) -> Result<(), sea_orm::sqlx::Error> {
+    let deadline = Instant::now() + timeout;
+    conn.lock_handle()
+        .await?
+        .set_progress_handler(SQLITE_STEPS_PER_CHECK, move || Instant::now() < deadline);
+    Ok(())
+}
+
+/// Whether `error` is the database giving up on a statement at the read deadline
+/// (PostgreSQL's `query_canceled`, SQLite's `SQLITE_INTERRUPT`).
+pub(super) fn is_timeout(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let runtime = match error {
+        DbErr::Query(e) | DbErr::Exec(e) | DbErr::Conn(e) => e,
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(e)) => {
+            matches!(e.code().as_deref(), Some("57014") | Some("9"))
+        }
+        _ => false,
     }
 }
 

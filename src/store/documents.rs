@@ -482,7 +482,9 @@ impl Store {
                 }
             }
             None => {
-                let mut rows = Row::find_by_statement(statement).stream(&self.db).await?;
+                let mut rows = Row::find_by_statement(statement)
+                    .stream(&self.reads)
+                    .await?;
                 while let Some(row) = rows.try_next().await? {
                     take(row)?;
                 }

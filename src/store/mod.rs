@@ -64,12 +64,25 @@ pub enum StoreError {
     /// The caller's input cannot be stored (too large, not an object, …).
     #[error("{0}")]
     Invalid(String),
+    /// A read ran past the statement deadline (`HOOKQL_QUERY_TIMEOUT_MS`) and was stopped.
+    #[error("the query ran longer than the server allows (HOOKQL_QUERY_TIMEOUT_MS) and was stopped; narrow the filter, filter or sort on indexed fields (`collections.<name>.indexes`), or use shorter `_like` patterns")]
+    TimedOut,
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
-    Database(#[from] DbErr),
+    Database(DbErr),
     /// The database URL or file could not be used.
     #[error("cannot open database: {0}")]
     Connect(String),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        if connect::is_timeout(&error) {
+            Self::TimedOut
+        } else {
+            Self::Database(error)
+        }
+    }
 }
 
 #[derive(sea_orm::FromQueryResult)]
@@ -84,6 +97,9 @@ const MIGRATION_LOCK: i64 = 0x686f_6f6b_716c;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Reads outside a transaction: the same database, on connections whose statements are
+    /// stopped at the read deadline, so one costly filter cannot hold a core for minutes.
+    reads: DatabaseConnection,
     kind: DatabaseKind,
     /// SQLite allows one writer at a time. Queueing writers here, in FIFO order, is far
     /// fairer and faster than letting them collide in SQLite's busy handler, which sleeps
@@ -102,8 +118,14 @@ pub struct Store {
 
 impl Store {
     /// Opens (and for SQLite, creates) the database at `url`.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let (db, kind) = connect::open(url, max_connections).await?;
+    /// Reads outside a transaction stop after `query_timeout` (`None`: never).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        query_timeout: Option<std::time::Duration>,
+    ) -> Result<Self, StoreError> {
+        let connect::Pools { db, reads, kind } =
+            connect::open(url, max_connections, query_timeout).await?;
         let write_queue =
             (kind == DatabaseKind::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
         let schema = match kind {
@@ -124,6 +146,7 @@ impl Store {
             .map(|schema| revoked_users::channel_for(schema).into());
         Ok(Self {
             db,
+            reads,
             kind,
             write_queue,
             changes: changes::ChangeFeed::default(),
@@ -259,31 +282,36 @@ impl Store {
         Ok(())
     }
 
-    /// The pool's (open, idle, most) connections, for `/metrics`.
+    /// The (open, idle, most) connections of both pools together, for `/metrics`.
     pub fn pool_figures(&self) -> (u64, u64, u64) {
-        let (size, idle, max) = match self.kind {
-            DatabaseKind::Sqlite => {
-                let pool = self.db.get_sqlite_connection_pool();
-                (
-                    pool.size(),
-                    pool.num_idle(),
-                    pool.options().get_max_connections(),
-                )
-            }
-            DatabaseKind::Postgres => {
-                let pool = self.db.get_postgres_connection_pool();
-                (
-                    pool.size(),
-                    pool.num_idle(),
-                    pool.options().get_max_connections(),
-                )
-            }
+        let figures = |db: &DatabaseConnection| {
+            let (size, idle, max) = match self.kind {
+                DatabaseKind::Sqlite => {
+                    let pool = db.get_sqlite_connection_pool();
+                    (
+                        pool.size(),
+                        pool.num_idle(),
+                        pool.options().get_max_connections(),
+                    )
+                }
+                DatabaseKind::Postgres => {
+                    let pool = db.get_postgres_connection_pool();
+                    (
+                        pool.size(),
+                        pool.num_idle(),
+                        pool.options().get_max_connections(),
+                    )
+                }
+            };
+            (u64::from(size), idle as u64, u64::from(max))
         };
-        (u64::from(size), idle as u64, u64::from(max))
+        let (writes, reads) = (figures(&self.db), figures(&self.reads));
+        (writes.0 + reads.0, writes.1 + reads.1, writes.2 + reads.2)
     }
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(self) {
+        let _ = self.reads.close().await;
         let _ = self.db.close().await;
     }
 }

@@ -95,7 +95,10 @@ impl Store {
         match tx {
             Some(tx) => M::find_by_statement(statement).one(tx.conn()).await,
             None => {
-                let _turn = if write { self.write_turn().await } else { None };
+                if !write {
+                    return M::find_by_statement(statement).one(&self.reads).await;
+                }
+                let _turn = self.write_turn().await;
                 M::find_by_statement(statement).one(&self.db).await
             }
         }
@@ -110,7 +113,7 @@ impl Store {
         let statement = sql.into_statement();
         match tx {
             Some(tx) => M::find_by_statement(statement).all(tx.conn()).await,
-            None => M::find_by_statement(statement).all(&self.db).await,
+            None => M::find_by_statement(statement).all(&self.reads).await,
         }
     }
 

@@ -79,3 +79,33 @@ async fn a_50000_byte_like_pattern_is_bad_input_not_internal() {
     assert!(message.contains("filter.title._like"), "{message}");
     assert!(message.contains("at most 256 bytes"), "{message}");
 }
+
+#[tokio::test]
+async fn a_costly_like_over_large_rows_is_stopped_at_the_query_timeout() {
+    let app = spawn_app_with(WIKI, |s| s.query_timeout_ms = 200).await;
+    let page = app.create_as(None, "wiki", json!({"title": "Home"})).await;
+    for _ in 0..4 {
+        app.create_as(None, "wiki", json!({"title": "a".repeat(1_000_000)}))
+            .await;
+    }
+    let bystander = Bystander::start(&app, Some(("wiki", page["id"].as_str().unwrap())));
+    // At each of a million places the database's LIKE compares up to 254 bytes and fails.
+    let evil = format!("%{}b", "a".repeat(254));
+    let list = "query($f: JSON) { documents(collection: \"wiki\", filter: $f) { totalCount items { id } } }";
+    let error = app
+        .error_as(None, list, json!({"f": {"title": {"_like": evil}}}))
+        .await;
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+    assert_eq!(error["extensions"]["field"], "filter", "{error}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("HOOKQL_QUERY_TIMEOUT_MS"), "{message}");
+
+    // The read connections go on serving ordinary queries, each with a fresh deadline.
+    for _ in 0..3 {
+        let found = app
+            .data_as(None, list, json!({"f": {"id": {"_eq": page["id"]}}}))
+            .await;
+        assert_eq!(found["documents"]["totalCount"], 1, "{found}");
+    }
+    bystander.assert_served().await;
+}
