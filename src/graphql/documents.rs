@@ -76,6 +76,27 @@ pub(super) fn read_budget(ctx: &Context<'_>) -> async_graphql::Result<ReadBudget
     })
 }
 
+/// The request's read budget, if it is not spent: a mutation asks before it writes, so that
+/// fifty aliased mutations of a large document cannot make an answer past the limit, and no
+/// change is made that cannot be answered.
+fn answerable(ctx: &Context<'_>) -> async_graphql::Result<ReadBudget> {
+    let budget = read_budget(ctx)?;
+    resolve::<(), ()>(budget.left().map_err(Into::into))?;
+    Ok(budget)
+}
+
+/// A mutation's answer, its data taken from `budget` (even past the limit: the change is made,
+/// and the next mutation of the request is refused).
+fn answered(
+    budget: &ReadBudget,
+    result: Result<crate::store::Document, crate::service::ServiceError>,
+) -> async_graphql::Result<DocumentObject> {
+    if let Ok(document) = &result {
+        budget.take(json_size(&document.data));
+    }
+    resolve(result)
+}
+
 /// Document mutations.
 #[derive(Default)]
 pub struct DocumentMutation;
@@ -89,7 +110,11 @@ impl DocumentMutation {
         collection: String,
         data: Json<serde_json::Value>,
     ) -> async_graphql::Result<DocumentObject> {
-        resolve(documents::create(state(ctx)?, caller(ctx)?, &collection, data.0).await)
+        let budget = answerable(ctx)?;
+        answered(
+            &budget,
+            documents::create(state(ctx)?, caller(ctx)?, &collection, data.0).await,
+        )
     }
 
     /// Changes a document. `merge: true` (default) applies `data` as a JSON Merge Patch
@@ -104,7 +129,9 @@ impl DocumentMutation {
         #[graphql(default_with = "Some(true)")] merge: Option<bool>,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<DocumentObject> {
-        resolve(
+        let budget = answerable(ctx)?;
+        answered(
+            &budget,
             documents::update(
                 state(ctx)?,
                 caller(ctx)?,
@@ -125,6 +152,10 @@ impl DocumentMutation {
         collection: String,
         id: ID,
     ) -> async_graphql::Result<DocumentObject> {
-        resolve(documents::delete(state(ctx)?, caller(ctx)?, &collection, &id).await)
+        let budget = answerable(ctx)?;
+        answered(
+            &budget,
+            documents::delete(state(ctx)?, caller(ctx)?, &collection, &id).await,
+        )
     }
 }

@@ -6,25 +6,75 @@
 //! concurrently, so the count is atomic) and charged while rows stream in, so a page stops as
 //! soon as it would pass the limit instead of after it was all read.
 
+//!
+//! A WebSocket connection runs up to a hundred operations at once and queues their answers
+//! for a client that may not read: there the budget is the connection's, shared by every
+//! operation that runs or whose answer waits to be sent, and given back as answers leave.
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use super::StoreError;
 
-/// The bytes of document data a request may still read; clones share the count.
+/// The bytes of document data a request may still read; clones share the count. Dropping the
+/// last clone gives what it took back to the connection's budget, if it has one.
 #[derive(Clone, Debug)]
-pub struct ReadBudget {
+pub struct ReadBudget(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    left: AtomicI64,
+    limit: usize,
+    /// The connection's budget, and how much of it this request holds.
+    shared: Option<(ConnectionBudget, AtomicI64)>,
+}
+
+/// The bytes of document data one WebSocket connection's operations may hold at once.
+#[derive(Clone, Debug)]
+pub struct ConnectionBudget {
     left: Arc<AtomicI64>,
     limit: usize,
 }
 
-impl ReadBudget {
-    /// A budget of `limit` bytes for one request.
+fn signed(bytes: usize) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+/// Adds `bytes` (negative: takes) without wrapping around, however much is asked.
+fn add(count: &AtomicI64, bytes: i64) {
+    let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        Some(n.saturating_add(bytes))
+    });
+}
+
+impl ConnectionBudget {
+    /// A budget of `limit` bytes for everything one connection holds.
     pub fn new(limit: usize) -> Self {
         Self {
-            left: Arc::new(AtomicI64::new(i64::try_from(limit).unwrap_or(i64::MAX))),
+            left: Arc::new(AtomicI64::new(signed(limit))),
             limit,
         }
+    }
+
+    /// The budget of one operation on this connection: `limit` bytes of its own, within what
+    /// the connection has left.
+    pub fn operation(&self, limit: usize) -> ReadBudget {
+        ReadBudget::with(limit, Some((self.clone(), AtomicI64::new(0))))
+    }
+}
+
+impl ReadBudget {
+    fn with(limit: usize, shared: Option<(ConnectionBudget, AtomicI64)>) -> Self {
+        Self(Arc::new(Inner {
+            left: AtomicI64::new(signed(limit)),
+            limit,
+            shared,
+        }))
+    }
+
+    /// A budget of `limit` bytes for one request.
+    pub fn new(limit: usize) -> Self {
+        Self::with(limit, None)
     }
 
     /// No limit: for hooks' own reads and internal work.
@@ -34,11 +84,45 @@ impl ReadBudget {
 
     /// Takes `bytes` from the budget; [`StoreError::TooLarge`] once it is spent.
     pub fn charge(&self, bytes: usize) -> Result<(), StoreError> {
-        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-        if self.left.fetch_sub(bytes, Ordering::Relaxed) < bytes {
-            return Err(StoreError::TooLarge { limit: self.limit });
+        self.take(bytes);
+        self.left()
+    }
+
+    /// [`StoreError::TooLarge`] if the budget is spent: a mutation asks before it writes, and
+    /// then [`Self::take`]s its answer, so no change is made that cannot be answered, and the
+    /// one that crosses the limit still is.
+    pub fn left(&self) -> Result<(), StoreError> {
+        let inner = &self.0;
+        if inner.left.load(Ordering::Relaxed) < 0 {
+            return Err(StoreError::TooLarge { limit: inner.limit });
         }
-        Ok(())
+        match &inner.shared {
+            Some((connection, _)) if connection.left.load(Ordering::Relaxed) < 0 => {
+                Err(StoreError::TooLarge {
+                    limit: connection.limit,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes `bytes` even past the limit (see [`Self::left`]).
+    pub fn take(&self, bytes: usize) {
+        let bytes = signed(bytes);
+        let inner = &self.0;
+        add(&inner.left, -bytes);
+        if let Some((connection, held)) = &inner.shared {
+            add(&connection.left, -bytes);
+            add(held, bytes);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some((connection, held)) = &self.shared {
+            add(&connection.left, held.load(Ordering::Relaxed));
+        }
     }
 }
 
@@ -76,6 +160,28 @@ mod tests {
             Err(StoreError::TooLarge { limit: 10 })
         ));
         assert!(ReadBudget::unlimited().charge(usize::MAX / 2).is_ok());
+        assert!(ReadBudget::unlimited().charge(usize::MAX).is_ok());
         assert_eq!(json_size(&serde_json::json!({"a": [1, "x"]})), 13);
+    }
+
+    #[test]
+    fn a_connections_operations_share_its_budget_until_they_end() {
+        let connection = ConnectionBudget::new(10);
+        let first = connection.operation(8);
+        let second = connection.operation(8);
+        assert!(first.charge(6).is_ok());
+        assert!(matches!(
+            second.charge(6),
+            Err(StoreError::TooLarge { limit: 10 })
+        ));
+        drop((first, second));
+        let third = connection.operation(8);
+        assert!(third.charge(8).is_ok());
+        assert!(third.left().is_ok());
+        third.take(1);
+        assert!(matches!(
+            third.left(),
+            Err(StoreError::TooLarge { limit: 8 })
+        ));
     }
 }

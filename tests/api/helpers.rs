@@ -128,6 +128,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         ws_max_operations_per_ip: 1_000,
         max_connections_per_ip: 256,
         body_timeout_secs: 30,
+        query_timeout_ms: 5_000,
         fan_out_concurrency: 0,
         max_query_aliases: 50,
         header_timeout_secs: 10,
@@ -211,6 +212,45 @@ async fn spawn_app_in(
 }
 
 impl TestApp {
+    /// Creates documents `{"n": <count>, "pad": <pad_bytes × "x">}` in `collection` until the
+    /// server has disconnected a WebSocket client as too slow (checked every ten writes), or
+    /// `most` were written; how many were.
+    pub async fn write_until_slow_disconnect(
+        &self,
+        collection: &str,
+        pad_bytes: usize,
+        most: usize,
+    ) -> usize {
+        let pad = "x".repeat(pad_bytes);
+        let mut writes = 0;
+        while writes < most {
+            self.create(collection, json!({"n": writes, "pad": pad}))
+                .await;
+            writes += 1;
+            if writes % 10 == 0
+                && self
+                    .metrics()
+                    .await
+                    .contains("\nhookql_websocket_slow_disconnects_total 1\n")
+            {
+                break;
+            }
+        }
+        writes
+    }
+
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics answered");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("text")
+    }
+
     /// Shuts the server down gracefully (as SIGTERM does) and waits until it has stopped;
     /// how long that took.
     pub async fn shut_down(&mut self) -> Duration {

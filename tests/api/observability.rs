@@ -221,14 +221,7 @@ async fn runs_are_pruned_to_the_configured_count() {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics");
-    assert_eq!(response.status(), 200);
-    response.text().await.expect("text")
+    app.metrics().await
 }
 
 #[tokio::test]

@@ -39,14 +39,7 @@ async fn metrics_showing(app: &crate::helpers::TestApp, line: &str) -> String {
 
 /// Text of `/metrics`.
 async fn metrics(app: &crate::helpers::TestApp) -> String {
-    app.client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics answered")
-        .text()
-        .await
-        .expect("text")
+    app.metrics().await
 }
 
 #[tokio::test]
@@ -340,19 +333,9 @@ async fn a_slow_subscriber_is_disconnected_without_slowing_writers_or_others() {
         }
         seen
     });
-    let big = "x".repeat(128 * 1024);
-    let mut writes = 0;
-    while writes < 400 {
-        app.create("posts", json!({"n": writes, "pad": big})).await;
-        writes += 1;
-        if writes % 10 == 0
-            && metrics(&app)
-                .await
-                .contains("\nhookql_websocket_slow_disconnects_total 1\n")
-        {
-            break;
-        }
-    }
+    let writes = app
+        .write_until_slow_disconnect("posts", 128 * 1024, 400)
+        .await;
     let (code, reason) = slow.closed().await;
     assert_eq!(code, 1013, "after {writes} writes: {reason}");
     assert!(reason.starts_with("too slow"), "{reason}");

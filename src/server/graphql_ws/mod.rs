@@ -12,7 +12,7 @@ pub mod protocol;
 mod writer;
 
 use self::operation::Operation;
-use self::writer::{send, write, Goodbye};
+use self::writer::{send, write, Goodbye, Outgoing};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -36,7 +36,7 @@ use crate::graphql::error::code::{BAD_USER_INPUT, RATE_LIMITED};
 use crate::graphql::{ApiSchema, Disconnect};
 use crate::metrics::{Metrics, Open};
 use crate::state::AppState;
-use crate::store::budget::ReadBudget;
+use crate::store::budget::ConnectionBudget;
 
 /// How long a client has to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -117,16 +117,20 @@ struct Connection {
     serial: u64,
     /// The client's address, for the per-client operation cap (none: not counted).
     peer: Option<IpAddr>,
+    /// What the operations' answers may hold together, running or waiting to be sent.
+    budget: ConnectionBudget,
 }
 
 impl Connection {
     fn new(app: AppState, schema: ApiSchema, header: Option<String>, peer: Option<IpAddr>) -> Self {
+        let budget = ConnectionBudget::new(app.settings().max_response_bytes);
         Self {
             app,
             schema,
             header,
             peer,
             caller: None,
+            budget,
             operations: Operations::default(),
             serial: 0,
         }
@@ -139,7 +143,7 @@ impl Connection {
         let settings = app.settings();
         let keepalive = Duration::from_secs(settings.ws_keepalive_secs.max(1));
         let (sink, mut stream) = socket.split();
-        let (outbox, queued) = mpsc::channel::<Message>(settings.ws_send_buffer.max(1));
+        let (outbox, queued) = mpsc::channel::<Outgoing>(settings.ws_send_buffer.max(1));
         let (say_goodbye, goodbye) = oneshot::channel::<Goodbye>();
         let writer = tokio::spawn(write(sink, queued, goodbye));
         let disconnect = Disconnect::default();
@@ -187,7 +191,7 @@ impl Connection {
                         if last_heard.elapsed() > keepalive * 2 {
                             break Some((close::GOING_AWAY, "no answer to keep-alive pings".into()));
                         }
-                        let _ = outbox.try_send(Message::Ping(Default::default()));
+                        let _ = outbox.try_send(Message::Ping(Default::default()).into());
                     }
                     _ = app.closing().cancelled() => {
                         break Some((close::GOING_AWAY, "the server is shutting down; reconnect shortly".into()));
@@ -220,7 +224,7 @@ impl Connection {
     fn receive(
         &mut self,
         frame: Message,
-        outbox: &mpsc::Sender<Message>,
+        outbox: &mpsc::Sender<Outgoing>,
         disconnect: &Disconnect,
     ) -> Step {
         let text = match frame {
@@ -266,7 +270,7 @@ impl Connection {
     }
 
     /// `connection_init`: checks the credentials and acknowledges, or closes with 4403.
-    fn init(&mut self, payload: Option<&Value>, outbox: &mpsc::Sender<Message>) -> Step {
+    fn init(&mut self, payload: Option<&Value>, outbox: &mpsc::Sender<Outgoing>) -> Step {
         if self.caller.is_some() {
             return Step::Close(Some((
                 close::TOO_MANY_INIT,
@@ -294,7 +298,7 @@ impl Connection {
         id: String,
         payload: SubscribePayload,
         caller: Caller,
-        outbox: &mpsc::Sender<Message>,
+        outbox: &mpsc::Sender<Outgoing>,
         disconnect: &Disconnect,
     ) -> Step {
         let mut operations = self
@@ -329,10 +333,13 @@ impl Connection {
             }
             None => None,
         };
+        let budget = self
+            .budget
+            .operation(self.app.settings().max_response_bytes);
         let mut request = async_graphql::Request::new(payload.query)
             .data::<RequestAuth>(Ok(caller))
             .data(disconnect.clone())
-            .data(ReadBudget::new(self.app.settings().max_response_bytes));
+            .data(budget.clone());
         if let Some(variables) = payload.variables {
             request = request.variables(Variables::from_json(Value::Object(variables)));
         }
@@ -348,6 +355,8 @@ impl Connection {
             disconnect: disconnect.clone(),
             operations: self.operations.clone(),
             slot,
+            budget,
+            connection: self.budget.clone(),
         };
         let task = tokio::spawn(crate::request_id::carry(
             operation.run(self.schema.clone(), request),

@@ -9,25 +9,32 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::protocol;
+use super::writer::Outgoing;
 use super::Operations;
 use crate::graphql::{ApiSchema, Disconnect};
 use crate::metrics::Metrics;
 use crate::server::graphql_http::tag_uncoded_error;
 use crate::server::per_ip::Held;
 use crate::state::AppState;
+use crate::store::budget::{ConnectionBudget, ReadBudget};
 
 /// One running operation.
 pub(super) struct Operation {
     pub(super) id: String,
     pub(super) serial: u64,
     pub(super) app: AppState,
-    pub(super) outbox: mpsc::Sender<Message>,
+    pub(super) outbox: mpsc::Sender<Outgoing>,
     pub(super) disconnect: Disconnect,
     pub(super) operations: Operations,
     /// The client's share of the per-address operation cap, given back when this ends
     /// (the task owns it, so an abort gives it back too).
     #[allow(dead_code)]
     pub(super) slot: Option<Held>,
+    /// The operation's share of the connection's read budget: each answer holds it until
+    /// sent, so what waits for a slow client counts too.
+    pub(super) budget: ReadBudget,
+    /// The connection's read budget, for the share each event holds.
+    pub(super) connection: ConnectionBudget,
 }
 
 impl Operation {
@@ -47,8 +54,11 @@ impl Operation {
                 self.queue(protocol::error(&self.id, errors));
                 return;
             }
+            // A query's one answer holds what its reads charged; each later answer (a
+            // subscription's events) holds its own size, given back when sent.
+            let own_share = !first;
             first = false;
-            if !self.queue(protocol::next(&self.id, &response)) {
+            if !self.queue_answer(protocol::next(&self.id, &response), own_share) {
                 return;
             }
             Metrics::count(&metrics.subscription_events_total);
@@ -57,10 +67,35 @@ impl Operation {
         self.queue(protocol::complete(&self.id));
     }
 
-    /// Queues a message for the writer; `false` when the connection is going away (full:
-    /// the client is too slow, and is told so).
+    /// Queues an answer holding a share of the connection's read budget until it is sent:
+    /// the operation's (`own_share: false`), or one of its own size. An event that would pass
+    /// the budget means the client is not reading what it asked for: it is told so and
+    /// disconnected, as when too many messages wait.
+    fn queue_answer(&self, text: String, own_share: bool) -> bool {
+        let holds = if own_share {
+            let share = self.connection.operation(usize::MAX);
+            share.take(text.len());
+            if share.left().is_err() {
+                let most = self.app.settings().max_response_bytes;
+                self.disconnect.request(format!("too slow: more than {most} bytes were waiting to be sent (HOOKQL_MAX_RESPONSE_BYTES); reconnect and read again"));
+                return false;
+            }
+            share
+        } else {
+            self.budget.clone()
+        };
+        self.send(Outgoing::holding(Message::Text(text.into()), Some(holds)))
+    }
+
+    /// Queues a protocol message that holds no document data.
     fn queue(&self, text: String) -> bool {
-        match self.outbox.try_send(Message::Text(text.into())) {
+        self.send(Message::Text(text.into()).into())
+    }
+
+    /// Hands `message` to the writer; `false` when the connection is going away (full: the
+    /// client is too slow, and is told so).
+    fn send(&self, message: Outgoing) -> bool {
+        match self.outbox.try_send(message) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let waiting = self.outbox.max_capacity();

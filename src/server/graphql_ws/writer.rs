@@ -8,6 +8,8 @@ use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::store::budget::ReadBudget;
+
 /// A close the reader decided on.
 pub(super) type Goodbye = (u16, String);
 
@@ -15,10 +17,34 @@ pub(super) type Goodbye = (u16, String);
 /// has this long to read what is buffered and learn why it was disconnected).
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A message for the client, with the share of the connection's read budget its text holds,
+/// given back once it is sent (a client that stops reading holds the budget, not memory
+/// beyond it).
+pub(super) struct Outgoing {
+    message: Message,
+    _holds: Option<ReadBudget>,
+}
+
+impl Outgoing {
+    /// `message`, holding `budget` until it is sent.
+    pub(super) fn holding(message: Message, budget: Option<ReadBudget>) -> Self {
+        Self {
+            message,
+            _holds: budget,
+        }
+    }
+}
+
+impl From<Message> for Outgoing {
+    fn from(message: Message) -> Self {
+        Self::holding(message, None)
+    }
+}
+
 /// Queues a protocol message from the reader; a full queue means the client is not reading,
 /// which the operations' own sends detect.
-pub(super) fn send(outbox: &mpsc::Sender<Message>, text: String) {
-    let _ = outbox.try_send(Message::Text(text.into()));
+pub(super) fn send(outbox: &mpsc::Sender<Outgoing>, text: String) {
+    let _ = outbox.try_send(Message::Text(text.into()).into());
 }
 
 /// The writer: sends queued messages (keep-alive pings among them) until the reader says
@@ -26,7 +52,7 @@ pub(super) fn send(outbox: &mpsc::Sender<Message>, text: String) {
 /// queue closes.
 pub(super) async fn write(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queued: mpsc::Receiver<Message>,
+    mut queued: mpsc::Receiver<Outgoing>,
     mut goodbye: oneshot::Receiver<Goodbye>,
 ) {
     loop {
@@ -38,6 +64,7 @@ pub(super) async fn write(
                 None => break,
             },
         };
+        let Outgoing { message, _holds } = message;
         tokio::select! {
             sent = sink.send(message) => if sent.is_err() { return },
             farewell = &mut goodbye => return farewell_then_close(sink, farewell.ok()).await,

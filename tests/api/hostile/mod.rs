@@ -124,20 +124,7 @@ impl Bystander {
 /// reaches them (on PostgreSQL, interest is registered before the count grows).
 pub async fn subscriptions_open(app: &TestApp, n: usize) {
     let line = format!("\nhookql_subscriptions {n}\n");
-    let text = crate::helpers::settle(
-        async || {
-            let response = app
-                .client
-                .get(format!("{}/metrics", app.address))
-                .send()
-                .await;
-            match response {
-                Ok(r) => r.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            }
-        },
-        |text| text.contains(&line),
-    )
-    .await;
+    let text =
+        crate::helpers::settle(async || app.metrics().await, |text| text.contains(&line)).await;
     assert!(text.contains(&line), "never saw{line}");
 }

@@ -97,3 +97,49 @@ fn assert_cut_short(response: &serde_json::Value) {
     assert!(message.contains("HOOKQL_MAX_RESPONSE_BYTES"), "{message}");
     assert!(response.to_string().len() < 6_000_000);
 }
+
+#[tokio::test]
+async fn aliased_mutations_of_a_large_document_stop_before_writing_past_the_byte_limit() {
+    let app = spawn_app_with(PUBLIC_RULES, |s| s.max_response_bytes = 100_000).await;
+    let doc = app.create("big", json!({"body": "x".repeat(40_000)})).await;
+    let id = doc["id"].as_str().unwrap();
+    let fields: Vec<String> = (0..10)
+        .map(|i| {
+            format!("m{i}: updateDocument(collection: \"big\", id: \"{id}\", data: {{}}) {{ version data }}")
+        })
+        .collect();
+    let response = app
+        .gql(&format!("mutation {{ {} }}", fields.join(" ")), json!({}))
+        .await;
+    // Three answers reach 120,000 bytes (the third crosses the limit and still answers);
+    // the seven after it are refused before they write.
+    let answered = (0..10)
+        .filter(|i| response["data"][format!("m{i}")]["version"].is_number())
+        .count();
+    assert_eq!(answered, 3, "{response}");
+    let errors = response["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 7, "{response}");
+    for error in errors {
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+    }
+    let read = "query($id: ID!) { document(collection: \"big\", id: $id) { version } }";
+    let now = app.data(read, json!({"id": id})).await;
+    assert_eq!(now["document"]["version"], 4, "{now}");
+}
+
+#[tokio::test]
+async fn an_unread_subscription_is_bounded_by_bytes_not_only_by_messages() {
+    let app = spawn_app_with(PUBLIC_RULES, |s| s.max_response_bytes = 1_000_000).await;
+    let mut unread = crate::ws::Ws::connect(&app.address, None).await;
+    unread.subscribe("1", "posts", None).await;
+    super::subscriptions_open(&app, 1).await;
+    // With the default 256-message queue, 128 KiB events would queue 32 MiB before the
+    // message count gave up on the client; the byte budget gives up past the socket buffers
+    // and 1 MB.
+    let writes = app
+        .write_until_slow_disconnect("posts", 128 * 1024, 250)
+        .await;
+    let (code, reason) = unread.closed().await;
+    assert_eq!(code, 1013, "after {writes} writes: {reason}");
+    assert!(reason.contains("bytes were waiting"), "{reason}");
+}
