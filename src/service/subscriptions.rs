@@ -23,6 +23,11 @@ use crate::store::changes::{Change, ChangeKind, FeedEnded, FeedSubscription};
 use crate::store::filter::Filter;
 use crate::store::{CollectionName, Document};
 
+/// How much `_like` work (see [`Filter::like_work`]: bytes scanned times pattern words) a
+/// subscriber's test of one change may do on the async workers: about a tenth of a
+/// millisecond. More runs on a blocking thread.
+const OFFLOADED_LIKE_WORK: usize = 64 * 1024;
+
 /// One change as a subscriber sees it.
 #[derive(Clone, Debug)]
 pub struct ChangeEvent {
@@ -145,7 +150,7 @@ impl DocumentChanges {
         }
         let visible = &self.visible.1;
         let document = &change.document;
-        if !visible.matches(document) || !self.filter.matches(document) {
+        if !self.passes(&[visible, &self.filter], document).await {
             return Ok(None);
         }
         // `post_read` hooks run once per subscriber per change: thousands of runs for one
@@ -167,7 +172,7 @@ impl DocumentChanges {
                     version: change.document.version - 1,
                     ..change.document.clone()
                 };
-                if visible.matches(&before) && self.narrowed.matches(&before) {
+                if self.passes(&[visible, &self.narrowed], &before).await {
                     self.after_post_read(&hooks, before).await.map(|d| d.data)
                 } else {
                     None
@@ -180,6 +185,25 @@ impl DocumentChanges {
             document,
             old_data,
         }))
+    }
+
+    /// Whether `document` passes every filter. Most filters cost a few comparisons; `_like`
+    /// over a long text costs time in proportion to it, once per subscriber per change, so
+    /// such a test takes a fan-out turn and runs on a blocking thread: a thousand subscribers
+    /// matching a megabyte each delay that change's delivery, not every other request.
+    async fn passes(&self, filters: &[&Filter], document: &Document) -> bool {
+        let work = filters
+            .iter()
+            .fold(0usize, |sum, f| sum.saturating_add(f.like_work(document)));
+        if work < OFFLOADED_LIKE_WORK {
+            return filters.iter().all(|f| f.matches(document));
+        }
+        let _turn = self.state.fan_out().acquire().await.ok();
+        let filters: Vec<Filter> = filters.iter().map(|f| (*f).clone()).collect();
+        let document = document.clone();
+        tokio::task::spawn_blocking(move || filters.iter().all(|f| f.matches(&document)))
+            .await
+            .unwrap_or(false)
     }
 
     /// `document` as `post_read` hooks leave it for this subscriber; `None` when they remove

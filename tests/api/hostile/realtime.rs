@@ -1,5 +1,6 @@
-//! Attacks on realtime: one client opening subscriptions by the thousand, and many
-//! subscribers making a slow `post_read` hook run once each for every change.
+//! Attacks on realtime: one client opening subscriptions by the thousand, many subscribers
+//! making a slow `post_read` hook run once each for every change, and costly `_like`
+//! filters tested against every large change.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use super::{attacker, public_document, Bystander};
 use crate::helpers::{settle, spawn_app_with, TestApp, PUBLIC_RULES};
 use crate::ws::{Next, Ws};
 
-/// Running WebSocket operations, as the server counts them.
+/// Open subscriptions, as the server counts them.
 fn running(app: &TestApp) -> u64 {
     app.state
         .metrics()
@@ -117,4 +118,43 @@ hooks:
     tokio::time::sleep(Duration::from_secs(6)).await;
     bystander.assert_served().await;
     drop(sockets);
+}
+
+#[tokio::test]
+async fn costly_like_subscriptions_on_megabyte_writes_do_not_stall_health() {
+    let app = spawn_app_with(PUBLIC_RULES, |_| {}).await;
+    let id = public_document(&app).await;
+    // Each test of a 255-byte pattern against a megabyte scans it once per 64-byte word
+    // (about 0.2 s in a debug build): forty subscribers make seconds of work per write. The
+    // marker clause tells the test when every subscriber has tested the large change.
+    let evil = json!({"_or": [
+        {"body": {"_like": format!("%{}b", "a".repeat(253))}},
+        {"marker": {"_eq": true}},
+    ]});
+    let mut attacker_ws = Ws::connect_from(&app.address, None, attacker()).await;
+    for n in 0..40 {
+        attacker_ws
+            .subscribe(&n.to_string(), "posts", Some(evil.clone()))
+            .await;
+    }
+    assert_eq!(settle(async || running(&app), |n| *n == 40).await, 40);
+    let bystander = Bystander::start(&app, Some(("posts", &id)));
+    app.create_as(None, "posts", json!({"body": "a".repeat(1_000_000)}))
+        .await;
+    app.create_as(None, "posts", json!({"marker": true})).await;
+    let mut told = 0;
+    while told < 40 {
+        match attacker_ws.next_within(Duration::from_secs(120)).await {
+            Next::Message(m) => {
+                assert_eq!(
+                    m["payload"]["data"]["documentChanged"]["document"]["data"],
+                    json!({"marker": true}),
+                    "{m}"
+                );
+                told += 1;
+            }
+            other => panic!("after {told} markers: {other:?}"),
+        }
+    }
+    bystander.assert_served().await;
 }
