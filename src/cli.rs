@@ -85,12 +85,12 @@ enum AdminCommand {
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    for name in unknown_settings(std::env::vars_os().map(|(name, _)| name)) {
+        eprintln!("warning: {name} is not a hookql setting (a typo?); only a ${{NAME}} in hooks.yaml may read it. `hookql --help` lists the settings");
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default()
-            );
+            say(serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default());
             ExitCode::SUCCESS
         }
         Command::Check { file } => check(file.unwrap_or_else(|| cli.settings.hooks_file().0)),
@@ -104,6 +104,31 @@ pub fn run() -> ExitCode {
             block_on_to_exit(test_hooks(cli.settings, event, payload))
         }
     }
+}
+
+/// The `HOOKQL_…` names in `names` that no setting reads: a misspelt setting would
+/// otherwise be ignored without a word and its default used.
+fn unknown_settings(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let known: Vec<&std::ffi::OsStr> = command
+        .get_arguments()
+        .filter_map(clap::Arg::get_env)
+        .collect();
+    let mut unknown: Vec<String> = names
+        .filter(|name| !known.contains(&name.as_os_str()))
+        .filter_map(|name| name.into_string().ok())
+        .filter(|name| name.starts_with("HOOKQL_"))
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// Prints a line of a command's answer. A closed standard output (`hookql schema | head`)
+/// means the reader has what it wanted: not an error, and no panic as `println!` would.
+fn say(text: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 fn block_on(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
@@ -143,7 +168,7 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     }
     let store = Store::connect(&settings.database_url(), 1, None).await?;
     store.migrate().await?;
-    println!("database is up to date");
+    say("database is up to date");
     Ok(())
 }
 
@@ -174,7 +199,7 @@ async fn create_admin(
     if outcome == Bootstrap::Refused {
         anyhow::bail!("{email}: {outcome}");
     }
-    println!("{email}: {outcome}");
+    say(format!("{email}: {outcome}"));
     Ok(())
 }
 
@@ -205,7 +230,7 @@ async fn test_hooks(
     let runner = HookRunner::new(Arc::new(hooks), store.clone(), client, recorder);
     let config = runner.config();
     let report = runner.dry_run(&config, &target, payload).await;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    say(serde_json::to_string_pretty(&report)?);
     store.close().await;
     Ok(if report.outcome == "passed" {
         ExitCode::SUCCESS
@@ -222,12 +247,12 @@ fn check(file: PathBuf) -> ExitCode {
                 .into_iter()
                 .map(|(e, n)| format!("{e}: {n}"))
                 .collect();
-            println!(
+            say(format!(
                 "{}: OK, {} hooks ({})",
                 file.display(),
                 config.bindings.len(),
                 chains.join(", ")
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -235,5 +260,22 @@ fn check(file: PathBuf) -> ExitCode {
             eprintln!("{} error(s) in {}", errors.0.len(), file.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspelt_settings_are_named_and_real_ones_are_not() {
+        let names = [
+            "HOOKQL_LISTEN",
+            "HOOKQL_LISTN",
+            "PATH",
+            "HOOKQL_QUERY_TIMEOUT_MS",
+        ];
+        let unknown = unknown_settings(names.iter().map(std::ffi::OsString::from));
+        assert_eq!(unknown, vec!["HOOKQL_LISTN".to_string()]);
     }
 }
