@@ -12,6 +12,7 @@ use std::time::Duration;
 use sea_orm::FromQueryResult;
 
 use super::sql::Sql;
+use super::tx::Access;
 use super::{Store, StoreError, Tx};
 
 /// Where a delivery stands.
@@ -200,7 +201,7 @@ impl Store {
         // Only ids come back (matched by hook name, unique within one event's rows): the rest
         // is known, and payloads can be large.
         sql.push(" RETURNING id, hook");
-        let ids: Vec<Id> = self.fetch_all(Some(tx), sql).await?;
+        let ids: Vec<Id> = self.fetch_all(Some(tx), Access::Write, sql).await?;
         let mut inserted: Vec<Delivery> = rows
             .iter()
             .filter_map(|row| {
@@ -250,8 +251,7 @@ impl Store {
             sql.push(" FOR UPDATE SKIP LOCKED");
         }
         sql.push(") RETURNING ").push(SELECTED);
-        let _turn = self.write_turn().await;
-        let mut rows: Vec<Delivery> = self.fetch_all(None, sql).await?;
+        let mut rows: Vec<Delivery> = self.fetch_all(None, Access::Write, sql).await?;
         rows.sort_by_key(|d| d.id);
         Ok(rows)
     }
@@ -376,7 +376,7 @@ impl Store {
         sql.push(
             "SELECT status, COUNT(*) AS total, MIN(created_at) AS oldest FROM hook_deliveries GROUP BY status",
         );
-        let rows: Vec<Row> = self.fetch_all(None, sql).await?;
+        let rows: Vec<Row> = self.fetch_all(None, Access::Read, sql).await?;
         let now = now_micros();
         let mut oldest = None;
         let mut counts: Vec<(String, u64)> = [
@@ -409,7 +409,7 @@ impl Store {
             .bind(now)
             .push(") RETURNING ")
             .push(SELECTED);
-        if let Some(row) = self.fetch_one(None, true, sql).await? {
+        if let Some(row) = self.fetch_one(None, Access::Write, sql).await? {
             return Ok(Retried::Pending(Box::new(row)));
         }
         let mut sql = Sql::new(self.backend());
@@ -417,10 +417,12 @@ impl Store {
             .push(SELECTED)
             .push(" FROM hook_deliveries WHERE id = ")
             .bind(id);
-        Ok(match self.fetch_one::<Delivery>(None, false, sql).await? {
-            Some(_) => Retried::InFlight,
-            None => Retried::Missing,
-        })
+        Ok(
+            match self.fetch_one::<Delivery>(None, Access::Read, sql).await? {
+                Some(_) => Retried::InFlight,
+                None => Retried::Missing,
+            },
+        )
     }
 
     /// Sends every dead delivery (of `hook`, or all) again from its first attempt; how many.
@@ -458,7 +460,7 @@ impl Store {
         sql.push(
             "SELECT MIN(next_attempt_at) AS due FROM hook_deliveries WHERE status = 'pending'",
         );
-        let row: Option<Due> = self.fetch_one(None, false, sql).await?;
+        let row: Option<Due> = self.fetch_one(None, Access::Read, sql).await?;
         Ok(row.and_then(|r| r.due))
     }
 }

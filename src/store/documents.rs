@@ -11,6 +11,7 @@ use super::filter::Filter;
 use super::json_depth::{parse_stored, too_deep_at, too_deep_message, MAX_JSON_DEPTH};
 use super::sort::{push_order_by, SortKey};
 use super::sql::Sql;
+use super::tx::Access;
 use super::{merge_patch, CollectionName, Store, StoreError, Tx};
 
 /// Largest serialized size of one document's data.
@@ -292,7 +293,7 @@ impl Store {
             .bind(id.to_string())
             .push(" AND ");
         push_filter(&mut sql, visible);
-        self.fetch_document(tx, false, sql).await
+        self.fetch_document(tx, Access::Read, sql).await
     }
 
     /// One page of the documents in `collection` matching the query, and the total count.
@@ -451,10 +452,10 @@ impl Store {
     async fn fetch_document(
         &self,
         tx: Option<&Tx>,
-        write: bool,
+        access: Access,
         sql: Sql,
     ) -> Result<Option<Document>, StoreError> {
-        let row: Option<Row> = self.fetch_one(tx, write, sql).await?;
+        let row: Option<Row> = self.fetch_one(tx, access, sql).await?;
         row.map(Row::into_document).transpose()
     }
 
@@ -505,13 +506,13 @@ impl Store {
     ) -> Result<Option<Document>, StoreError> {
         if let Some(channel) = &self.notify_channel {
             postgres::push_notify(&mut sql, NOTIFY_COLUMNS, channel, kind, old_data);
-            return self.fetch_document(tx, true, sql).await;
+            return self.fetch_document(tx, Access::Write, sql).await;
         }
         let _turn = match tx {
             Some(_) => None,
             None => self.write_turn().await,
         };
-        let written = self.fetch_document(tx, false, sql).await?;
+        let written = self.fetch_document(tx, Access::WriteInTurn, sql).await?;
         if let Some(document) = &written {
             if self.changes.is_watched(&document.collection) {
                 let change = Change {

@@ -232,7 +232,7 @@ impl Store {
         select
             .push("SELECT value FROM server_secrets WHERE name = ")
             .bind(name.to_string());
-        let row: Option<SecretRow> = self.fetch_one(None, false, select).await?;
+        let row: Option<SecretRow> = self.fetch_one(None, tx::Access::Read, select).await?;
         row.map(|r| r.value)
             .ok_or_else(|| StoreError::Invalid(format!("the shared secret `{name}` vanished")))
     }

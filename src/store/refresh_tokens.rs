@@ -2,7 +2,7 @@
 
 use entity::refresh_token;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
 use super::{Store, StoreError};
 
@@ -156,6 +156,10 @@ async fn insert(
         used_at: Set(None),
         revoked_at: Set(None),
     };
-    model.insert(db).await?;
+    // Without RETURNING: an insert read with `RETURNING` is acknowledged at its first row,
+    // before its commit (see `Store::fetch_one`).
+    refresh_token::Entity::insert(model)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use sea_orm::FromQueryResult;
 use tokio::sync::watch;
 
 use super::sql::Sql;
+use super::tx::Access;
 use super::{Store, StoreError, Tx};
 
 /// The notification channel of the schema `schema` (see `changes::postgres::channel_for`).
@@ -65,7 +66,7 @@ impl Store {
         let mut sql = Sql::new(self.backend());
         sql.push("SELECT user_id, until FROM revoked_users WHERE until > ")
             .bind(chrono::Utc::now().timestamp_micros());
-        let rows: Vec<Row> = self.fetch_all(None, sql).await?;
+        let rows: Vec<Row> = self.fetch_all(None, Access::Read, sql).await?;
         Ok(rows.into_iter().map(|r| (r.user_id, r.until)).collect())
     }
 

@@ -67,6 +67,17 @@ impl Tx {
     }
 }
 
+/// What a statement outside a transaction does, which decides where it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Access {
+    /// Reads: on the read pool, under the query timeout.
+    Read,
+    /// Writes: on the write pool, once this process's write turn comes (SQLite).
+    Write,
+    /// Writes by a caller that already holds the write turn.
+    WriteInTurn,
+}
+
 impl Store {
     /// Begins a transaction (waiting for the write turn first on SQLite).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
@@ -83,37 +94,44 @@ impl Store {
         })
     }
 
-    /// One row of `sql` as `M`, in `tx` or on the pool. `write` statements on the pool wait
-    /// for this process's write turn (SQLite); inside `tx` the turn is already held.
+    /// One row of `sql` as `M`, in `tx` or (by `access`) on one of the pools.
     pub(super) async fn fetch_one<M: FromQueryResult>(
         &self,
         tx: Option<&Tx>,
-        write: bool,
+        access: Access,
         sql: Sql,
     ) -> Result<Option<M>, DbErr> {
-        let statement = sql.into_statement();
-        match tx {
-            Some(tx) => M::find_by_statement(statement).one(tx.conn()).await,
-            None => {
-                if !write {
-                    return M::find_by_statement(statement).one(&self.reads).await;
-                }
-                let _turn = self.write_turn().await;
-                M::find_by_statement(statement).one(&self.db).await
-            }
+        if access == Access::Read || tx.is_some() {
+            let statement = sql.into_statement();
+            return match tx {
+                Some(tx) => M::find_by_statement(statement).one(tx.conn()).await,
+                None => M::find_by_statement(statement).one(&self.reads).await,
+            };
         }
+        // Every row, not the first: outside a transaction a write commits when its statement
+        // is stepped to the end. Taking the first row of `… RETURNING` and resetting the
+        // statement let SQLite commit out of sight, so a commit that failed (a full disk) was
+        // acknowledged as a success (issue 16).
+        let rows = self.fetch_all(None, access, sql).await?;
+        Ok(rows.into_iter().next())
     }
 
-    /// Every row of a read-only `sql` as `M`, in `tx` or on the pool.
+    /// Every row of `sql` as `M`, in `tx` or (by `access`) on one of the pools.
     pub(super) async fn fetch_all<M: FromQueryResult>(
         &self,
         tx: Option<&Tx>,
+        access: Access,
         sql: Sql,
     ) -> Result<Vec<M>, DbErr> {
         let statement = sql.into_statement();
-        match tx {
-            Some(tx) => M::find_by_statement(statement).all(tx.conn()).await,
-            None => M::find_by_statement(statement).all(&self.reads).await,
+        match (tx, access) {
+            (Some(tx), _) => M::find_by_statement(statement).all(tx.conn()).await,
+            (None, Access::Read) => M::find_by_statement(statement).all(&self.reads).await,
+            (None, Access::Write) => {
+                let _turn = self.write_turn().await;
+                M::find_by_statement(statement).all(&self.db).await
+            }
+            (None, Access::WriteInTurn) => M::find_by_statement(statement).all(&self.db).await,
         }
     }
 
@@ -146,7 +164,7 @@ impl Store {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .push(" OFFSET ")
             .bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        let items = self.fetch_all(None, sql).await?;
+        let items = self.fetch_all(None, Access::Read, sql).await?;
         let mut count = Sql::new(self.backend());
         count.push("SELECT COUNT(*) AS total FROM ").push(table);
         narrow(&mut count);
@@ -165,7 +183,7 @@ impl Store {
         if !wanted {
             return Ok(None);
         }
-        let row: Option<Total> = self.fetch_one(tx, false, sql).await?;
+        let row: Option<Total> = self.fetch_one(tx, Access::Read, sql).await?;
         Ok(Some(row.map_or(0, |r| r.total.max(0) as u64)))
     }
 }

@@ -8,6 +8,7 @@ use super::filter::sql::push_filter;
 use super::filter::Filter;
 use super::json_depth::parse_stored;
 use super::sql::Sql;
+use super::tx::Access;
 use super::{Store, StoreError, Tx};
 
 /// A stored user as the rest of hookql sees it (the hash included: never convert it to output
@@ -120,7 +121,7 @@ impl Store {
             .push(READ_COLUMNS)
             .push(" FROM users WHERE id = ");
         sql.bind(id.to_string());
-        self.fetch_user(tx, false, sql).await
+        self.fetch_user(tx, Access::Read, sql).await
     }
 
     /// The user with `email` (lower-cased).
@@ -130,7 +131,7 @@ impl Store {
             .push(READ_COLUMNS)
             .push(" FROM users WHERE email = ")
             .bind(email.to_string());
-        self.fetch_user(None, false, sql).await
+        self.fetch_user(None, Access::Read, sql).await
     }
 
     /// Records a successful sign-in.
@@ -173,7 +174,10 @@ impl Store {
     }
 
     async fn write_user(&self, tx: Option<&Tx>, sql: Sql) -> Result<Option<User>, StoreError> {
-        let row: Option<Row> = self.fetch_one(tx, true, sql).await.map_err(email_taken)?;
+        let row: Option<Row> = self
+            .fetch_one(tx, Access::Write, sql)
+            .await
+            .map_err(email_taken)?;
         row.map(Row::into_user).transpose()
     }
 
@@ -202,17 +206,17 @@ impl Store {
             .bind(id.to_string())
             .push(" RETURNING ")
             .push(READ_COLUMNS);
-        self.fetch_user(Some(tx), true, sql).await
+        self.fetch_user(Some(tx), Access::Write, sql).await
     }
 
     /// One user row of `sql`, parsed.
     async fn fetch_user(
         &self,
         tx: Option<&Tx>,
-        write: bool,
+        access: Access,
         sql: Sql,
     ) -> Result<Option<User>, StoreError> {
-        let row: Option<Row> = self.fetch_one(tx, write, sql).await?;
+        let row: Option<Row> = self.fetch_one(tx, access, sql).await?;
         row.map(Row::into_user).transpose()
     }
 
@@ -242,7 +246,7 @@ impl Store {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            let rows: Vec<Row> = self.fetch_all(None, select).await?;
+            let rows: Vec<Row> = self.fetch_all(None, Access::Read, select).await?;
             rows.into_iter().map(Row::into_user).collect()
         };
         let count = async { Ok::<_, StoreError>(self.count(None, count_total, count).await?) };

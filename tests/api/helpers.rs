@@ -177,7 +177,8 @@ pub fn with_admin(settings: &mut Settings) {
     settings.admin_password = Some("root password".into());
 }
 
-async fn spawn_app_in(
+/// Starts a server whose hooks file (and SQLite data) live in `dir`, on `database_url`.
+pub async fn spawn_app_in(
     dir: tempfile::TempDir,
     database_url: String,
     hooks_yaml: &str,

@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod deliveries;
 mod documents;
+mod faults;
 mod filters;
 mod fuzz;
 mod helpers;
