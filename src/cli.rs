@@ -85,8 +85,10 @@ enum AdminCommand {
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    for name in unknown_settings(std::env::vars_os().map(|(name, _)| name)) {
-        eprintln!("warning: {name} is not a hookql setting (a typo?); only a ${{NAME}} in hooks.yaml may read it. `hookql --help` lists the settings");
+    let hooks_text = std::fs::read_to_string(cli.settings.hooks_file().0).unwrap_or_default();
+    let names = std::env::vars_os().map(|(name, _)| name);
+    for warning in unknown_settings(names, &hooks_text) {
+        eprintln!("warning: {warning}");
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Schema => {
@@ -106,22 +108,40 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// The `HOOKQL_…` names in `names` that no setting reads: a misspelt setting would
-/// otherwise be ignored without a word and its default used.
-fn unknown_settings(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+/// A warning for each `HOOKQL_…` name in `names` that no setting reads and the hooks file
+/// does not use (`${NAME}`): a misspelt setting would otherwise be ignored without a word
+/// and its default used. The test suite's own `HOOKQL_TEST_…` variables are not settings.
+fn unknown_settings(
+    names: impl Iterator<Item = std::ffi::OsString>,
+    hooks_text: &str,
+) -> Vec<String> {
     use clap::CommandFactory;
     let command = Cli::command();
-    let known: Vec<&std::ffi::OsStr> = command
+    let known: Vec<&str> = command
         .get_arguments()
         .filter_map(clap::Arg::get_env)
+        .filter_map(std::ffi::OsStr::to_str)
         .collect();
     let mut unknown: Vec<String> = names
-        .filter(|name| !known.contains(&name.as_os_str()))
         .filter_map(|name| name.into_string().ok())
-        .filter(|name| name.starts_with("HOOKQL_"))
+        .filter(|name| name.starts_with("HOOKQL_") && !name.starts_with("HOOKQL_TEST_"))
+        .filter(|name| !known.contains(&name.as_str()))
+        .filter(|name| {
+            !hooks_text.contains(&format!("${{{name}}}"))
+                && !hooks_text.contains(&format!("${{{name}:-"))
+        })
         .collect();
     unknown.sort();
     unknown
+        .into_iter()
+        .map(|name| {
+            let hint = match crate::store::filter::suggest(&name, &known) {
+                Some(near) => format!("did you mean {near}?"),
+                None => "`hookql --help` lists the settings".to_string(),
+            };
+            format!("{name} is not a hookql setting and the hooks file does not use it; {hint}")
+        })
+        .collect()
 }
 
 /// Prints a line of a command's answer. A closed standard output (`hookql schema | head`)
@@ -271,11 +291,22 @@ mod tests {
     fn misspelt_settings_are_named_and_real_ones_are_not() {
         let names = [
             "HOOKQL_LISTEN",
-            "HOOKQL_LISTN",
+            "HOOKQL_QUERY_TIMEOUT_MSS",
             "PATH",
             "HOOKQL_QUERY_TIMEOUT_MS",
+            "HOOKQL_INVITE_ONLY",
+            "HOOKQL_TEST_DATABASE_URL",
+            "HOOKQL_NOTHING_LIKE_IT",
         ];
-        let unknown = unknown_settings(names.iter().map(std::ffi::OsString::from));
-        assert_eq!(unknown, vec!["HOOKQL_LISTN".to_string()]);
+        let hooks = "config:\n  INVITE_ONLY: ${HOOKQL_INVITE_ONLY:-false}\n";
+        let warnings = unknown_settings(names.iter().map(std::ffi::OsString::from), hooks);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("HOOKQL_NOTHING_LIKE_IT is not a hookql setting"));
+        assert!(warnings[0].ends_with("`hookql --help` lists the settings"));
+        assert!(
+            warnings[1].ends_with("did you mean HOOKQL_QUERY_TIMEOUT_MS?"),
+            "{}",
+            warnings[1]
+        );
     }
 }

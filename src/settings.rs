@@ -49,8 +49,8 @@ pub struct Settings {
     pub database_url: Option<String>,
 
     /// Most database connections, in two pools: half for reads outside a transaction (whose
-    /// statements `HOOKQL_QUERY_TIMEOUT_MS` bounds), half for writes (at least three on
-    /// PostgreSQL).
+    /// statements `HOOKQL_QUERY_TIMEOUT_MS` bounds), half for writes. Each pool has at least
+    /// one (so 0 and 1 mean 2), and writes at least three on PostgreSQL.
     #[arg(
         long,
         env = "HOOKQL_DB_MAX_CONNECTIONS",
@@ -193,8 +193,10 @@ pub struct Settings {
     )]
     pub max_query_complexity: usize,
 
-    /// Most bytes of document data one GraphQL request may read (all its fields together); a
-    /// query that would read more ends with a clear error before the server holds it all.
+    /// Most bytes of document data one GraphQL request may read (all its fields together), and
+    /// one WebSocket connection may hold (its running operations and the answers waiting to
+    /// be sent); a query that would read more ends with a clear error before the server holds
+    /// it all.
     #[arg(
         long,
         env = "HOOKQL_MAX_RESPONSE_BYTES",

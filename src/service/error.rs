@@ -72,7 +72,9 @@ impl From<StoreError> for ServiceError {
             }
             StoreError::Denied => Self::Forbidden(error.to_string()),
             StoreError::Invalid(message) => Self::bad_input("data", message),
-            StoreError::TooLarge { .. } => Self::bad_input("limit", error.to_string()),
+            StoreError::TooLarge { .. } | StoreError::ConnectionTooLarge { .. } => {
+                Self::bad_input("limit", error.to_string())
+            }
             StoreError::TimedOut => Self::bad_input("filter", error.to_string()),
             StoreError::Database(_) | StoreError::Connect(_) => Self::Internal(error.to_string()),
         }

@@ -98,7 +98,7 @@ impl ReadBudget {
         }
         match &inner.shared {
             Some((connection, _)) if connection.left.load(Ordering::Relaxed) < 0 => {
-                Err(StoreError::TooLarge {
+                Err(StoreError::ConnectionTooLarge {
                     limit: connection.limit,
                 })
             }
@@ -172,7 +172,7 @@ mod tests {
         assert!(first.charge(6).is_ok());
         assert!(matches!(
             second.charge(6),
-            Err(StoreError::TooLarge { limit: 10 })
+            Err(StoreError::ConnectionTooLarge { limit: 10 })
         ));
         drop((first, second));
         let third = connection.operation(8);

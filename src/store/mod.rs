@@ -61,11 +61,18 @@ pub enum StoreError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// The operations of one WebSocket connection, with the answers waiting to be sent,
+    /// would hold more document data than its [`budget::ConnectionBudget`] allows.
+    #[error("the answers on this WebSocket connection would hold more than {limit} bytes of document data at once (HOOKQL_MAX_RESPONSE_BYTES, shared by the operations running on one connection and the answers waiting to be sent); run fewer large queries at once on this connection, or ask for fewer or smaller documents")]
+    ConnectionTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The caller's input cannot be stored (too large, not an object, …).
     #[error("{0}")]
     Invalid(String),
     /// A read ran past the statement deadline (`HOOKQL_QUERY_TIMEOUT_MS`) and was stopped.
-    #[error("the query ran longer than the server allows (HOOKQL_QUERY_TIMEOUT_MS) and was stopped; narrow the filter, filter or sort on indexed fields (`collections.<name>.indexes`), or use shorter `_like` patterns")]
+    #[error("the query ran longer than the server allows (HOOKQL_QUERY_TIMEOUT_MS) and was stopped; narrow the filter with `_eq` on an indexed field (`collections.<name>.indexes`) or on `id`/`ownerId`, ask for fewer rows, or use shorter `_like` patterns")]
     TimedOut,
     /// The database failed or could not be reached.
     #[error("database error: {0}")]

@@ -112,8 +112,9 @@ impl Parser {
             return Err(err(
                 path,
                 format!(
-                    "a filter's strings may hold at most {} bytes in all",
-                    MAX_FILTER_STRING_BYTES * self.scale
+                    "a filter's strings may hold at most {} bytes in all; here they reach {}",
+                    MAX_FILTER_STRING_BYTES * self.scale,
+                    self.string_bytes
                 ),
             ));
         }
@@ -121,8 +122,9 @@ impl Parser {
             return Err(err(
                 path,
                 format!(
-                    "a filter's LIKE patterns may hold at most {} bytes in all",
-                    MAX_FILTER_PATTERN_BYTES * self.scale
+                    "a filter's LIKE patterns may hold at most {} bytes in all; here they reach {}",
+                    MAX_FILTER_PATTERN_BYTES * self.scale,
+                    self.pattern_bytes
                 ),
             ));
         }
