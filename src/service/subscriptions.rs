@@ -23,10 +23,11 @@ use crate::store::changes::{Change, ChangeKind, FeedEnded, FeedSubscription};
 use crate::store::filter::Filter;
 use crate::store::{CollectionName, Document};
 
-/// How much `_like` work (see [`Filter::like_work`]: bytes scanned times pattern words) a
-/// subscriber's test of one change may do on the async workers: about a tenth of a
-/// millisecond. More runs on a blocking thread.
-const OFFLOADED_LIKE_WORK: usize = 64 * 1024;
+/// How much work (see [`Filter::work`]: bytes a `_like` scans times its pattern's words,
+/// array elements a `_contains` looks through per item, …) a subscriber's test of one change
+/// may do on the async workers: about a tenth of a millisecond. More runs on a blocking
+/// thread.
+const OFFLOADED_WORK: usize = 64 * 1024;
 
 /// One change as a subscriber sees it.
 #[derive(Clone, Debug)]
@@ -188,14 +189,15 @@ impl DocumentChanges {
     }
 
     /// Whether `document` passes every filter. Most filters cost a few comparisons; `_like`
-    /// over a long text costs time in proportion to it, once per subscriber per change, so
-    /// such a test takes a fan-out turn and runs on a blocking thread: a thousand subscribers
-    /// matching a megabyte each delay that change's delivery, not every other request.
+    /// over a long text or `_contains` over a long array costs time in proportion to it, once
+    /// per subscriber per change, so such a test takes a fan-out turn and runs on a blocking
+    /// thread: a thousand subscribers matching a megabyte each delay that change's delivery,
+    /// not every other request.
     async fn passes(&self, filters: &[&Filter], document: &Document) -> bool {
         let work = filters
             .iter()
-            .fold(0usize, |sum, f| sum.saturating_add(f.like_work(document)));
-        if work < OFFLOADED_LIKE_WORK {
+            .fold(0usize, |sum, f| sum.saturating_add(f.work(document)));
+        if work < OFFLOADED_WORK {
             return filters.iter().all(|f| f.matches(document));
         }
         let _turn = self.state.fan_out().acquire().await.ok();

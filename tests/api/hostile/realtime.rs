@@ -122,36 +122,50 @@ hooks:
 
 #[tokio::test]
 async fn costly_like_subscriptions_on_megabyte_writes_do_not_stall_health() {
+    // Each test of a 255-byte pattern against a megabyte scans it once per 64-byte word
+    // (about 0.2 s in a debug build): forty subscribers make seconds of work per write.
+    let pattern = format!("%{}b", "a".repeat(253));
+    let costly = json!({"body": {"_like": pattern}});
+    costly_filters_fan_out(costly, json!({"body": "a".repeat(1_000_000)}), 40).await;
+}
+
+#[tokio::test]
+async fn costly_contains_subscriptions_on_long_arrays_do_not_stall_health() {
+    // Each of 250 items is looked for through 450,000 elements, and found at the end (seconds
+    // per test in a debug build); the marker's absence keeps the document from matching.
+    let costly = json!({"list": {"_contains": vec![1; 250]}, "marker": {"_eq": "never"}});
+    let mut list = vec![0; 450_000];
+    list.push(1);
+    costly_filters_fan_out(costly, json!({"list": list}), 4).await;
+}
+
+/// `subscribers` anonymous subscriptions whose filter `costly` does seconds of work in all on
+/// the document `large`, which they do not match; a bystander is served throughout.
+async fn costly_filters_fan_out(
+    costly: serde_json::Value,
+    large: serde_json::Value,
+    subscribers: u64,
+) {
     let app = spawn_app_with(PUBLIC_RULES, |_| {}).await;
     let id = public_document(&app).await;
-    // Each test of a 255-byte pattern against a megabyte scans it once per 64-byte word
-    // (about 0.2 s in a debug build): forty subscribers make seconds of work per write. The
-    // marker clause tells the test when every subscriber has tested the large change.
-    let evil = json!({"_or": [
-        {"body": {"_like": format!("%{}b", "a".repeat(253))}},
-        {"marker": {"_eq": true}},
-    ]});
+    // The marker clause tells the test when every subscriber has tested the large change.
+    let filter = json!({"_or": [costly, {"marker": {"_eq": true}}]});
     let mut attacker_ws = Ws::connect_from(&app.address, None, attacker()).await;
-    for n in 0..40 {
+    for n in 0..subscribers {
         attacker_ws
-            .subscribe(&n.to_string(), "posts", Some(evil.clone()))
+            .subscribe(&n.to_string(), "posts", Some(filter.clone()))
             .await;
     }
-    assert_eq!(settle(async || running(&app), |n| *n == 40).await, 40);
+    let open = settle(async || running(&app), |n| *n == subscribers).await;
+    assert_eq!(open, subscribers);
     let bystander = Bystander::start(&app, Some(("posts", &id)));
-    app.create_as(None, "posts", json!({"body": "a".repeat(1_000_000)}))
-        .await;
+    app.create_as(None, "posts", large).await;
     app.create_as(None, "posts", json!({"marker": true})).await;
-    let mut told = 0;
-    while told < 40 {
+    for told in 0..subscribers {
         match attacker_ws.next_within(Duration::from_secs(120)).await {
             Next::Message(m) => {
-                assert_eq!(
-                    m["payload"]["data"]["documentChanged"]["document"]["data"],
-                    json!({"marker": true}),
-                    "{m}"
-                );
-                told += 1;
+                let data = &m["payload"]["data"]["documentChanged"]["document"]["data"];
+                assert_eq!(data, &json!({"marker": true}), "{m}");
             }
             other => panic!("after {told} markers: {other:?}"),
         }
