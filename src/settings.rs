@@ -272,6 +272,12 @@ pub struct Settings {
     )]
     pub ws_max_operations: usize,
 
+    /// Most document lists (`documents`, and hooks' reads on their behalf do not count) one
+    /// client address runs at once; the rest wait for its own turns, so that one client's
+    /// costly lists cannot hold every read connection. 0: no per-client cap.
+    #[arg(long, env = "HOOKQL_READS_PER_IP", default_value_t = 2, global = true)]
+    pub reads_per_ip: usize,
+
     /// Most WebSocket operations running at once over all the connections of one client
     /// address. 0: no per-client cap.
     #[arg(

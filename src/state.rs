@@ -47,6 +47,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         let recorder = Arc::new(Recorder::new(metrics.clone(), settings.hook_runs_keep > 0));
         let fan_out = Arc::new(Semaphore::new(settings.fan_out_concurrency()));
+        let clients = Clients::new(&settings);
         Self(Arc::new(Inner {
             runner: HookRunner::new(hooks.clone(), store.clone(), client, recorder),
             store,
@@ -56,7 +57,7 @@ impl AppState {
             metrics,
             closing: tokio_util::sync::CancellationToken::new(),
             connections: tokio_util::task::TaskTracker::new(),
-            clients: Clients::default(),
+            clients,
             fan_out,
         }))
     }

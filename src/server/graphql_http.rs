@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 use super::per_ip::Peer;
 use super::HttpState;
 use crate::graphql::error::code;
-use crate::store::budget::ReadBudget;
+use std::net::IpAddr;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -152,13 +152,15 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, media, request, authorization(&headers)).await
+    let peer = peer.map(|Extension(Peer(ip))| ip);
+    execute(&state, media, request, authorization(&headers), peer).await
 }
 
 /// `POST /graphql` with a JSON body.
 pub async fn post(
     State(state): State<HttpState>,
     headers: HeaderMap,
+    peer: Option<Extension<Peer>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(media) = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())) else {
@@ -197,7 +199,10 @@ pub async fn post(
         }
     };
     match parse_body(&body) {
-        Ok(request) => execute(&state, media, request, authorization(&headers)).await,
+        Ok(request) => {
+            let peer = peer.map(|Extension(Peer(ip))| ip);
+            execute(&state, media, request, authorization(&headers), peer).await
+        }
         Err(message) => refuse(media, StatusCode::BAD_REQUEST, &message),
     }
 }
@@ -327,13 +332,15 @@ async fn execute(
     media: MediaType,
     request: GraphqlRequest,
     authorization: Option<&str>,
+    peer: Option<IpAddr>,
 ) -> Response {
     let started = std::time::Instant::now();
     let (kind, root_field) = operation(&request.query, request.operation_name.as_deref())
         .map_or((None, None), |(kind, field)| (Some(kind), field));
     let subscription = kind == Some(OperationType::Subscription);
     let caller = state.app.auth().caller(authorization);
-    let budget = ReadBudget::new(state.app.settings().max_response_bytes);
+    let limit = state.app.settings().max_response_bytes;
+    let budget = state.app.clients().read_budget(limit, peer);
     let mut gql = async_graphql::Request::new(request.query)
         .data(caller)
         .data(budget);

@@ -12,6 +12,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::store::budget::{ConnectionBudget, ReadBudget};
+use crate::store::read_turns::ReadTurns;
+
 /// A client's address, as requests carry it (put there by [`super::listen`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Peer(pub IpAddr);
@@ -81,12 +84,42 @@ fn client(peer: IpAddr) -> IpAddr {
 /// The per-client counts a server keeps.
 #[derive(Debug, Default)]
 pub struct Clients {
+    /// Turns at the read connections for document lists (`None`: no per-client cap).
+    pub reads: Option<Arc<ReadTurns>>,
     /// HTTP connections (until upgraded to a WebSocket).
     pub http: PerIp,
     /// WebSocket connections.
     pub websockets: PerIp,
     /// Operations (subscriptions, and queries or mutations in flight) on WebSockets.
     pub operations: PerIp,
+}
+
+impl Clients {
+    /// The caps `settings` asks for.
+    pub fn new(settings: &crate::settings::Settings) -> Self {
+        Self {
+            reads: (settings.reads_per_ip > 0).then(|| ReadTurns::new(settings.reads_per_ip)),
+            ..Self::default()
+        }
+    }
+
+    /// The read budget of one request of `limit` bytes from `peer`, its lists in the
+    /// client's turns.
+    pub fn read_budget(&self, limit: usize, peer: Option<IpAddr>) -> ReadBudget {
+        match (&self.reads, peer) {
+            (Some(turns), Some(peer)) => ReadBudget::for_client(limit, turns.clone(), client(peer)),
+            _ => ReadBudget::new(limit),
+        }
+    }
+
+    /// The read budget of one WebSocket connection from `peer`, likewise.
+    pub fn connection_budget(&self, limit: usize, peer: Option<IpAddr>) -> ConnectionBudget {
+        let budget = ConnectionBudget::new(limit);
+        match (&self.reads, peer) {
+            (Some(turns), Some(peer)) => budget.for_client(turns.clone(), client(peer)),
+            _ => budget,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use super::read_turns::{ReadTurn, ReadTurns};
 use super::StoreError;
 
 /// The bytes of document data a request may still read; clones share the count. Dropping the
@@ -27,6 +28,8 @@ struct Inner {
     limit: usize,
     /// The connection's budget, and how much of it this request holds.
     shared: Option<(ConnectionBudget, AtomicI64)>,
+    /// The client's turns at the read connections, and who the client is.
+    client: Option<(Arc<ReadTurns>, std::net::IpAddr)>,
 }
 
 /// The bytes of document data one WebSocket connection's operations may hold at once.
@@ -34,6 +37,7 @@ struct Inner {
 pub struct ConnectionBudget {
     left: Arc<AtomicI64>,
     limit: usize,
+    client: Option<(Arc<ReadTurns>, std::net::IpAddr)>,
 }
 
 fn signed(bytes: usize) -> i64 {
@@ -53,28 +57,55 @@ impl ConnectionBudget {
         Self {
             left: Arc::new(AtomicI64::new(signed(limit))),
             limit,
+            client: None,
         }
+    }
+
+    /// The same, its operations reading in `client`'s turns.
+    pub fn for_client(mut self, turns: Arc<ReadTurns>, client: std::net::IpAddr) -> Self {
+        self.client = Some((turns, client));
+        self
     }
 
     /// The budget of one operation on this connection: `limit` bytes of its own, within what
     /// the connection has left.
     pub fn operation(&self, limit: usize) -> ReadBudget {
-        ReadBudget::with(limit, Some((self.clone(), AtomicI64::new(0))))
+        let shared = Some((self.clone(), AtomicI64::new(0)));
+        ReadBudget::with(limit, shared, self.client.clone())
     }
 }
 
 impl ReadBudget {
-    fn with(limit: usize, shared: Option<(ConnectionBudget, AtomicI64)>) -> Self {
+    fn with(
+        limit: usize,
+        shared: Option<(ConnectionBudget, AtomicI64)>,
+        client: Option<(Arc<ReadTurns>, std::net::IpAddr)>,
+    ) -> Self {
         Self(Arc::new(Inner {
             left: AtomicI64::new(signed(limit)),
             limit,
             shared,
+            client,
         }))
     }
 
     /// A budget of `limit` bytes for one request.
     pub fn new(limit: usize) -> Self {
-        Self::with(limit, None)
+        Self::with(limit, None, None)
+    }
+
+    /// A budget of `limit` bytes for one request of `client`, whose lists read in its turns.
+    pub fn for_client(limit: usize, turns: Arc<ReadTurns>, client: std::net::IpAddr) -> Self {
+        Self::with(limit, None, Some((turns, client)))
+    }
+
+    /// Waits for one of the client's turns at the read connections (none to wait for when
+    /// the client is not known: hooks' reads, internal work, caps turned off).
+    pub async fn read_turn(&self) -> Option<ReadTurn> {
+        match &self.0.client {
+            Some((turns, client)) => Some(turns.take(*client).await),
+            None => None,
+        }
     }
 
     /// No limit: for hooks' own reads and internal work.
@@ -103,6 +134,14 @@ impl ReadBudget {
                 })
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Gives back to the connection what this request holds of its budget: once the answer
+    /// is written out, the answer holds its own size instead.
+    pub fn release(&self) {
+        if let Some((connection, held)) = &self.0.shared {
+            add(&connection.left, held.swap(0, Ordering::Relaxed));
         }
     }
 

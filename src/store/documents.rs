@@ -322,6 +322,9 @@ impl Store {
             .push(" OFFSET ")
             .bind(query.offset as i64);
 
+        // One turn for the page and its count: a client's lists beyond its turns wait here,
+        // before they take read connections others need.
+        let _turn = query.budget.read_turn().await;
         let items = async {
             if query.limit == 0 {
                 return Ok(Vec::new());

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod hook_runs;
 pub mod json_depth;
 pub mod merge_patch;
+pub mod read_turns;
 pub mod refresh_tokens;
 pub mod revoked_users;
 pub mod sort;

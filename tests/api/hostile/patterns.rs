@@ -109,3 +109,41 @@ async fn a_costly_like_over_large_rows_is_stopped_at_the_query_timeout() {
     }
     bystander.assert_served().await;
 }
+
+#[tokio::test]
+async fn costly_lists_from_one_client_wait_for_its_own_turns_not_others_reads() {
+    // Four read connections (half of eight); one list at a time per client.
+    let app = spawn_app_with(WIKI, |s| {
+        s.query_timeout_ms = 8_000;
+        s.reads_per_ip = 1;
+    })
+    .await;
+    let page = app.create_as(None, "wiki", json!({"title": "Home"})).await;
+    for _ in 0..10 {
+        app.create_as(None, "wiki", json!({"title": "a".repeat(1_000_000)}))
+            .await;
+    }
+    // Eight costly lists at once from another address, each holding two read connections
+    // (its page and its count) for seconds: together they would hold every one.
+    let attacker = reqwest::Client::builder()
+        .local_address(super::attacker())
+        .build()
+        .expect("client");
+    let evil = json!({"f": {"title": {"_like": format!("%{}b", "a".repeat(254))}}});
+    let list = "query($f: JSON) { documents(collection: \"wiki\", filter: $f) { totalCount items { id } } }";
+    let attacks: Vec<_> = (0..8)
+        .map(|_| {
+            let request = attacker
+                .post(format!("{}/graphql", app.address))
+                .json(&json!({"query": list, "variables": evil}));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let bystander = Bystander::start(&app, Some(("wiki", page["id"].as_str().unwrap())));
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    bystander.assert_served().await;
+    for attack in attacks {
+        attack.abort();
+    }
+}

@@ -1,0 +1,104 @@
+//! Turns at the read connections, per client: how many filtered lists one client address may
+//! run at once. The rest of its lists wait for its own turns, never for another client's.
+//!
+//! Why: the read pool is small (half of `HOOKQL_DB_MAX_CONNECTIONS`) and a costly list holds a
+//! connection up to `HOOKQL_QUERY_TIMEOUT_MS`. Eight concurrent costly lists from one client
+//! held all eight read connections, and every other client's reads waited 5 s (issue 15).
+//! Clients are told apart by the server layer (an address, an IPv6 /64); the store only
+//! sees the key.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Each client's turns; shared by every request of a server.
+#[derive(Debug)]
+pub struct ReadTurns {
+    most: usize,
+    clients: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+}
+
+/// One turn of one client, given back when dropped.
+#[derive(Debug)]
+pub struct ReadTurn {
+    permit: Option<OwnedSemaphorePermit>,
+    turns: Arc<ReadTurns>,
+    client: IpAddr,
+}
+
+impl ReadTurns {
+    /// `most` turns per client (at least one).
+    pub fn new(most: usize) -> Arc<Self> {
+        Arc::new(Self {
+            most: most.max(1),
+            clients: Mutex::default(),
+        })
+    }
+
+    /// Waits for one of `client`'s turns.
+    pub async fn take(self: &Arc<Self>, client: IpAddr) -> ReadTurn {
+        let semaphore = self
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(client)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.most)))
+            .clone();
+        // Never closed, so `acquire_owned` cannot fail; a failure would only skip the wait.
+        let permit = semaphore.acquire_owned().await.ok();
+        ReadTurn {
+            permit,
+            turns: self.clone(),
+            client,
+        }
+    }
+
+    /// How many clients hold or wait for turns now.
+    pub fn clients(&self) -> usize {
+        self.clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Drop for ReadTurn {
+    fn drop(&mut self) {
+        let mut clients = self
+            .turns
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(self.permit.take());
+        // Forget a client nobody holds or waits for (the map's own reference is the last),
+        // so the map stays as small as the live set.
+        if clients
+            .get(&self.client)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            clients.remove(&self.client);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_waits_for_its_own_turns_only() {
+        let turns = ReadTurns::new(2);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let first = turns.take(a).await;
+        let _second = turns.take(a).await;
+        let third = tokio::time::timeout(std::time::Duration::from_millis(50), turns.take(a));
+        assert!(third.await.is_err(), "a third turn waits");
+        let other = turns.take(b).await;
+        drop(first);
+        let _third = turns.take(a).await;
+        drop(other);
+        assert_eq!(turns.clients(), 1, "a client holding nothing is forgotten");
+    }
+}
