@@ -2,11 +2,12 @@
 
 use async_graphql::{Context, Json, Object, ID};
 
+use super::answers::{answerable, answered, read_budget};
 use super::error::resolve;
 use super::types::{DocumentObject, DocumentPage, SortDirection, SortField};
 use super::{caller, state};
 use crate::service::documents::{self, ListRequest, SortRequest};
-use crate::store::budget::{json_size, ReadBudget};
+use crate::store::budget::json_size;
 
 /// Document queries.
 #[derive(Default)]
@@ -66,37 +67,6 @@ impl DocumentQuery {
     }
 }
 
-/// The request's read budget (shared by its fields), or a fresh one where the transport
-/// gave none. Lists charge it row by row; `document` (and `me`) once they have their answer:
-/// fifty aliases of one large document are as large as a list.
-pub(super) fn read_budget(ctx: &Context<'_>) -> async_graphql::Result<ReadBudget> {
-    Ok(match ctx.data_opt::<ReadBudget>() {
-        Some(budget) => budget.clone(),
-        None => ReadBudget::new(state(ctx)?.settings().max_response_bytes),
-    })
-}
-
-/// The request's read budget, if it is not spent: a mutation asks before it writes, so that
-/// fifty aliased mutations of a large document cannot make an answer past the limit, and no
-/// change is made that cannot be answered.
-fn answerable(ctx: &Context<'_>) -> async_graphql::Result<ReadBudget> {
-    let budget = read_budget(ctx)?;
-    resolve::<(), ()>(budget.left().map_err(Into::into))?;
-    Ok(budget)
-}
-
-/// A mutation's answer, its data taken from `budget` (even past the limit: the change is made,
-/// and the next mutation of the request is refused).
-fn answered(
-    budget: &ReadBudget,
-    result: Result<crate::store::Document, crate::service::ServiceError>,
-) -> async_graphql::Result<DocumentObject> {
-    if let Ok(document) = &result {
-        budget.take(json_size(&document.data));
-    }
-    resolve(result)
-}
-
 /// Document mutations.
 #[derive(Default)]
 pub struct DocumentMutation;
@@ -111,10 +81,8 @@ impl DocumentMutation {
         data: Json<serde_json::Value>,
     ) -> async_graphql::Result<DocumentObject> {
         let budget = answerable(ctx)?;
-        answered(
-            &budget,
-            documents::create(state(ctx)?, caller(ctx)?, &collection, data.0).await,
-        )
+        let created = documents::create(state(ctx)?, caller(ctx)?, &collection, data.0).await;
+        answered(&budget, created, |d| &d.data)
     }
 
     /// Changes a document. `merge: true` (default) applies `data` as a JSON Merge Patch
@@ -130,19 +98,17 @@ impl DocumentMutation {
         expected_version: Option<i32>,
     ) -> async_graphql::Result<DocumentObject> {
         let budget = answerable(ctx)?;
-        answered(
-            &budget,
-            documents::update(
-                state(ctx)?,
-                caller(ctx)?,
-                &collection,
-                &id,
-                data.0,
-                merge.unwrap_or(true),
-                expected_version,
-            )
-            .await,
+        let updated = documents::update(
+            state(ctx)?,
+            caller(ctx)?,
+            &collection,
+            &id,
+            data.0,
+            merge.unwrap_or(true),
+            expected_version,
         )
+        .await;
+        answered(&budget, updated, |d| &d.data)
     }
 
     /// Deletes a document and returns what it was.
@@ -153,9 +119,7 @@ impl DocumentMutation {
         id: ID,
     ) -> async_graphql::Result<DocumentObject> {
         let budget = answerable(ctx)?;
-        answered(
-            &budget,
-            documents::delete(state(ctx)?, caller(ctx)?, &collection, &id).await,
-        )
+        let deleted = documents::delete(state(ctx)?, caller(ctx)?, &collection, &id).await;
+        answered(&budget, deleted, |d| &d.data)
     }
 }

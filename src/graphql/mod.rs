@@ -2,6 +2,7 @@
 //! arguments, call [`crate::service`], and convert results; errors become GraphQL errors with
 //! `extensions.code` in [`error`].
 
+mod answers;
 mod documents;
 pub mod error;
 mod hook_admin;

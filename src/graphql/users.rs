@@ -2,10 +2,12 @@
 
 use async_graphql::{Context, Json, Object, ID};
 
+use super::answers::{answerable, answered, read_budget};
 use super::error::resolve;
 use super::types::{AuthPayload, UserObject, UserPage};
 use super::{caller, state};
 use crate::service::users::{self, MeChange};
+use crate::store::budget::json_size;
 
 /// User queries.
 #[derive(Default)]
@@ -16,7 +18,7 @@ impl UserQuery {
     /// The signed-in user; null when anonymous.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserObject>> {
         let user = match users::me(state(ctx)?, caller(ctx)?).await {
-            Ok(Some(user)) => super::documents::read_budget(ctx)?
+            Ok(Some(user)) => read_budget(ctx)?
                 .charge(crate::store::budget::json_size(&user.data))
                 .map(|()| Some(user))
                 .map_err(Into::into),
@@ -51,6 +53,13 @@ impl UserQuery {
             count_total,
         )
         .await;
+        // Admins only, yet a thousand large profiles are as large as a thousand documents.
+        let budget = read_budget(ctx)?;
+        let page = page.and_then(|p| {
+            let bytes = p.items.iter().map(|u| json_size(&u.data)).sum();
+            budget.charge(bytes)?;
+            Ok(p)
+        });
         resolve(page.map(|p| UserPage::new(p, limit, offset)))
     }
 }
@@ -69,7 +78,9 @@ impl UserMutation {
         password: String,
         data: Option<Json<serde_json::Value>>,
     ) -> async_graphql::Result<AuthPayload> {
-        resolve(users::register(state(ctx)?, &email, &password, data.map(|d| d.0)).await)
+        let budget = answerable(ctx)?;
+        let session = users::register(state(ctx)?, &email, &password, data.map(|d| d.0)).await;
+        answered(&budget, session, |s| &s.user.data)
     }
 
     /// Signs in. Failures say only "invalid email or password"; repeated failures for one
@@ -80,7 +91,9 @@ impl UserMutation {
         email: String,
         password: String,
     ) -> async_graphql::Result<AuthPayload> {
-        resolve(users::login(state(ctx)?, &email, &password).await)
+        let budget = answerable(ctx)?;
+        let session = users::login(state(ctx)?, &email, &password).await;
+        answered(&budget, session, |s| &s.user.data)
     }
 
     /// Exchanges a refresh token (once) for a new access and refresh token.
@@ -89,7 +102,9 @@ impl UserMutation {
         ctx: &Context<'_>,
         refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
-        resolve(users::refresh(state(ctx)?, &refresh_token).await)
+        let budget = answerable(ctx)?;
+        let session = users::refresh(state(ctx)?, &refresh_token).await;
+        answered(&budget, session, |s| &s.user.data)
     }
 
     /// Ends the session the refresh token belongs to; false if it was not active.
@@ -117,7 +132,9 @@ impl UserMutation {
             password,
             current_password,
         };
-        resolve(users::update_me(state(ctx)?, caller(ctx)?, change).await)
+        let budget = answerable(ctx)?;
+        let user = users::update_me(state(ctx)?, caller(ctx)?, change).await;
+        answered(&budget, user, |u| &u.data)
     }
 
     /// Deletes the signed-in user's account (its documents stay).
@@ -133,7 +150,9 @@ impl UserMutation {
         data: Option<Json<serde_json::Value>>,
         role: Option<String>,
     ) -> async_graphql::Result<UserObject> {
-        resolve(users::update(state(ctx)?, caller(ctx)?, &id, data.map(|d| d.0), role).await)
+        let budget = answerable(ctx)?;
+        let user = users::update(state(ctx)?, caller(ctx)?, &id, data.map(|d| d.0), role).await;
+        answered(&budget, user, |u| &u.data)
     }
 
     /// Admin: deletes a user and ends its sessions (its documents stay).

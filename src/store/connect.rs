@@ -131,20 +131,23 @@ pub(super) async fn open(
                 .await
                 .map_err(connect_error)?;
             // The server enforces it on these connections only, so index builds and
-            // migrations on the other pool may take as long as they need.
-            let reads_options = match query_timeout {
-                Some(timeout) => options.options([(
-                    "statement_timeout",
-                    format!("{}ms", timeout.as_millis().max(1)),
-                )]),
-                None => options,
-            };
-            let reads = PgPoolOptions::new()
+            // migrations on the other pool may take as long as they need. Set once each
+            // connection opens rather than as a startup parameter, which connection poolers
+            // (PgBouncer) refuse by default.
+            let mut reads = PgPoolOptions::new()
                 .max_connections(read_connections)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(reads_options)
-                .await
-                .map_err(connect_error)?;
+                .acquire_timeout(Duration::from_secs(30));
+            if let Some(timeout) = query_timeout {
+                let set = format!("SET statement_timeout = {}", timeout.as_millis().max(1));
+                reads = reads.after_connect(move |conn, _| {
+                    let set = set.clone();
+                    Box::pin(async move {
+                        use sea_orm::sqlx::Executor as _;
+                        conn.execute(set.as_str()).await.map(|_| ())
+                    })
+                });
+            }
+            let reads = reads.connect_with(options).await.map_err(connect_error)?;
             Ok(Pools {
                 db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
                 reads: SqlxPostgresConnector::from_sqlx_postgres_pool(reads),

@@ -129,6 +129,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         max_connections_per_ip: 256,
         body_timeout_secs: 30,
         query_timeout_ms: 5_000,
+        reads_per_ip: 2,
         fan_out_concurrency: 0,
         max_query_aliases: 50,
         header_timeout_secs: 10,
@@ -424,6 +425,23 @@ pub async fn tcp_from(
 /// background work (after-hooks) and hot reloads.
 pub async fn settle<T>(probe: impl AsyncFn() -> T, done: impl Fn(&T) -> bool) -> T {
     settle_within(Duration::from_secs(5), probe, done).await
+}
+
+/// Waits (bounded) until the server at `address` reports `n` open subscriptions: from then
+/// on every commit reaches them (the count grows once a subscription's feed listens, on
+/// PostgreSQL once this instance's interest is registered).
+pub async fn subscriptions_open_at(address: &str, n: usize) {
+    let line = format!("\nhookql_subscriptions {n}\n");
+    let client = reqwest::Client::new();
+    let text = settle(
+        async || match client.get(format!("{address}/metrics")).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        },
+        |text| text.contains(&line),
+    )
+    .await;
+    assert!(text.contains(&line), "never saw{line}");
 }
 
 /// [`settle`] with another bound, for effects that wait on a timer (a lease running out).

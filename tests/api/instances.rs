@@ -122,7 +122,7 @@ async fn a_write_on_one_instance_reaches_subscribers_of_another() {
 
     let mut ws = Ws::connect(&second.address, None).await;
     ws.subscribe("1", "posts", None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::helpers::subscriptions_open_at(&second.address, 1).await;
     first.create("posts", json!({"from": "first"})).await;
     let large = "y".repeat(20_000);
     first
@@ -138,7 +138,7 @@ async fn a_write_on_one_instance_reaches_subscribers_of_another() {
     // And the other way round.
     let mut local = Ws::connect(&first.address, None).await;
     local.subscribe("1", "posts", None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::helpers::subscriptions_open_at(&first.address, 1).await;
     second
         .gql(
             "",

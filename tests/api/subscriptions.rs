@@ -126,7 +126,7 @@ async fn the_read_rule_and_the_filter_decide_what_each_subscriber_sees() {
     bob_ws
         .subscribe("p", "posts", Some(json!({"tags": {"_contains": ["rust"]}})))
         .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::helpers::subscriptions_open_at(&app.address, 3).await;
 
     // Owner-only: Alice's entry reaches Alice, never Bob; Bob's own entry reaches Bob (so his
     // silence about Alice's is not just slowness: events arrive in commit order).
@@ -186,7 +186,7 @@ async fn anonymous_subscribers_get_public_collections_only() {
     );
 
     ws.subscribe("news", "news", None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::helpers::subscriptions_open_at(&app.address, 1).await;
     app.create("news", json!({"title": "for everyone"})).await;
     assert_eq!(
         ws.event("news").await["document"]["data"]["title"],
@@ -228,7 +228,7 @@ hooks:
     let app = spawn_app_with(hooks, |_| {}).await;
     let mut ws = Ws::connect(&app.address, None).await;
     ws.subscribe("1", "posts", None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::helpers::subscriptions_open_at(&app.address, 1).await;
     app.create("posts", json!({"hidden": true, "n": 1})).await;
     app.create("posts", json!({"secret": "s3cret", "n": 2}))
         .await;
@@ -320,7 +320,7 @@ async fn a_slow_subscriber_is_disconnected_without_slowing_writers_or_others() {
     let mut quick = Ws::connect(&app.address, None).await;
     slow.subscribe("1", "posts", None).await;
     quick.subscribe("1", "posts", None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::helpers::subscriptions_open_at(&app.address, 2).await;
 
     // `slow` reads nothing while large changes go by, until the server gives up on it: more
     // than the socket buffers and its 8-message queue hold.
@@ -349,7 +349,7 @@ async fn stopping_the_server_says_goodbye() {
     let app = spawn_app_with(PUBLIC_RULES, |_| {}).await;
     let mut ws = Ws::connect(&app.address, None).await;
     ws.subscribe("1", "posts", None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::helpers::subscriptions_open_at(&app.address, 1).await;
     drop(app);
     let (code, reason) = ws.closed().await;
     assert_eq!(code, 1001, "{reason}");

@@ -123,7 +123,8 @@ struct Connection {
 
 impl Connection {
     fn new(app: AppState, schema: ApiSchema, header: Option<String>, peer: Option<IpAddr>) -> Self {
-        let budget = ConnectionBudget::new(app.settings().max_response_bytes);
+        let limit = app.settings().max_response_bytes;
+        let budget = app.clients().connection_budget(limit, peer);
         Self {
             app,
             schema,

@@ -30,8 +30,8 @@ pub(super) struct Operation {
     /// (the task owns it, so an abort gives it back too).
     #[allow(dead_code)]
     pub(super) slot: Option<Held>,
-    /// The operation's share of the connection's read budget: each answer holds it until
-    /// sent, so what waits for a slow client counts too.
+    /// The operation's share of the connection's read budget, held by its reads until its
+    /// answer exists (which then holds its own size until sent).
     pub(super) budget: ReadBudget,
     /// The connection's read budget, for the share each event holds.
     pub(super) connection: ConnectionBudget,
@@ -54,11 +54,8 @@ impl Operation {
                 self.queue(protocol::error(&self.id, errors));
                 return;
             }
-            // A query's one answer holds what its reads charged; each later answer (a
-            // subscription's events) holds its own size, given back when sent.
-            let own_share = !first;
             first = false;
-            if !self.queue_answer(protocol::next(&self.id, &response), own_share) {
+            if !self.queue_answer(protocol::next(&self.id, &response)) {
                 return;
             }
             Metrics::count(&metrics.subscription_events_total);
@@ -67,24 +64,21 @@ impl Operation {
         self.queue(protocol::complete(&self.id));
     }
 
-    /// Queues an answer holding a share of the connection's read budget until it is sent:
-    /// the operation's (`own_share: false`), or one of its own size. An event that would pass
-    /// the budget means the client is not reading what it asked for: it is told so and
-    /// disconnected, as when too many messages wait.
-    fn queue_answer(&self, text: String, own_share: bool) -> bool {
-        let holds = if own_share {
-            let share = self.connection.operation(usize::MAX);
-            share.take(text.len());
-            if share.left().is_err() {
-                let most = self.app.settings().max_response_bytes;
-                self.disconnect.request(format!("too slow: more than {most} bytes were waiting to be sent (HOOKQL_MAX_RESPONSE_BYTES); reconnect and read again"));
-                return false;
-            }
-            share
-        } else {
-            self.budget.clone()
-        };
-        self.send(Outgoing::holding(Message::Text(text.into()), Some(holds)))
+    /// Queues an answer holding its own size of the connection's read budget until it is
+    /// sent, in place of what the operation's reads held (every answer, a subscription's
+    /// first event too). An answer that would pass the budget means the client is not
+    /// reading what it asked for: it is told so and disconnected, as when too many messages
+    /// wait.
+    fn queue_answer(&self, text: String) -> bool {
+        self.budget.release();
+        let share = self.connection.operation(usize::MAX);
+        share.take(text.len());
+        if share.left().is_err() {
+            let most = self.app.settings().max_response_bytes;
+            self.disconnect.request(format!("too slow: more than {most} bytes were waiting to be sent (HOOKQL_MAX_RESPONSE_BYTES); reconnect and read again"));
+            return false;
+        }
+        self.send(Outgoing::holding(Message::Text(text.into()), Some(share)))
     }
 
     /// Queues a protocol message that holds no document data.

@@ -39,6 +39,11 @@ async fn stored(app: &TestApp, id: &str) -> bool {
 
 #[tokio::test]
 async fn a_full_disk_refuses_writes_loses_none_and_writes_resume_once_space_is_back() {
+    full_disk(PUBLIC_RULES).await;
+}
+
+/// Fills the disk under a server running `hooks`, then frees it.
+async fn full_disk(hooks: &str) {
     if std::env::var("HOOKQL_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
         eprintln!("SKIPPED on PostgreSQL: a full disk is a SQLite fault here");
         return;
@@ -48,7 +53,7 @@ async fn a_full_disk_refuses_writes_loses_none_and_writes_resume_once_space_is_b
     };
     let dir = disk.data_dir();
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let app = spawn_app_in(dir, url, PUBLIC_RULES, |_| {}).await;
+    let app = spawn_app_in(dir, url, hooks, |_| {}).await;
     let (before, errors) = create_many(&app, 20, 20_000).await;
     assert!(errors.is_empty(), "{errors:?}");
 

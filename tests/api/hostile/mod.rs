@@ -123,8 +123,5 @@ impl Bystander {
 /// Waits (bounded) until `app` reports `n` open subscriptions: from then on every commit
 /// reaches them (on PostgreSQL, interest is registered before the count grows).
 pub async fn subscriptions_open(app: &TestApp, n: usize) {
-    let line = format!("\nhookql_subscriptions {n}\n");
-    let text =
-        crate::helpers::settle(async || app.metrics().await, |text| text.contains(&line)).await;
-    assert!(text.contains(&line), "never saw{line}");
+    crate::helpers::subscriptions_open_at(&app.address, n).await;
 }

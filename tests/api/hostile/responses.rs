@@ -143,3 +143,42 @@ async fn an_unread_subscription_is_bounded_by_bytes_not_only_by_messages() {
     assert_eq!(code, 1013, "after {writes} writes: {reason}");
     assert!(reason.contains("bytes were waiting"), "{reason}");
 }
+
+#[tokio::test]
+async fn aliased_profile_updates_stop_before_writing_past_the_byte_limit() {
+    let app = crate::helpers::signed_in(
+        spawn_app_with(PUBLIC_RULES, |s| s.max_response_bytes = 100_000).await,
+    )
+    .await;
+    let fields: Vec<String> = (0..10)
+        .map(|i| format!("m{i}: updateMe(data: $d) {{ id }}"))
+        .collect();
+    let query = format!("mutation($d: JSON) {{ {} }}", fields.join(" "));
+    let response = app
+        .gql(&query, json!({"d": {"blob": "x".repeat(40_000)}}))
+        .await;
+    let answered = (0..10)
+        .filter(|i| response["data"][format!("m{i}")]["id"].is_string())
+        .count();
+    assert_eq!(answered, 3, "{response}");
+    let errors = response["errors"].as_array().expect("errors");
+    assert!(errors
+        .iter()
+        .all(|e| e["extensions"]["code"] == "BAD_USER_INPUT"));
+}
+
+#[tokio::test]
+async fn first_events_of_many_unread_subscriptions_count_against_the_connection() {
+    let app = spawn_app_with(PUBLIC_RULES, |s| s.max_response_bytes = 1_000_000).await;
+    let mut unread = crate::ws::Ws::connect(&app.address, None).await;
+    for n in 0..40 {
+        unread.subscribe(&n.to_string(), "posts", None).await;
+    }
+    super::subscriptions_open(&app, 40).await;
+    // One 500 KB write is forty first events: 20 MB for a client that reads none of them.
+    app.create("posts", json!({"pad": "x".repeat(500_000)}))
+        .await;
+    let (code, reason) = unread.closed().await;
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("bytes were waiting"), "{reason}");
+}
