@@ -363,7 +363,9 @@ impl Settings {
 
     /// How long one read statement may run (`HOOKQL_QUERY_TIMEOUT_MS`); `None`: no limit.
     pub fn query_timeout(&self) -> Option<std::time::Duration> {
-        (self.query_timeout_ms > 0).then(|| std::time::Duration::from_millis(self.query_timeout_ms))
+        // PostgreSQL takes at most i32::MAX ms (about 24 days).
+        let ms = self.query_timeout_ms.min(i32::MAX as u64);
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
     }
 
     /// How many subscriber-side hook runs may go on at once: the setting, or (0) twice the

@@ -1,13 +1,17 @@
 //! GraphQL object types, built from store models by explicit conversions (never derived on
 //! the entities, so a new column cannot leak).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use async_graphql::{
-    Enum, InputObject, InputValueError, InputValueResult, Json, Scalar, ScalarType, SimpleObject,
-    Value, ID,
+    ComplexObject, Context, Enum, InputObject, InputValueError, InputValueResult, Json, Scalar,
+    ScalarType, SimpleObject, Value, ID,
 };
 use chrono::{DateTime as ChronoDateTime, SecondsFormat};
 
 use crate::service::users::{self, User};
+use crate::store::budget::{json_size, ReadBudget};
 use crate::store::sort::Direction;
 use crate::store::{Document, Page};
 
@@ -38,14 +42,18 @@ impl ScalarType for DateTime {
 
 /// A stored document.
 #[derive(SimpleObject, Clone, Debug)]
-#[graphql(name = "Document")]
+#[graphql(name = "Document", complex)]
 pub struct DocumentObject {
     /// UUID v7 (time-ordered).
     pub id: ID,
     /// The collection it belongs to.
     pub collection: String,
-    /// Its data: a JSON object.
+    /// Its data (see the `data` resolver).
+    #[graphql(skip)]
     pub data: Json<serde_json::Value>,
+    /// Whether `data` went into the answer once already (see [`repeat_charged`]).
+    #[graphql(skip)]
+    pub served: Arc<AtomicBool>,
     /// The app user who created it.
     pub owner_id: Option<ID>,
     /// When it was created.
@@ -62,12 +70,40 @@ impl From<Document> for DocumentObject {
             id: ID(d.id),
             collection: d.collection,
             data: Json(d.data),
+            served: Arc::default(),
             owner_id: d.owner_id.map(ID),
             created_at: DateTime(d.created_at),
             updated_at: DateTime(d.updated_at),
             version: d.version,
         }
     }
+}
+
+#[ComplexObject]
+impl DocumentObject {
+    /// Its data: a JSON object.
+    async fn data(&self, ctx: &Context<'_>) -> async_graphql::Result<&Json<serde_json::Value>> {
+        repeat_charged(ctx, &self.served, &self.data.0)?;
+        Ok(&self.data)
+    }
+}
+
+/// Charges `data` to the request's read budget when the answer already holds it once: reads
+/// and mutations charge each document or profile once, but aliases (`d1: data d2: data`,
+/// spread through fragments) would copy it hundreds of times into the answer for free.
+fn repeat_charged(
+    ctx: &Context<'_>,
+    served: &AtomicBool,
+    data: &serde_json::Value,
+) -> async_graphql::Result<()> {
+    if !served.swap(true, Ordering::Relaxed) {
+        return Ok(());
+    }
+    if let Some(budget) = ctx.data_opt::<ReadBudget>() {
+        let charged = budget.charge(json_size(data));
+        super::error::resolve::<(), ()>(charged.map_err(Into::into))?;
+    }
+    Ok(())
 }
 
 /// What happened to a document.
@@ -169,7 +205,7 @@ pub struct SortField {
 
 /// An app user, as clients see it (never the password hash).
 #[derive(SimpleObject, Clone, Debug)]
-#[graphql(name = "User")]
+#[graphql(name = "User", complex)]
 pub struct UserObject {
     /// UUID v7.
     pub id: ID,
@@ -177,8 +213,12 @@ pub struct UserObject {
     pub email: String,
     /// `user`, `admin`, or another role named in rules.
     pub role: String,
-    /// The profile: a JSON object.
+    /// The profile (see the `data` resolver).
+    #[graphql(skip)]
     pub data: Json<serde_json::Value>,
+    /// Whether `data` went into the answer once already.
+    #[graphql(skip)]
+    pub served: Arc<AtomicBool>,
     /// When the account was created.
     pub created_at: DateTime,
     /// When it last changed.
@@ -194,10 +234,20 @@ impl From<User> for UserObject {
             email: u.email,
             role: u.role,
             data: Json(u.data),
+            served: Arc::default(),
             created_at: DateTime(u.created_at),
             updated_at: DateTime(u.updated_at),
             last_login_at: u.last_login_at.map(DateTime),
         }
+    }
+}
+
+#[ComplexObject]
+impl UserObject {
+    /// The profile: a JSON object.
+    async fn data(&self, ctx: &Context<'_>) -> async_graphql::Result<&Json<serde_json::Value>> {
+        repeat_charged(ctx, &self.served, &self.data.0)?;
+        Ok(&self.data)
     }
 }
 

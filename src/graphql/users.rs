@@ -30,6 +30,13 @@ impl UserQuery {
     /// Admin: one user by id; null when there is none.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<UserObject>> {
         let user = users::get(state(ctx)?, caller(ctx)?, &id).await;
+        let budget = read_budget(ctx)?;
+        let user = user.and_then(|found| {
+            if let Some(u) = &found {
+                budget.charge(json_size(&u.data))?;
+            }
+            Ok(found)
+        });
         resolve(user.map(|u| u.map(UserObject::from)))
     }
 

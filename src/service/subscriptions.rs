@@ -29,6 +29,44 @@ use crate::store::{CollectionName, Document};
 /// thread.
 const OFFLOADED_WORK: usize = 64 * 1024;
 
+/// What a subscriber's filters are tested on: a change's document, or the document before
+/// an update.
+enum Tested<'a> {
+    Change(&'a Arc<Change>),
+    Before(&'a Arc<Document>),
+}
+
+/// [`Tested`] owned, to move onto a blocking thread.
+enum Shared {
+    Change(Arc<Change>),
+    Before(Arc<Document>),
+}
+
+impl Tested<'_> {
+    fn document(&self) -> &Document {
+        match self {
+            Tested::Change(change) => &change.document,
+            Tested::Before(document) => document,
+        }
+    }
+
+    fn shared(&self) -> Shared {
+        match self {
+            Tested::Change(change) => Shared::Change(Arc::clone(change)),
+            Tested::Before(document) => Shared::Before(Arc::clone(document)),
+        }
+    }
+}
+
+impl Shared {
+    fn document(&self) -> &Document {
+        match self {
+            Shared::Change(change) => &change.document,
+            Shared::Before(document) => document,
+        }
+    }
+}
+
 /// One change as a subscriber sees it.
 #[derive(Clone, Debug)]
 pub struct ChangeEvent {
@@ -135,7 +173,7 @@ impl DocumentChanges {
     }
 
     /// What of `change` this subscriber sees, if anything.
-    async fn visible_part(&mut self, change: &Change) -> Result<Option<ChangeEvent>, Ended> {
+    async fn visible_part(&mut self, change: &Arc<Change>) -> Result<Option<ChangeEvent>, Ended> {
         let hooks = self.state.runner().config();
         if !Arc::ptr_eq(&hooks, &self.visible.0) {
             let visible = rule(&hooks, &self.caller, &self.collection, Action::Read)
@@ -151,7 +189,10 @@ impl DocumentChanges {
         }
         let visible = &self.visible.1;
         let document = &change.document;
-        if !self.passes(&[visible, &self.filter], document).await {
+        if !self
+            .passes(&[visible, &self.filter], Tested::Change(change))
+            .await
+        {
             return Ok(None);
         }
         // `post_read` hooks run once per subscriber per change: thousands of runs for one
@@ -168,12 +209,16 @@ impl DocumentChanges {
         };
         let old_data = match (&change.old_data, change.kind) {
             (Some(old), ChangeKind::Updated) => {
-                let before = Document {
+                let before = Arc::new(Document {
                     data: old.clone(),
                     version: change.document.version - 1,
                     ..change.document.clone()
-                };
-                if self.passes(&[visible, &self.narrowed], &before).await {
+                });
+                if self
+                    .passes(&[visible, &self.narrowed], Tested::Before(&before))
+                    .await
+                {
+                    let before = Arc::unwrap_or_clone(before);
                     self.after_post_read(&hooks, before).await.map(|d| d.data)
                 } else {
                     None
@@ -193,19 +238,27 @@ impl DocumentChanges {
     /// per subscriber per change, so such a test takes a fan-out turn and runs on a blocking
     /// thread: a thousand subscribers matching a megabyte each delay that change's delivery,
     /// not every other request.
-    async fn passes(&self, filters: &[&Filter], document: &Document) -> bool {
+    async fn passes(&self, filters: &[&Filter], tested: Tested<'_>) -> bool {
+        let document = tested.document();
         let work = filters
             .iter()
             .fold(0usize, |sum, f| sum.saturating_add(f.work(document)));
         if work < OFFLOADED_WORK {
             return filters.iter().all(|f| f.matches(document));
         }
-        let _turn = self.state.fan_out().acquire().await.ok();
+        // The turn goes with the work, so an aborted subscription cannot free it early; the
+        // document is shared, not copied (a copy of a large one costs the workers too).
+        let Ok(turn) = self.state.fan_out().clone().acquire_owned().await else {
+            return false;
+        };
         let filters: Vec<Filter> = filters.iter().map(|f| (*f).clone()).collect();
-        let document = document.clone();
-        tokio::task::spawn_blocking(move || filters.iter().all(|f| f.matches(&document)))
-            .await
-            .unwrap_or(false)
+        let owned = tested.shared();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            filters.iter().all(|f| f.matches(owned.document()))
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// `document` as `post_read` hooks leave it for this subscriber; `None` when they remove

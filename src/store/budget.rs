@@ -145,6 +145,24 @@ impl ReadBudget {
         }
     }
 
+    /// [`Self::left`] as it was before the last `bytes` were taken.
+    pub fn left_without(&self, bytes: usize) -> Result<(), StoreError> {
+        match &self.0.shared {
+            Some((connection, _))
+                if connection
+                    .left
+                    .load(Ordering::Relaxed)
+                    .saturating_add(signed(bytes))
+                    < 0 =>
+            {
+                Err(StoreError::ConnectionTooLarge {
+                    limit: connection.limit,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Takes `bytes` even past the limit (see [`Self::left`]).
     pub fn take(&self, bytes: usize) {
         let bytes = signed(bytes);

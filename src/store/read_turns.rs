@@ -32,7 +32,7 @@ impl ReadTurns {
     /// `most` turns per client (at least one).
     pub fn new(most: usize) -> Arc<Self> {
         Arc::new(Self {
-            most: most.max(1),
+            most: most.clamp(1, Semaphore::MAX_PERMITS),
             clients: Mutex::default(),
         })
     }

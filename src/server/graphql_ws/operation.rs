@@ -66,14 +66,15 @@ impl Operation {
 
     /// Queues an answer holding its own size of the connection's read budget until it is
     /// sent, in place of what the operation's reads held (every answer, a subscription's
-    /// first event too). An answer that would pass the budget means the client is not
-    /// reading what it asked for: it is told so and disconnected, as when too many messages
-    /// wait.
+    /// first event too). When what the connection holds already passed the budget, answers
+    /// are waiting that the client does not read: it is told so and disconnected, as when
+    /// too many messages wait. An answer itself may cross the limit (a query that read just
+    /// under it writes a little more text than it read), as a mutation's answer may.
     fn queue_answer(&self, text: String) -> bool {
-        self.budget.release();
         let share = self.connection.operation(usize::MAX);
         share.take(text.len());
-        if share.left().is_err() {
+        self.budget.release();
+        if share.left_without(text.len()).is_err() {
             let most = self.app.settings().max_response_bytes;
             self.disconnect.request(format!("too slow: more than {most} bytes were waiting to be sent (HOOKQL_MAX_RESPONSE_BYTES); reconnect and read again"));
             return false;

@@ -182,3 +182,26 @@ async fn first_events_of_many_unread_subscriptions_count_against_the_connection(
     assert_eq!(code, 1013, "{reason}");
     assert!(reason.contains("bytes were waiting"), "{reason}");
 }
+
+#[tokio::test]
+async fn aliases_of_data_inside_fragments_count_every_copy() {
+    let app = spawn_app_with(PUBLIC_RULES, |s| s.max_response_bytes = 1_000_000).await;
+    for _ in 0..4 {
+        app.create("big", json!({"body": "x".repeat(100_000)}))
+            .await;
+    }
+    // 25 spreads of 25 `data` aliases: 625 copies of each row for the price of one read.
+    let copies: Vec<String> = (0..25).map(|i| format!("d{i}: data")).collect();
+    let spreads: Vec<String> = (0..25).map(|i| format!("i{i}: items {{ ...F }}")).collect();
+    let query = format!(
+        "{{ documents(collection: \"big\", limit: 4) {{ {} }} }} fragment F on Document {{ {} }}",
+        spreads.join(" "),
+        copies.join(" ")
+    );
+    let response = app.gql(&query, json!({})).await;
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("HOOKQL_MAX_RESPONSE_BYTES"), "{message}");
+    assert!(response.to_string().len() < 2_000_000);
+}
