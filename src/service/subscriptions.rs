@@ -25,9 +25,9 @@ use crate::store::{CollectionName, Document};
 
 /// How much work (see [`Filter::work`]: bytes a `_like` scans times its pattern's words,
 /// array elements a `_contains` looks through per item, …) a subscriber's test of one change
-/// may do on the async workers: about a tenth of a millisecond. More runs on a blocking
-/// thread.
-const OFFLOADED_WORK: usize = 64 * 1024;
+/// may do on the async workers: some ten microseconds, so that a thousand subscribers just
+/// under it cost a write some ten milliseconds there. More runs on a blocking thread.
+const OFFLOADED_WORK: usize = 8 * 1024;
 
 /// What a subscriber's filters are tested on: a change's document, or the document before
 /// an update.

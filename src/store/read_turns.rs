@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 /// Each client's turns; shared by every request of a server.
 #[derive(Debug)]
@@ -20,10 +20,12 @@ pub struct ReadTurns {
     clients: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
 }
 
-/// One turn of one client, given back when dropped.
+/// One turn of one client, given back when dropped. It exists from the moment the client
+/// starts waiting, so a wait that is given up (a WebSocket `complete`) cleans up too.
 #[derive(Debug)]
 pub struct ReadTurn {
-    permit: Option<OwnedSemaphorePermit>,
+    semaphore: Option<Arc<Semaphore>>,
+    held: bool,
     turns: Arc<ReadTurns>,
     client: IpAddr,
 }
@@ -46,13 +48,21 @@ impl ReadTurns {
             .entry(client)
             .or_insert_with(|| Arc::new(Semaphore::new(self.most)))
             .clone();
-        // Never closed, so `acquire_owned` cannot fail; a failure would only skip the wait.
-        let permit = semaphore.acquire_owned().await.ok();
-        ReadTurn {
-            permit,
+        let mut turn = ReadTurn {
+            semaphore: Some(semaphore),
+            held: false,
             turns: self.clone(),
             client,
+        };
+        if let Some(semaphore) = &turn.semaphore {
+            // Never closed, so `acquire` cannot fail; a failure would only skip the wait. The
+            // permit is given back by hand in `drop`, which owns the semaphore.
+            if let Ok(permit) = semaphore.acquire().await {
+                permit.forget();
+                turn.held = true;
+            }
         }
+        turn
     }
 
     /// How many clients hold or wait for turns now.
@@ -71,7 +81,11 @@ impl Drop for ReadTurn {
             .clients
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        drop(self.permit.take());
+        if let Some(semaphore) = self.semaphore.take() {
+            if self.held {
+                semaphore.add_permits(1);
+            }
+        }
         // Forget a client nobody holds or waits for (the map's own reference is the last),
         // so the map stays as small as the live set.
         if clients
@@ -100,5 +114,12 @@ mod tests {
         let _third = turns.take(a).await;
         drop(other);
         assert_eq!(turns.clients(), 1, "a client holding nothing is forgotten");
+        let c: IpAddr = "10.0.0.3".parse().unwrap();
+        let _held = turns.take(c).await;
+        let _held_too = turns.take(c).await;
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(20), turns.take(c));
+        assert!(gave_up.await.is_err());
+        drop((_held, _held_too));
+        assert_eq!(turns.clients(), 1, "a wait given up leaves nothing behind");
     }
 }

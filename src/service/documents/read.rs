@@ -63,6 +63,13 @@ pub(in crate::service) async fn read_filter(
         })?,
         None => Filter::always(),
     };
+    // What the hooks wrote (an audit row, a counter) commits now, before the client's read:
+    // read inside their transaction, a client's filter would run on a write connection with
+    // no query timeout and no per-client turn, and on SQLite hold every writer back while it
+    // ran. So a hook's write stays even when the read then fails, as an audit should.
+    if let Some(tx) = before.tx.take() {
+        tx.commit().await?;
+    }
     Ok((filter, before))
 }
 

@@ -44,10 +44,11 @@ impl Filter {
 
 impl Filter {
     /// Roughly how much work [`Filter::matches`] does on `subject`, in steps of a few
-    /// nanoseconds: `_like` and `_ilike` scan their text once per 64-byte word of the pattern
-    /// (see [`super::like`]), `_contains` looks for each item through the whole array, and
-    /// the rest compare once per operand. Lets a caller that tests many filters (a change's
-    /// fan-out to its subscribers) run the costly ones away from the async workers.
+    /// nanoseconds: `_like` and `_ilike` compile their pattern and scan their text once per
+    /// 64-byte word of it (see [`super::like`]), `_contains` looks for each item through the
+    /// whole array, and the rest compare once per operand; comparing strings costs a step per
+    /// 16 bytes of the shorter. Lets a caller that tests many filters (a change's fan-out to
+    /// its subscribers) run the costly ones away from the async workers.
     pub fn work(&self, subject: &dyn Subject) -> usize {
         match self {
             Filter::And(items) | Filter::Or(items) => items
@@ -57,18 +58,38 @@ impl Filter {
             Filter::Compare(Field::Data(path), op) => {
                 let value = lookup(subject.data(), path);
                 match (op, value) {
-                    (Op::Like(p) | Op::Ilike(p), Some(Value::String(text))) => {
-                        text.len().saturating_mul(p.len() / 64 + 1)
-                    }
+                    (Op::Like(p) | Op::Ilike(p), Some(Value::String(text))) => text
+                        .len()
+                        .saturating_mul(p.len() / 64 + 1)
+                        .saturating_add(p.len().saturating_mul(32)),
+                    // Priced from the items alone (a string item bounds its comparisons):
+                    // pricing each element would cost what the test costs.
                     (Op::Contains(items), Some(Value::Array(elements))) => {
-                        items.len().saturating_mul(elements.len())
+                        let per_element: usize = items.iter().map(|s| compare_work(None, s)).sum();
+                        per_element.saturating_mul(elements.len())
                     }
-                    (Op::In(items) | Op::Nin(items), _) => items.len(),
+                    (Op::In(items) | Op::Nin(items), value) => {
+                        items.iter().map(|s| compare_work(value, s)).sum()
+                    }
+                    (
+                        Op::Eq(s) | Op::Neq(s) | Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s),
+                        value,
+                    ) => compare_work(value, s),
                     _ => 1,
                 }
             }
             Filter::Compare(..) => 1,
         }
+    }
+}
+
+/// Comparing `value` with `operand`: a step, and one per 16 bytes of the shorter string
+/// (without a value, the operand's own length bounds it).
+fn compare_work(value: Option<&Value>, operand: &Scalar) -> usize {
+    match (value, operand) {
+        (Some(Value::String(text)), Scalar::Str(s)) => 1 + text.len().min(s.len()) / 16,
+        (None, Scalar::Str(s)) => 1 + s.len() / 16,
+        _ => 1,
     }
 }
 
@@ -187,11 +208,15 @@ mod tests {
         let filter = json!({"_or": [{"a": {"_like": "x%"}}, {"_not": {"b": {"_ilike": "y".repeat(64)}}}], "c": 1, "d": {"_contains": [1, 2, 3]}});
         let filter = Filter::parse(&filter, "filter").unwrap();
         let doc = json!({"a": "z".repeat(1000), "b": "w".repeat(10), "c": 1, "d": vec![0; 500]});
+        // Each pattern also costs 32 steps a byte to compile.
         assert_eq!(
             filter.work(doc.as_object().unwrap()),
-            1000 + 10 * 2 + 1 + 3 * 500
+            (1000 + 2 * 32) + (10 * 2 + 64 * 32) + 1 + 3 * 500
         );
         assert_eq!(filter.work(json!({"a": 5}).as_object().unwrap()), 4);
+        let long = Filter::parse(&json!({"e": {"_eq": "q".repeat(160)}}), "filter").unwrap();
+        let doc = json!({"e": "q".repeat(1600)});
+        assert_eq!(long.work(doc.as_object().unwrap()), 1 + 160 / 16);
     }
 
     #[test]
