@@ -22,6 +22,9 @@ pub mod code {
     pub const HOOK_BLOCKED: &str = "HOOK_BLOCKED";
     /// A hook with `on_error: block` failed: `extensions.hook` names it.
     pub const HOOK_FAILED: &str = "HOOK_FAILED";
+    /// The server cannot do this now (its disk is full): nothing changed; retry after
+    /// `extensions.retryAfter` seconds.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// Our fault; details are in the server log only.
     pub const INTERNAL: &str = "INTERNAL";
 }
@@ -65,6 +68,13 @@ pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
                 e.set("code", code::HOOK_FAILED);
                 e.set("hook", hook.clone());
             }),
+        ServiceError::Unavailable {
+            message,
+            retry_after_secs,
+        } => async_graphql::Error::new(message).extend_with(|_, e| {
+            e.set("code", code::UNAVAILABLE);
+            e.set("retryAfter", retry_after_secs);
+        }),
         ServiceError::Internal(message) => internal(&message),
     }
 }

@@ -48,6 +48,15 @@ pub enum ServiceError {
         /// The hook's name.
         hook: String,
     },
+    /// The server cannot do this now but should soon (its disk is full); nothing was
+    /// changed, and the same request may be sent again after `retry_after_secs`.
+    #[error("{message}")]
+    Unavailable {
+        /// What is wrong, for the client.
+        message: String,
+        /// Seconds to wait before trying again.
+        retry_after_secs: u64,
+    },
     /// Something failed on our side; the client gets no details.
     #[error("{0}")]
     Internal(String),
@@ -76,6 +85,10 @@ impl From<StoreError> for ServiceError {
                 Self::bad_input("limit", error.to_string())
             }
             StoreError::TimedOut => Self::bad_input("filter", error.to_string()),
+            StoreError::Full => Self::Unavailable {
+                message: error.to_string(),
+                retry_after_secs: 5,
+            },
             StoreError::Database(_) | StoreError::Connect(_) => Self::Internal(error.to_string()),
         }
     }

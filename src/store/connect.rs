@@ -92,6 +92,9 @@ pub(super) async fn open(
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(30))
+                .after_release(|conn, _| {
+                    Box::pin(async move { Ok(outside_transaction(conn).await) })
+                })
                 .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
@@ -157,6 +160,21 @@ pub(super) async fn open(
     }
 }
 
+/// Whether a write connection coming back to the pool is outside any transaction. A commit
+/// or a statement that failed on a full disk can leave SQLite's transaction open, or gone
+/// while the driver still counts it; such a connection would hold the write lock and every
+/// later writer would wait for it ("database is locked") until a restart (issue 16). `BEGIN`
+/// succeeds only outside a transaction; a connection where it fails is closed, which ends
+/// whatever it held.
+async fn outside_transaction(conn: &mut sea_orm::sqlx::SqliteConnection) -> bool {
+    use sea_orm::sqlx::Executor as _;
+    if let Err(e) = conn.execute("BEGIN").await {
+        tracing::warn!("a database connection was left inside a transaction; closing it: {e}");
+        return false;
+    }
+    conn.execute("ROLLBACK").await.is_ok()
+}
+
 /// Gives the next statement on `conn` until `timeout` from now.
 async fn sqlite_deadline(
     conn: &mut sea_orm::sqlx::SqliteConnection,
@@ -169,20 +187,29 @@ async fn sqlite_deadline(
     Ok(())
 }
 
+/// Whether `error` says the database's disk is full (SQLite's `SQLITE_FULL`, PostgreSQL's
+/// `disk_full`).
+pub(super) fn is_disk_full(error: &DbErr) -> bool {
+    database_code(error).is_some_and(|code| code == "13" || code == "53100")
+}
+
+/// The database's own error code, if `error` carries one.
+fn database_code(error: &DbErr) -> Option<String> {
+    use sea_orm::RuntimeErr;
+    match error {
+        DbErr::Query(RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(e)))
+        | DbErr::Exec(RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(e)))
+        | DbErr::Conn(RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(e))) => {
+            e.code().map(|c| c.into_owned())
+        }
+        _ => None,
+    }
+}
+
 /// Whether `error` is the database giving up on a statement at the read deadline
 /// (PostgreSQL's `query_canceled`, SQLite's `SQLITE_INTERRUPT`).
 pub(super) fn is_timeout(error: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    let runtime = match error {
-        DbErr::Query(e) | DbErr::Exec(e) | DbErr::Conn(e) => e,
-        _ => return false,
-    };
-    match runtime {
-        RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(e)) => {
-            matches!(e.code().as_deref(), Some("57014") | Some("9"))
-        }
-        _ => false,
-    }
+    database_code(error).is_some_and(|code| code == "57014" || code == "9")
 }
 
 #[cfg(test)]

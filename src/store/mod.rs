@@ -75,6 +75,10 @@ pub enum StoreError {
     /// A read ran past the statement deadline (`HOOKQL_QUERY_TIMEOUT_MS`) and was stopped.
     #[error("the query ran longer than the server allows (HOOKQL_QUERY_TIMEOUT_MS) and was stopped; narrow the filter with `_eq` on an indexed field (`collections.<name>.indexes`) or on `id`/`ownerId`, ask for fewer rows, or use shorter `_like` patterns")]
     TimedOut,
+    /// The database's disk is full: the write was not made (a commit that failed is never
+    /// acknowledged) and may be retried once space is freed.
+    #[error("the server's disk is full, so nothing was written; try again later")]
+    Full,
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(DbErr),
@@ -87,6 +91,9 @@ impl From<DbErr> for StoreError {
     fn from(error: DbErr) -> Self {
         if connect::is_timeout(&error) {
             Self::TimedOut
+        } else if connect::is_disk_full(&error) {
+            tracing::error!("the database's disk is full: writes are refused until space is freed");
+            Self::Full
         } else {
             Self::Database(error)
         }

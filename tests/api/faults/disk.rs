@@ -42,6 +42,16 @@ async fn a_full_disk_refuses_writes_loses_none_and_writes_resume_once_space_is_b
     full_disk(PUBLIC_RULES).await;
 }
 
+#[tokio::test]
+async fn a_full_disk_fails_transactions_cleanly_and_they_resume_once_space_is_back() {
+    // A durable webhook makes every write a transaction with its delivery (to a port where
+    // nothing listens: the deliveries wait, and their retries write too).
+    let hooks = format!(
+        "{PUBLIC_RULES}hooks:\n  - name: audit\n    on: post_save\n    url: \"http://127.0.0.1:9/\"\n"
+    );
+    full_disk(&hooks).await;
+}
+
 /// Fills the disk under a server running `hooks`, then frees it.
 async fn full_disk(hooks: &str) {
     if std::env::var("HOOKQL_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
@@ -70,6 +80,11 @@ async fn full_disk(hooks: &str) {
         during.len()
     );
     assert!(!errors.is_empty(), "the disk never filled");
+    // Refusals say to come back later, not that the server broke.
+    for error in &errors {
+        assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{error}");
+        assert!(error["extensions"]["retryAfter"].is_number(), "{error}");
+    }
 
     disk.free();
     let resumed = settle_within(
