@@ -77,6 +77,7 @@ pub fn router(app: AppState, schema: ApiSchema, cors: CorsLayer) -> Router {
         .route("/graphql", get(graphql_http::get).post(graphql_http::post))
         .route("/graphiql/assets/{package}/{*path}", get(graphiql::asset))
         .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(move |request, next| {
@@ -133,17 +134,38 @@ async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 when it does not.
+/// How long `/healthz` waits for the database: a load balancer's probe must get an answer
+/// in bounded time, and a database that takes longer is not ready for requests either.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /healthz` (readiness): 200 when the database answers within [`HEALTH_TIMEOUT`], 503
+/// saying why when it does not. During an outage or a partition it answered only when the
+/// pool gave up, 30 s later, or hung as long as the partition lasted (issue 16).
 async fn healthz(State(app): State<AppState>) -> Response {
-    match app.store().ping().await {
-        Ok(()) => Json(json!({"status": "ok"})).into_response(),
-        Err(e) => {
+    let reason = match tokio::time::timeout(HEALTH_TIMEOUT, app.store().ping()).await {
+        Ok(Ok(())) => return Json(json!({"status": "ok"})).into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "reason": "database unreachable"})),
-            )
-                .into_response()
+            "database unreachable".to_string()
         }
-    }
+        Err(_) => {
+            tracing::warn!("health check: the database did not answer in time");
+            format!(
+                "the database did not answer within {} s",
+                HEALTH_TIMEOUT.as_secs()
+            )
+        }
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "unavailable", "reason": reason})),
+    )
+        .into_response()
+}
+
+/// `GET /livez` (liveness): 200 while the process serves requests, whatever the database
+/// does, so that an orchestrator restarts a stuck process but not one waiting out a
+/// database outage.
+async fn livez() -> Response {
+    Json(json!({"status": "ok"})).into_response()
 }
