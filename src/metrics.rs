@@ -50,6 +50,9 @@ pub struct DatabaseFigures {
     pub deliveries: Vec<(String, u64)>,
     /// Age of the oldest pending delivery, in seconds.
     pub oldest_pending_seconds: Option<f64>,
+    /// Whether the database answered this scrape's queries in time (1) or not (0: the
+    /// delivery figures are then missing).
+    pub up: u64,
 }
 
 /// Upper bounds of the latency buckets, in microseconds (250 µs to 10 s).
@@ -285,6 +288,11 @@ impl Metrics {
             database.oldest_pending_seconds.unwrap_or(0.0)
         );
         for (name, help, value) in [
+            (
+                "hookql_database_up",
+                "1 when the database answered this scrape in time, 0 when it did not.",
+                database.up,
+            ),
             (
                 "hookql_db_pool_connections",
                 "Database connections open in the pool.",

@@ -117,12 +117,15 @@ async fn metrics(State(app): State<AppState>) -> Response {
         pool_max,
         ..DatabaseFigures::default()
     };
-    match store.delivery_figures().await {
-        Ok((deliveries, oldest)) => {
+    // Bounded like `/healthz`: a scrape during a partition hung for 30 s (issue 16).
+    match tokio::time::timeout(HEALTH_TIMEOUT, store.delivery_figures()).await {
+        Ok(Ok((deliveries, oldest))) => {
             database.deliveries = deliveries;
             database.oldest_pending_seconds = oldest;
+            database.up = 1;
         }
-        Err(e) => tracing::warn!("cannot count hook deliveries for /metrics: {e}"),
+        Ok(Err(e)) => tracing::warn!("cannot count hook deliveries for /metrics: {e}"),
+        Err(_) => tracing::warn!("/metrics: the database did not answer in time"),
     }
     (
         [(

@@ -54,6 +54,15 @@ async fn health_says_unavailable_within_its_bound_during_a_partition_and_recover
         .await
         .expect("/livez answers");
     assert_eq!(live.status(), 200);
+    let metrics = client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("/metrics answers during the partition")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("\nhookql_database_up 0\n"), "{metrics}");
 
     proxy.flow();
     let status = settle_within(
@@ -63,4 +72,5 @@ async fn health_says_unavailable_within_its_bound_during_a_partition_and_recover
     )
     .await;
     assert_eq!(status, 200, "ready again once the database answers");
+    assert!(app.metrics().await.contains("\nhookql_database_up 1\n"));
 }
