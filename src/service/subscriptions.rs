@@ -30,39 +30,18 @@ use crate::store::{CollectionName, Document};
 const OFFLOADED_WORK: usize = 8 * 1024;
 
 /// What a subscriber's filters are tested on: a change's document, or the document before
-/// an update.
-enum Tested<'a> {
-    Change(&'a Arc<Change>),
-    Before(&'a Arc<Document>),
-}
-
-/// [`Tested`] owned, to move onto a blocking thread.
-enum Shared {
+/// an update. Shared, so that a costly test can move it to a blocking thread without a copy.
+#[derive(Clone)]
+enum Tested {
     Change(Arc<Change>),
     Before(Arc<Document>),
 }
 
-impl Tested<'_> {
+impl Tested {
     fn document(&self) -> &Document {
         match self {
             Tested::Change(change) => &change.document,
             Tested::Before(document) => document,
-        }
-    }
-
-    fn shared(&self) -> Shared {
-        match self {
-            Tested::Change(change) => Shared::Change(Arc::clone(change)),
-            Tested::Before(document) => Shared::Before(Arc::clone(document)),
-        }
-    }
-}
-
-impl Shared {
-    fn document(&self) -> &Document {
-        match self {
-            Shared::Change(change) => &change.document,
-            Shared::Before(document) => document,
         }
     }
 }
@@ -126,12 +105,11 @@ pub async fn subscribe(
     let visible = rule(&hooks, caller, &collection, Action::Read)?;
     // Listen before anything else can await, so nothing committed from here on is missed.
     let feed = state.store().watch(collection.as_str()).await?;
-    let (narrowed, before) = read_filter(state, &hooks, caller, &collection, |p| {
+    let narrowed = read_filter(state, &hooks, caller, &collection, |p| {
         p.with("filter", filter.unwrap_or(Value::Null))
             .with("subscription", true)
     })
     .await?;
-    before.commit().await?;
     // Counted from here, where the feed is listening: a client that sees the gauge rise may
     // write and expect the event (a count taken earlier raced the registration).
     Metrics::count(&state.metrics().subscriptions);
@@ -190,7 +168,7 @@ impl DocumentChanges {
         let visible = &self.visible.1;
         let document = &change.document;
         if !self
-            .passes(&[visible, &self.filter], Tested::Change(change))
+            .passes(&[visible, &self.filter], Tested::Change(change.clone()))
             .await
         {
             return Ok(None);
@@ -215,7 +193,7 @@ impl DocumentChanges {
                     ..change.document.clone()
                 });
                 if self
-                    .passes(&[visible, &self.narrowed], Tested::Before(&before))
+                    .passes(&[visible, &self.narrowed], Tested::Before(before.clone()))
                     .await
                 {
                     let before = Arc::unwrap_or_clone(before);
@@ -238,7 +216,7 @@ impl DocumentChanges {
     /// per subscriber per change, so such a test takes a fan-out turn and runs on a blocking
     /// thread: a thousand subscribers matching a megabyte each delay that change's delivery,
     /// not every other request.
-    async fn passes(&self, filters: &[&Filter], tested: Tested<'_>) -> bool {
+    async fn passes(&self, filters: &[&Filter], tested: Tested) -> bool {
         let document = tested.document();
         let work = filters
             .iter()
@@ -252,10 +230,9 @@ impl DocumentChanges {
             return false;
         };
         let filters: Vec<Filter> = filters.iter().map(|f| (*f).clone()).collect();
-        let owned = tested.shared();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            filters.iter().all(|f| f.matches(owned.document()))
+            filters.iter().all(|f| f.matches(tested.document()))
         })
         .await
         .unwrap_or(false)

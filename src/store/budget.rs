@@ -67,6 +67,11 @@ impl ConnectionBudget {
         self
     }
 
+    /// Whether what the connection holds has passed its limit.
+    pub fn is_spent(&self) -> bool {
+        self.left.load(Ordering::Relaxed) < 0
+    }
+
     /// The budget of one operation on this connection: `limit` bytes of its own, within what
     /// the connection has left.
     pub fn operation(&self, limit: usize) -> ReadBudget {
@@ -142,24 +147,6 @@ impl ReadBudget {
     pub fn release(&self) {
         if let Some((connection, held)) = &self.0.shared {
             add(&connection.left, held.swap(0, Ordering::Relaxed));
-        }
-    }
-
-    /// [`Self::left`] as it was before the last `bytes` were taken.
-    pub fn left_without(&self, bytes: usize) -> Result<(), StoreError> {
-        match &self.0.shared {
-            Some((connection, _))
-                if connection
-                    .left
-                    .load(Ordering::Relaxed)
-                    .saturating_add(signed(bytes))
-                    < 0 =>
-            {
-                Err(StoreError::ConnectionTooLarge {
-                    limit: connection.limit,
-                })
-            }
-            _ => Ok(()),
         }
     }
 

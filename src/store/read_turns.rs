@@ -66,7 +66,8 @@ impl ReadTurns {
     }
 
     /// How many clients hold or wait for turns now.
-    pub fn clients(&self) -> usize {
+    #[cfg(test)]
+    fn clients(&self) -> usize {
         self.clients
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -71,14 +71,14 @@ impl Operation {
     /// too many messages wait. An answer itself may cross the limit (a query that read just
     /// under it writes a little more text than it read), as a mutation's answer may.
     fn queue_answer(&self, text: String) -> bool {
-        let share = self.connection.operation(usize::MAX);
-        share.take(text.len());
         self.budget.release();
-        if share.left_without(text.len()).is_err() {
+        if self.connection.is_spent() {
             let most = self.app.settings().max_response_bytes;
             self.disconnect.request(format!("too slow: more than {most} bytes were waiting to be sent (HOOKQL_MAX_RESPONSE_BYTES); reconnect and read again"));
             return false;
         }
+        let share = self.connection.operation(usize::MAX);
+        share.take(text.len());
         self.send(Outgoing::holding(Message::Text(text.into()), Some(share)))
     }
 

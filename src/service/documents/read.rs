@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::super::hooks::{self, Before};
+use super::super::hooks;
 use super::super::{hidden, input, ServiceError};
 use super::{about, collection, not_found, rule, target, Action};
 use crate::auth::Caller;
@@ -45,14 +45,14 @@ pub struct ListRequest {
 }
 
 /// `pre_read`: the filter hooks leave (ANDed with the read rule by the caller, so a hook can
-/// narrow what is seen, never widen it).
+/// narrow what is seen, never widen it). What the hooks wrote is committed on return.
 pub(in crate::service) async fn read_filter(
     state: &AppState,
     hooks: &Arc<HooksConfig>,
     caller: &Caller,
     collection: &CollectionName,
     build: impl FnOnce(Payload) -> Payload,
-) -> Result<(Filter, Before), ServiceError> {
+) -> Result<Filter, ServiceError> {
     let mut before = hooks::before(state, hooks, Event::PreRead, &about(collection), || {
         build(Payload::new(Event::PreRead, caller).with("collection", collection.as_str()))
     })
@@ -67,10 +67,8 @@ pub(in crate::service) async fn read_filter(
     // read inside their transaction, a client's filter would run on a write connection with
     // no query timeout and no per-client turn, and on SQLite hold every writer back while it
     // ran. So a hook's write stays even when the read then fails, as an audit should.
-    if let Some(tx) = before.tx.take() {
-        tx.commit().await?;
-    }
-    Ok((filter, before))
+    before.commit().await?;
+    Ok(filter)
 }
 
 /// `post_read`: the documents hooks leave in place of `documents`.
@@ -150,12 +148,10 @@ pub(super) async fn mutation_view(
     if !hooks.has_chain(Event::PreRead) {
         return Ok(Filter::always());
     }
-    let (narrowed, before) = read_filter(state, hooks, caller, collection, |p| {
+    read_filter(state, hooks, caller, collection, |p| {
         p.with("document_id", id).with("operation", operation)
     })
-    .await?;
-    before.commit().await?;
-    Ok(narrowed)
+    .await
 }
 
 /// A mutation's answer as `post_read` hooks leave it for the caller. The write happened
@@ -211,20 +207,19 @@ pub async fn get(
     let (collection, id) = target(collection_name, id)?;
     let hooks = state.runner().config();
     let visible = rule(&hooks, caller, &collection, Action::Read)?;
-    let (narrowed, before) = read_filter(state, &hooks, caller, &collection, |p| {
+    let narrowed = read_filter(state, &hooks, caller, &collection, |p| {
         p.with("document_id", id.as_str())
     })
     .await?;
     let found = state
         .store()
         .get_document(
-            before.tx.as_ref(),
+            None,
             &collection,
             &id,
             &Filter::And(vec![visible, narrowed]),
         )
         .await?;
-    before.commit().await?;
     let found = found.ok_or_else(|| not_found(&collection, &id))?;
     read_result(state, &hooks, caller, &collection, vec![found])
         .await?
@@ -264,13 +259,13 @@ pub async fn list(
     hidden::check_sort(rules, caller, &collection, &sort)?;
     let visible = rule(&hooks, caller, &collection, Action::Read)?;
     let client_filter = request.filter.clone().unwrap_or(Value::Null);
-    let (filter, before) = if hooks.has_chain(Event::PreRead) {
+    let filter = if hooks.has_chain(Event::PreRead) {
         read_filter(state, &hooks, caller, &collection, |p| {
             p.with("filter", client_filter)
         })
         .await?
     } else {
-        (filter, hooks::Before::none())
+        filter
     };
     let query = ListQuery {
         filter: Filter::And(vec![visible, filter]),
@@ -282,9 +277,8 @@ pub async fn list(
     };
     let mut page = state
         .store()
-        .list_documents(before.tx.as_ref(), &collection, &query)
+        .list_documents(None, &collection, &query)
         .await?;
-    before.commit().await?;
     page.items = read_result(state, &hooks, caller, &collection, page.items).await?;
     Ok(page)
 }
