@@ -35,6 +35,8 @@ pub struct Metrics {
     pub hook_seconds: Family<Histogram>,
     /// Hook runs not recorded in `hook_runs` because the recorder was behind.
     pub hook_runs_unrecorded_total: AtomicU64,
+    /// Claim queries the delivery worker ran (a worker that spins shows here).
+    pub delivery_claims_total: AtomicU64,
 }
 
 /// Figures read from the database when `/metrics` is scraped.
@@ -358,6 +360,12 @@ impl Metrics {
             "counter",
             "Hook runs counted here but not recorded for hookRuns (the recorder was behind).",
             &self.hook_runs_unrecorded_total,
+        );
+        metric(
+            "hookql_delivery_claims_total",
+            "counter",
+            "Claim queries the delivery worker ran; it claims when told of work, when a retry falls due and once per poll interval.",
+            &self.delivery_claims_total,
         );
         out
     }

@@ -11,6 +11,7 @@ mod m20261129_000005_create_server_secrets;
 mod m20261129_000006_create_realtime_interest;
 mod m20261130_000007_create_hook_runs;
 mod m20261201_000008_create_revoked_users;
+mod m20261202_000009_index_pending_deliveries_by_key;
 
 /// The ordered list of migrations; append, never edit one that has shipped.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_create_realtime_interest::Migration),
             Box::new(m20261130_000007_create_hook_runs::Migration),
             Box::new(m20261201_000008_create_revoked_users::Migration),
+            Box::new(m20261202_000009_index_pending_deliveries_by_key::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use crate::hooks::dry_run::{Report, StepReport};
 use crate::hooks::reload::HooksStatus;
 use crate::hooks::runs::RunOutcome;
 use crate::service::hook_admin;
-use crate::store::deliveries::{Delivery, DeliveryPage, DeliveryStatus};
+use crate::store::deliveries::{Delivery, DeliveryPage, DeliveryStatus, WAITING};
 use crate::store::hook_runs::{HookRun, HookRunQuery};
 
 /// Where a durable delivery stands.
@@ -57,7 +57,8 @@ pub struct HookDeliveryObject {
     pub last_status: Option<i32>,
     /// What went wrong last (our words; never the receiver's body).
     pub last_error: Option<String>,
-    /// When the next attempt is due (pending deliveries only).
+    /// When the next attempt is due (pending deliveries only): while one is out, when it
+    /// counts as lost; null while waiting for an earlier delivery of the same document.
     pub next_attempt_at: Option<DateTime>,
     /// When the write recorded it.
     pub created_at: DateTime,
@@ -83,7 +84,8 @@ impl From<Delivery> for HookDeliveryObject {
             attempts: d.attempts,
             last_status: d.last_status,
             last_error: d.last_error,
-            next_attempt_at: (status == DeliveryStatusObject::Pending)
+            next_attempt_at: (status == DeliveryStatusObject::Pending
+                && d.next_attempt_at != WAITING)
                 .then_some(DateTime(d.next_attempt_at)),
             created_at: DateTime(d.created_at),
             updated_at: DateTime(d.updated_at),

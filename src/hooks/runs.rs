@@ -126,6 +126,11 @@ impl Recorder {
         }
     }
 
+    /// Where runs are counted (and the delivery worker counts its claims).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// Counts `run` and queues its record; never waits.
     pub fn record(&self, run: Ran<'_>) {
         let elapsed = run.started.elapsed();

@@ -103,6 +103,15 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the process.
+    pub fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal}");
+    }
+
     /// SIGKILL: no shutdown, no goodbye.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,7 +1,13 @@
-//! A circuit breaker per URL, per instance: after a run of failures the URL is paused, then
-//! probed by a single delivery; success closes it, failure pauses it again for longer. While
-//! paused, deliveries wait in the outbox without spending their attempts, so a receiver that
-//! is down for an hour is not hammered and its events are not declared dead.
+//! A circuit breaker per URL, per instance: after a run of failures the URL is paused; while
+//! it is, a single delivery probes it every few seconds, and the others wait in the outbox
+//! without spending their attempts, so a receiver that is down for an hour is neither
+//! hammered nor has its events declared dead. A probe that succeeds closes the circuit, and
+//! the worker sends the backlog at once, at the receiver's pace.
+//!
+//! Probes do not slow down as the pause grows (issue 16: with pauses of 5, 10, 20, 40 s a
+//! receiver that was up for 10 s between outages got nothing, and one back for good waited
+//! half a minute): the pause only decides how long waiting deliveries are put off for, which
+//! bounds how often they are rewritten; the probe decides when they go.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +19,8 @@ pub const FAILURES_TO_OPEN: u32 = 5;
 pub const FIRST_PAUSE: Duration = Duration::from_secs(5);
 /// Longest pause.
 pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+/// Longest time between two probes of a paused URL.
+pub const PROBE_EVERY: Duration = Duration::from_secs(3);
 /// How long other deliveries wait while a probe is out.
 const PROBE_WAIT: Duration = Duration::from_secs(1);
 
@@ -26,7 +34,19 @@ pub struct Breakers {
 struct Circuit {
     failures: u32,
     pauses: u32,
-    paused_until: Option<Instant>,
+    open: Option<Open>,
+}
+
+/// A paused URL.
+#[derive(Debug)]
+struct Open {
+    /// Until when deliveries are put off.
+    paused_until: Instant,
+    /// When the next probe may go.
+    next_probe: Instant,
+    /// A delivery was put off to `next_probe`, to be the probe.
+    probe_booked: bool,
+    /// A probe is out.
     probing: bool,
 }
 
@@ -39,45 +59,70 @@ pub enum Admit {
     Wait(Duration),
 }
 
+/// What an attempt's result did to its URL's circuit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Turned {
+    /// Nothing changed.
+    Same,
+    /// The URL is paused (again).
+    Paused,
+    /// A paused URL answered: its waiting deliveries may go now.
+    Resumed,
+}
+
 impl Breakers {
     /// Whether a delivery to `url` may be sent at `now`.
     pub fn admit(&self, url: &str, now: Instant) -> Admit {
         let mut urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(circuit) = urls.get_mut(url) else {
+        let Some(open) = urls.get_mut(url).and_then(|c| c.open.as_mut()) else {
             return Admit::Go;
         };
-        match circuit.paused_until {
-            None => Admit::Go,
-            Some(until) if now < until => Admit::Wait(until - now),
-            Some(_) if circuit.probing => Admit::Wait(PROBE_WAIT),
-            Some(_) => {
-                circuit.probing = true;
-                Admit::Go
-            }
+        if open.probing {
+            return Admit::Wait(PROBE_WAIT);
         }
+        if now >= open.next_probe {
+            open.probing = true;
+            return Admit::Go;
+        }
+        if !open.probe_booked {
+            open.probe_booked = true;
+            return Admit::Wait(open.next_probe - now);
+        }
+        Admit::Wait(open.paused_until.max(open.next_probe) - now)
     }
 
     /// Records an attempt's result; `failed` only for failures that say the receiver is in
-    /// trouble (the ones retried). Whether this failure paused the URL.
-    pub fn record(&self, url: &str, failed: bool, now: Instant) -> bool {
+    /// trouble (the ones retried).
+    pub fn record(&self, url: &str, failed: bool, now: Instant) -> Turned {
         let mut urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
         if !failed {
-            urls.remove(url);
-            return false;
+            let was_open = urls.remove(url).is_some_and(|c| c.open.is_some());
+            return if was_open {
+                Turned::Resumed
+            } else {
+                Turned::Same
+            };
         }
         let circuit = urls.entry(url.to_string()).or_default();
         circuit.failures += 1;
-        let reopen = circuit.probing
-            || (circuit.paused_until.is_none() && circuit.failures >= FAILURES_TO_OPEN);
-        if reopen {
-            circuit.probing = false;
-            circuit.pauses += 1;
-            let pause = FIRST_PAUSE
-                .saturating_mul(1 << (circuit.pauses - 1).min(16))
-                .min(MAX_PAUSE);
-            circuit.paused_until = Some(now + pause);
+        let pause = match &circuit.open {
+            Some(open) => open.probing,
+            None => circuit.failures >= FAILURES_TO_OPEN,
+        };
+        if !pause {
+            return Turned::Same;
         }
-        reopen
+        circuit.pauses += 1;
+        let pause = FIRST_PAUSE
+            .saturating_mul(1 << (circuit.pauses - 1).min(16))
+            .min(MAX_PAUSE);
+        circuit.open = Some(Open {
+            paused_until: now + pause,
+            next_probe: now + pause.min(PROBE_EVERY),
+            probe_booked: false,
+            probing: false,
+        });
+        Turned::Paused
     }
 }
 
@@ -90,24 +135,52 @@ mod tests {
         let breakers = Breakers::default();
         let t0 = Instant::now();
         for _ in 1..FAILURES_TO_OPEN {
-            assert!(!breakers.record("u", true, t0));
+            assert_eq!(breakers.record("u", true, t0), Turned::Same);
             assert_eq!(breakers.admit("u", t0), Admit::Go);
         }
-        assert!(breakers.record("u", true, t0));
-        assert_eq!(breakers.admit("u", t0), Admit::Wait(FIRST_PAUSE));
+        assert_eq!(breakers.record("u", true, t0), Turned::Paused);
+        assert_eq!(
+            breakers.admit("u", t0),
+            Admit::Wait(PROBE_EVERY),
+            "the probe"
+        );
+        assert_eq!(
+            breakers.admit("u", t0),
+            Admit::Wait(FIRST_PAUSE),
+            "the rest"
+        );
         assert_eq!(breakers.admit("other", t0), Admit::Go);
-        let later = t0 + FIRST_PAUSE;
-        assert_eq!(breakers.admit("u", later), Admit::Go, "one probe");
-        assert_eq!(breakers.admit("u", later), Admit::Wait(PROBE_WAIT));
-        assert!(
-            breakers.record("u", true, later),
+        let probe = t0 + PROBE_EVERY;
+        assert_eq!(breakers.admit("u", probe), Admit::Go, "one probe");
+        assert_eq!(breakers.admit("u", probe), Admit::Wait(PROBE_WAIT));
+        assert_eq!(
+            breakers.record("u", true, probe),
+            Turned::Paused,
             "a failed probe pauses again"
         );
-        assert_eq!(breakers.admit("u", later), Admit::Wait(FIRST_PAUSE * 2));
-        let much_later = later + FIRST_PAUSE * 2;
-        assert_eq!(breakers.admit("u", much_later), Admit::Go);
-        breakers.record("u", false, much_later);
-        assert_eq!(breakers.admit("u", much_later), Admit::Go);
-        assert_eq!(breakers.admit("u", much_later), Admit::Go, "closed again");
+        assert_eq!(breakers.admit("u", probe), Admit::Wait(PROBE_EVERY));
+        assert_eq!(breakers.admit("u", probe), Admit::Wait(FIRST_PAUSE * 2));
+        let next = probe + PROBE_EVERY;
+        assert_eq!(breakers.admit("u", next), Admit::Go);
+        assert_eq!(breakers.record("u", false, next), Turned::Resumed);
+        assert_eq!(breakers.admit("u", next), Admit::Go);
+        assert_eq!(breakers.admit("u", next), Admit::Go, "closed again");
+        assert_eq!(breakers.record("u", false, next), Turned::Same);
+    }
+
+    #[test]
+    fn probes_stay_frequent_however_long_the_pause_grows() {
+        let breakers = Breakers::default();
+        let mut now = Instant::now();
+        for _ in 0..FAILURES_TO_OPEN {
+            breakers.record("u", true, now);
+        }
+        for _ in 0..12 {
+            now += PROBE_EVERY;
+            assert_eq!(breakers.admit("u", now), Admit::Go);
+            assert_eq!(breakers.record("u", true, now), Turned::Paused);
+        }
+        assert_eq!(breakers.admit("u", now), Admit::Wait(PROBE_EVERY));
+        assert_eq!(breakers.admit("u", now), Admit::Wait(MAX_PAUSE));
     }
 }

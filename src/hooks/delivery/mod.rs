@@ -7,6 +7,7 @@
 //! sends it again (with the same `webhook-id`, for receivers to de-duplicate).
 
 pub mod breaker;
+mod send;
 pub mod worker;
 
 use std::sync::{Arc, Mutex};
@@ -22,9 +23,9 @@ use crate::store::deliveries::{Delivery, NewDelivery};
 
 pub use worker::Worker;
 
-/// Deliveries handed to the worker and not yet started; past this, new ones wait for their
-/// lease to run out and are claimed like rows left by a crash.
-const HANDOFF_CAPACITY: usize = 4096;
+/// Deliveries handed to the worker and not yet taken in; past this, new ones are released
+/// by the worker to be claimed like any other row.
+const HANDOFF_CAPACITY: usize = 1024;
 /// Added to the longest hook timeout to make a claim's lease: a row is taken over only when
 /// its holder cannot still be sending it.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
@@ -37,6 +38,8 @@ pub struct Outbox {
     wake: Notify,
     handoff: mpsc::Sender<Delivery>,
     inbox: Mutex<Option<mpsc::Receiver<Delivery>>>,
+    /// Rows the hand-off had no room for (id, attempts), for the worker to release.
+    overflow: Mutex<Vec<(i64, i32)>>,
 }
 
 impl Outbox {
@@ -48,6 +51,7 @@ impl Outbox {
             wake: Notify::new(),
             handoff,
             inbox: Mutex::new(Some(inbox)),
+            overflow: Mutex::new(Vec::new()),
         })
     }
 
@@ -68,13 +72,23 @@ impl Outbox {
         for row in rows {
             if row.ordering_key.is_some() {
                 claim = true;
-            } else if self.handoff.try_send(row).is_err() {
-                tracing::debug!("delivery hand-off full; the row is sent once its lease ends");
+            } else if let Err(e) = self.handoff.try_send(row) {
+                let row = e.into_inner();
+                self.overflow
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((row.id, row.attempts));
+                claim = true;
             }
         }
         if claim {
             self.wake();
         }
+    }
+
+    /// The rows the hand-off had no room for since the last call.
+    fn take_overflow(&self) -> Vec<(i64, i32)> {
+        std::mem::take(&mut *self.overflow.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The receiving end of the hand-off, for the one worker.

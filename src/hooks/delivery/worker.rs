@@ -1,34 +1,38 @@
-//! The delivery worker: sends deliveries (many at once, bounded), and records each outcome:
-//! delivered, retried later with backoff, deferred while the URL's circuit is open, or dead.
+//! The delivery worker: sends deliveries (many at once, bounded), keeps the leases of those
+//! it holds, and has each outcome recorded: delivered, retried later with backoff, deferred
+//! while the URL's circuit is open, or dead. How one delivery is sent is [`super::send`].
 //!
 //! Fresh deliveries are handed over by the operation that committed them, already leased to
 //! this worker, so the common case costs no claim query. Everything else is claimed from the
-//! outbox: when woken (an ordered delivery was committed or finished, an admin asked for a
-//! retry), when a retry falls due, and at least every poll interval, which is how rows left
-//! by a crash, past their lease, or recorded by another instance are found. Outcomes are
-//! written by a recorder task in batches, so a busy worker adds few writes.
+//! outbox: when woken (an ordered delivery was committed or ended, an admin asked for a
+//! retry, a paused URL answered), when a retry falls due, and at least every poll interval,
+//! which is how rows left by a crash, past their lease, or recorded by another instance are
+//! found. Rows waiting in memory have their leases renewed, so however long a slow receiver
+//! keeps them waiting, no other claim takes them (issue 16). Outcomes are written by a
+//! recorder task in batches, so a busy worker adds few writes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinSet};
 
-use super::breaker::{Admit, Breakers};
+use super::breaker::Breakers;
+use super::send::attempt;
 use super::{lease, Outbox};
-use crate::hooks::config::{Binding, HooksConfig, Webhook};
-use crate::hooks::runs::{Ran, Recorder, RunOutcome};
-use crate::hooks::webhook::{Call, WebhookClient};
-use crate::hooks::{Event, HooksHandle};
-use crate::store::deliveries::{now_micros, Attempted, Delivery};
+use crate::hooks::runs::Recorder;
+use crate::hooks::webhook::WebhookClient;
+use crate::hooks::HooksHandle;
+use crate::metrics::Metrics;
+use crate::store::deliveries::{now_micros, Delivery, Finished};
 use crate::store::Store;
 
 /// Sends in flight at once per instance.
 const MAX_IN_FLIGHT: usize = 64;
-/// Handed-over deliveries waiting for a send slot; past this the hand-off channel fills.
-const MAX_QUEUED: usize = 1024;
+/// Handed-over deliveries waiting for a send slot; past this they are released to be claimed
+/// later, by any worker.
+const MAX_QUEUED: usize = 4096;
 /// Most rows claimed by one statement.
 const CLAIM_BATCH: usize = 32;
 /// Most outcomes written in one go.
@@ -37,22 +41,31 @@ const RECORD_BATCH: usize = 256;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What the worker and its sends share.
-struct Shared {
-    store: Store,
+pub(super) struct Shared {
+    pub(super) store: Store,
+    pub(super) client: WebhookClient,
+    pub(super) breakers: Breakers,
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) outcomes: mpsc::UnboundedSender<Finished>,
+    pub(super) recorder: Arc<Recorder>,
     hooks: Arc<HooksHandle>,
-    client: WebhookClient,
-    breakers: Breakers,
-    outbox: Arc<Outbox>,
-    outcomes: mpsc::UnboundedSender<(i64, Attempted)>,
-    recorder: Arc<Recorder>,
 }
 
 /// One instance's delivery worker.
 pub struct Worker {
     shared: Arc<Shared>,
-    results: mpsc::UnboundedReceiver<(i64, Attempted)>,
+    results: mpsc::UnboundedReceiver<Finished>,
     poll: Duration,
     retention: Duration,
+}
+
+/// The rows a worker holds: waiting for a send slot, or being sent (by task).
+#[derive(Default)]
+struct Held {
+    queued: VecDeque<Delivery>,
+    sending: HashMap<task::Id, (i64, i32)>,
+    /// Leases to give back without an attempt.
+    released: Vec<(i64, i32)>,
 }
 
 impl Worker {
@@ -93,35 +106,55 @@ impl Worker {
             tracing::error!("a second delivery worker for one outbox; not started");
             return;
         };
+        let metrics = shared.recorder.metrics().clone();
         let recorder = tokio::spawn(record(
             shared.store.clone(),
             shared.outbox.owner().to_string(),
             self.results,
         ));
+        let owner = shared.outbox.owner().to_string();
         let mut sends = JoinSet::new();
-        let mut queued: VecDeque<Delivery> = VecDeque::new();
+        let mut held = Held::default();
         let mut claim_now = true;
         let mut next_look = Instant::now();
+        let mut next_renewal = Instant::now();
         let mut last_prune: Option<Instant> = None;
         loop {
             let config = shared.hooks.current();
+            let lease = lease(&config);
             while sends.len() < MAX_IN_FLIGHT {
-                let Some(row) = queued.pop_front() else { break };
-                sends.spawn(attempt(shared.clone(), config.clone(), row));
+                let Some(row) = held.queued.pop_front() else {
+                    break;
+                };
+                let key = (row.id, row.attempts);
+                let handle = sends.spawn(attempt(shared.clone(), config.clone(), row));
+                held.sending.insert(handle.id(), key);
+            }
+            held.released.extend(shared.outbox.take_overflow());
+            if !held.released.is_empty() {
+                let released = std::mem::take(&mut held.released);
+                if let Err(e) = shared.store.release_deliveries(&owner, &released).await {
+                    tracing::warn!(
+                        "cannot release hook deliveries (their leases run out by themselves): {e}"
+                    );
+                }
+                claim_now = true;
+            }
+            if Instant::now() >= next_renewal {
+                next_renewal = Instant::now() + lease / 3;
+                renew(&shared.store, &owner, lease, &mut held).await;
             }
             let room = MAX_IN_FLIGHT.saturating_sub(sends.len()).min(CLAIM_BATCH);
             if claim_now && room > 0 {
                 claim_now = false;
-                let owner = shared.outbox.owner();
-                match shared
-                    .store
-                    .claim_deliveries(owner, lease(&config), room)
-                    .await
-                {
+                Metrics::count(&metrics.delivery_claims_total);
+                match shared.store.claim_deliveries(&owner, lease, room).await {
                     Ok(rows) => {
                         claim_now = rows.len() == room;
                         for row in rows {
-                            sends.spawn(attempt(shared.clone(), config.clone(), row));
+                            let key = (row.id, row.attempts);
+                            let handle = sends.spawn(attempt(shared.clone(), config.clone(), row));
+                            held.sending.insert(handle.id(), key);
                         }
                     }
                     Err(e) => tracing::warn!("cannot claim hook deliveries: {e}"),
@@ -137,36 +170,45 @@ impl Worker {
             }
             if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 last_prune = Some(Instant::now());
-                match shared.store.prune_delivered(self.retention).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deliveries = n, "pruned delivered hook deliveries"),
-                    Err(e) => tracing::warn!("cannot prune hook deliveries: {e}"),
-                }
+                prune(&shared.store, self.retention).await;
             }
             if claim_now && sends.len() < MAX_IN_FLIGHT {
                 continue;
             }
             tokio::select! {
-                Some(row) = inbox.recv(), if queued.len() < MAX_QUEUED => {
-                    queued.push_back(row);
-                    while queued.len() < MAX_QUEUED {
-                        match inbox.try_recv() {
-                            Ok(row) => queued.push_back(row),
-                            Err(_) => break,
-                        }
+                Some(row) = inbox.recv() => {
+                    take(&mut held, row);
+                    while let Ok(row) = inbox.try_recv() {
+                        take(&mut held, row);
                     }
                 }
                 _ = shared.outbox.wake.notified() => claim_now = true,
-                Some(ended) = sends.join_next(), if !sends.is_empty() => {
+                Some(ended) = sends.join_next_with_id(), if !sends.is_empty() => {
+                    let (id, retry_at) = match ended {
+                        Ok((id, retry_at)) => (id, retry_at),
+                        Err(e) => (e.id(), None),
+                    };
+                    held.sending.remove(&id);
                     // A retry this worker just scheduled: look again when it falls due.
-                    if let Ok(Some(due)) = ended {
+                    if let Some(due) = retry_at {
                         let wait = u64::try_from(due - now_micros()).unwrap_or(0);
                         next_look = next_look.min(Instant::now() + Duration::from_micros(wait));
                     }
                 }
-                _ = tokio::time::sleep_until(next_look.into()) => claim_now = true,
+                _ = tokio::time::sleep_until(next_look.into()) => {
+                    claim_now = true;
+                    next_look = Instant::now() + self.poll;
+                }
+                _ = tokio::time::sleep_until(next_renewal.into()) => {}
                 _ = stopped.changed() => break,
             }
+        }
+        // Rows never sent go back without an attempt, for the next start or another instance.
+        let unsent: Vec<(i64, i32)> = held.queued.iter().map(|r| (r.id, r.attempts)).collect();
+        if let Err(e) = shared.store.release_deliveries(&owner, &unsent).await {
+            tracing::warn!(
+                "cannot release unsent hook deliveries (their leases run out by themselves): {e}"
+            );
         }
         if tokio::time::timeout(grace, async { while sends.join_next().await.is_some() {} })
             .await
@@ -182,13 +224,55 @@ impl Worker {
     }
 }
 
+/// Queues a handed-over row, or gives it back when the queue is full.
+fn take(held: &mut Held, row: Delivery) {
+    if held.queued.len() < MAX_QUEUED {
+        held.queued.push_back(row);
+    } else {
+        held.released.push((row.id, row.attempts));
+    }
+}
+
+/// Renews the leases of every row held; queued rows whose lease was lost (taken over while
+/// this instance was stopped, say) are dropped, since another worker sends them now.
+async fn renew(store: &Store, owner: &str, lease: Duration, held: &mut Held) {
+    let rows: Vec<(i64, i32)> = held
+        .queued
+        .iter()
+        .map(|r| (r.id, r.attempts))
+        .chain(held.sending.values().copied())
+        .collect();
+    match store.renew_deliveries(owner, lease, &rows).await {
+        Ok(kept) => {
+            let kept: std::collections::HashSet<i64> = kept.into_iter().collect();
+            let before = held.queued.len();
+            held.queued.retain(|r| kept.contains(&r.id));
+            if held.queued.len() < before {
+                tracing::warn!(
+                    lost = before - held.queued.len(),
+                    "hook deliveries waiting here were taken over by another worker; not sending them"
+                );
+            }
+        }
+        Err(e) => tracing::warn!("cannot renew hook delivery leases: {e}"),
+    }
+}
+
+/// Deletes delivered rows past their retention, and frees waiting rows nothing is ahead of.
+async fn prune(store: &Store, retention: Duration) {
+    match store.prune_delivered(retention).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deliveries = n, "pruned delivered hook deliveries"),
+        Err(e) => tracing::warn!("cannot prune hook deliveries: {e}"),
+    }
+    if let Err(e) = store.free_waiting_deliveries().await {
+        tracing::warn!("cannot free waiting hook deliveries: {e}");
+    }
+}
+
 /// Writes outcomes as they come, batching whatever has piled up meanwhile; ends when every
 /// sender is gone.
-async fn record(
-    store: Store,
-    owner: String,
-    mut results: mpsc::UnboundedReceiver<(i64, Attempted)>,
-) {
+async fn record(store: Store, owner: String, mut results: mpsc::UnboundedReceiver<Finished>) {
     let mut batch = Vec::new();
     while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let count = batch.len() as u64;
@@ -199,170 +283,6 @@ async fn record(
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!("cannot record delivery attempts (they will be retried): {e}"),
-        }
-    }
-}
-
-/// Sends one delivery and hands its outcome to the recorder; when it is to be retried, when.
-async fn attempt(shared: Arc<Shared>, config: Arc<HooksConfig>, row: Delivery) -> Option<i64> {
-    let found = config
-        .binding(&row.hook)
-        .and_then(|b| b.durable_webhook().map(|w| (b, w.clone())));
-    let outcome = match found {
-        None => Attempted::Dead {
-            status: None,
-            error: format!(
-                "hook `{}` is no longer a durable url hook in hooks.yaml; retry the delivery once it is back",
-                row.hook
-            ),
-        },
-        Some((binding, webhook)) => {
-            let started = Instant::now();
-            let outcome = send(&shared, binding, &webhook, &row).await;
-            record_run(&shared, &config, binding, &row, &outcome, started);
-            outcome
-        }
-    };
-    log(&row, &outcome);
-    let retry_at = match &outcome {
-        Attempted::Retry { at, .. } | Attempted::Deferred { at, .. } => Some(*at),
-        _ => None,
-    };
-    let _ = shared.outcomes.send((row.id, outcome));
-    if row.ordering_key.is_some() {
-        // The next delivery for this document may go now.
-        shared.outbox.wake();
-    }
-    retry_at
-}
-
-/// Counts and records an attempt as a run of its hook (a paused URL's skipped turn is not a
-/// run).
-fn record_run(
-    shared: &Shared,
-    config: &HooksConfig,
-    binding: &Binding,
-    row: &Delivery,
-    outcome: &Attempted,
-    started: Instant,
-) {
-    let (outcome, error) = match outcome {
-        Attempted::Delivered { .. } => (RunOutcome::Continue, None),
-        Attempted::Retry { error, .. } | Attempted::Dead { error, .. } => {
-            (RunOutcome::of_failure(error), Some(error.as_str()))
-        }
-        Attempted::Deferred { .. } => return,
-    };
-    let payload = match serde_json::from_str::<Value>(&row.payload) {
-        Ok(Value::Object(fields)) => fields,
-        _ => serde_json::Map::new(),
-    };
-    shared.recorder.record(Ran {
-        config: &config.config,
-        binding,
-        event: Event::from_name(&row.event).unwrap_or(Event::PostSave),
-        payload: &payload,
-        outcome,
-        started,
-        error,
-    });
-}
-
-async fn send(shared: &Shared, binding: &Binding, webhook: &Webhook, row: &Delivery) -> Attempted {
-    let url = webhook.url.as_str();
-    if let Admit::Wait(wait) = shared.breakers.admit(url, Instant::now()) {
-        return Attempted::Deferred {
-            at: now_micros() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2),
-            note: "paused: the URL keeps failing (circuit breaker); it is probed before deliveries resume".into(),
-        };
-    }
-    let attempt = row.attempts + 1;
-    let body = if attempt == 1 {
-        // Stored with `attempt: 1`.
-        row.payload.clone().into_bytes()
-    } else {
-        match serde_json::from_str::<Value>(&row.payload) {
-            Ok(Value::Object(mut fields)) => {
-                fields.insert("attempt".into(), Value::from(attempt));
-                serde_json::to_vec(&fields).unwrap_or_default()
-            }
-            _ => {
-                return Attempted::Dead {
-                    status: None,
-                    error: "the stored payload is not a JSON object".into(),
-                }
-            }
-        }
-    };
-    let event = Event::from_name(&row.event).unwrap_or(Event::PostSave);
-    let result = shared
-        .client
-        .post(Call {
-            hook: &binding.name,
-            event,
-            webhook,
-            message_id: &row.event_id,
-            body,
-            timeout: binding.timeout,
-        })
-        .await;
-    match result {
-        Ok(answer) => {
-            shared.breakers.record(url, false, Instant::now());
-            Attempted::Delivered {
-                status: answer.status,
-            }
-        }
-        Err(failure) => {
-            let policy = &webhook.retry;
-            let retried = policy.retries(failure.status);
-            if shared.breakers.record(url, retried, Instant::now()) {
-                tracing::warn!(hook = %binding.name, "the hook's URL keeps failing; pausing its deliveries");
-            }
-            if retried && (attempt as u32) < policy.max_attempts {
-                let wait = policy
-                    .delay_after(attempt as u32)
-                    .max(failure.retry_after.unwrap_or_default());
-                Attempted::Retry {
-                    at: now_micros() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2),
-                    status: failure.status,
-                    error: failure.message,
-                }
-            } else {
-                let why = if retried {
-                    format!(
-                        "{} (attempt {attempt} of {})",
-                        failure.message, policy.max_attempts
-                    )
-                } else {
-                    format!(
-                        "{} (not retried: see the hook's retry.retry_on)",
-                        failure.message
-                    )
-                };
-                Attempted::Dead {
-                    status: failure.status,
-                    error: why,
-                }
-            }
-        }
-    }
-}
-
-fn log(row: &Delivery, outcome: &Attempted) {
-    let attempt = row.attempts + 1;
-    match outcome {
-        Attempted::Delivered { status } => {
-            tracing::debug!(hook = %row.hook, delivery = row.id, attempt, status, "delivered")
-        }
-        Attempted::Retry { error, .. } => {
-            tracing::warn!(hook = %row.hook, delivery = row.id, attempt, "delivery failed, will retry: {error}")
-        }
-        Attempted::Dead { error, .. } => {
-            tracing::error!(hook = %row.hook, delivery = row.id, attempt, "delivery is dead: {error}")
-        }
-        Attempted::Deferred { .. } => {
-            tracing::debug!(hook = %row.hook, delivery = row.id, "delivery deferred: URL paused")
         }
     }
 }

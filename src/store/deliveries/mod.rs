@@ -1,11 +1,18 @@
 //! The outbox of durable webhook deliveries (`hook_deliveries`): recorded with the write they
-//! report, claimed by workers under a lease, finished with a fenced update.
+//! report, claimed by workers under a lease ([`lease`]), finished with a fenced update.
 //!
 //! Claiming is one statement: on PostgreSQL the candidate rows are locked with `FOR UPDATE
 //! SKIP LOCKED`, so several instances sharing the table never take the same row, and the lease
 //! (`lease_until`) hands a row to another worker only once its holder is surely gone. A
-//! worker's result is written only while it still holds the lease (`lease_owner`), so a late
-//! worker cannot overwrite a newer attempt's outcome. Times are microseconds since the epoch.
+//! worker's result is written only while it still holds the lease (`lease_owner`, and the
+//! `attempts` it was claimed with), so a late worker cannot overwrite a newer attempt's
+//! outcome. Times are microseconds since the epoch.
+//!
+//! `next_attempt_at` says when a row may be claimed, so that a claim only ever reads rows it
+//! can take (issue 16: it used to wade through every leased and every waiting row, and took
+//! over a second with a few thousand pending): a leased row's is its lease's end, and a row
+//! waiting behind an earlier delivery of its document (`per_document`) holds [`WAITING`] until
+//! that one ends.
 
 use std::time::Duration;
 
@@ -14,6 +21,15 @@ use sea_orm::FromQueryResult;
 use super::sql::Sql;
 use super::tx::Access;
 use super::{Store, StoreError, Tx};
+
+mod lease;
+
+pub use lease::Finished;
+
+/// `next_attempt_at` of a delivery waiting for an earlier one of its ordering key to end:
+/// later than any real time, so claims never read it, and set back to now by the statement
+/// that ends the earlier one.
+pub const WAITING: i64 = i64::MAX / 4;
 
 /// Where a delivery stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +94,8 @@ pub struct Delivery {
     pub status: String,
     /// Attempts made so far.
     pub attempts: i32,
-    /// When the next attempt is due (pending only).
+    /// When the row may next be claimed (pending only): its next attempt, its lease's end
+    /// while it is out, or [`WAITING`].
     pub next_attempt_at: i64,
     /// The receiver's last status, if it answered.
     pub last_status: Option<i32>,
@@ -185,16 +202,26 @@ impl Store {
                 .bind(row.ordering_key.clone())
                 .push(", ")
                 .bind(row.payload.clone())
-                .push(", 'pending', 0, ")
-                .bind(now)
-                .push(", ");
-            match lease.filter(|_| row.ordering_key.is_none()) {
-                Some((owner, until)) => sql
+                .push(", 'pending', 0, ");
+            match (&row.ordering_key, lease) {
+                // Behind any pending delivery of the same key. Writes to one document take its
+                // row lock before they record deliveries, so the earlier one is visible here.
+                (Some(key), _) => sql
+                    .push("CASE WHEN EXISTS (SELECT 1 FROM hook_deliveries WHERE ordering_key = ")
+                    .bind(key.clone())
+                    .push(" AND status = 'pending') THEN ")
+                    .bind(WAITING)
+                    .push(" ELSE ")
+                    .bind(now)
+                    .push(" END, NULL, NULL, "),
+                (None, Some((owner, until))) => sql
+                    .bind(until)
+                    .push(", ")
                     .bind(owner.to_string())
                     .push(", ")
                     .bind(until)
                     .push(", "),
-                None => sql.push("NULL, NULL, "),
+                (None, None) => sql.bind(now).push(", NULL, NULL, "),
             };
             sql.bind(now).push(", ").bind(now).push(")");
         }
@@ -215,7 +242,7 @@ impl Store {
                     payload: row.payload.clone(),
                     status: DeliveryStatus::Pending.as_str().to_string(),
                     attempts: 0,
-                    next_attempt_at: now,
+                    next_attempt_at: lease.map_or(now, |(_, until)| until),
                     last_status: None,
                     last_error: None,
                     created_at: now,
@@ -225,119 +252,6 @@ impl Store {
             .collect();
         inserted.sort_by_key(|d| d.id);
         Ok(inserted)
-    }
-
-    /// Takes up to `limit` due deliveries for `owner` until `lease` from now, oldest first.
-    /// A delivery waits while an earlier one with its ordering key is still pending.
-    pub async fn claim_deliveries(
-        &self,
-        owner: &str,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        let now = now_micros();
-        let mut sql = Sql::new(self.backend());
-        sql.push("UPDATE hook_deliveries SET lease_owner = ")
-            .bind(owner.to_string())
-            .push(", lease_until = ")
-            .bind(now.saturating_add(micros(lease)))
-            .push(" WHERE id IN (SELECT d.id FROM hook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ")
-            .bind(now)
-            .push(" AND (d.lease_until IS NULL OR d.lease_until < ")
-            .bind(now)
-            .push(") AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM hook_deliveries e WHERE e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.id < d.id)) ORDER BY d.id LIMIT ")
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
-        if sql.is_postgres() {
-            sql.push(" FOR UPDATE SKIP LOCKED");
-        }
-        sql.push(") RETURNING ").push(SELECTED);
-        let mut rows: Vec<Delivery> = self.fetch_all(None, Access::Write, sql).await?;
-        rows.sort_by_key(|d| d.id);
-        Ok(rows)
-    }
-
-    /// Records how `owner`'s attempts ended, in as few statements as possible: successes with
-    /// the same status in one. How many results were recorded (a result whose lease was lost
-    /// meanwhile is dropped).
-    pub async fn finish_deliveries(
-        &self,
-        owner: &str,
-        results: Vec<(i64, Attempted)>,
-    ) -> Result<u64, StoreError> {
-        let mut delivered: std::collections::BTreeMap<u16, Vec<i64>> = Default::default();
-        let mut recorded = 0;
-        for (id, attempted) in results {
-            match attempted {
-                Attempted::Delivered { status } => delivered.entry(status).or_default().push(id),
-                other => recorded += u64::from(self.finish_delivery(id, owner, other).await?),
-            }
-        }
-        let now = now_micros();
-        for (status, ids) in delivered {
-            let mut sql = Sql::new(self.backend());
-            sql.push("UPDATE hook_deliveries SET status = 'delivered', attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, last_error = NULL, last_status = ")
-                .bind(i32::from(status))
-                .push(", next_attempt_at = ")
-                .bind(now)
-                .push(", updated_at = ")
-                .bind(now)
-                .push(" WHERE lease_owner = ")
-                .bind(owner.to_string())
-                .push(" AND id IN ");
-            // The ids travel as one JSON array: one statement text for any number of them,
-            // so connections do not cache a prepared statement per count.
-            let ids = serde_json::Value::from(ids);
-            if sql.is_postgres() {
-                sql.push("(SELECT jsonb_array_elements_text(")
-                    .bind(ids)
-                    .push(")::bigint)");
-            } else {
-                sql.push("(SELECT value FROM json_each(")
-                    .bind(ids.to_string())
-                    .push("))");
-            }
-            recorded += self.execute(None, sql).await?;
-        }
-        Ok(recorded)
-    }
-
-    /// Records how `owner`'s attempt of delivery `id` ended; `false` if it no longer held the
-    /// lease (the row was taken over or reset meanwhile, and this result is dropped).
-    async fn finish_delivery(
-        &self,
-        id: i64,
-        owner: &str,
-        attempted: Attempted,
-    ) -> Result<bool, StoreError> {
-        let now = now_micros();
-        let (status, attempts, next, last_status, error) = match attempted {
-            Attempted::Delivered { status } => ("delivered", 1, now, Some(status), None),
-            Attempted::Retry { at, status, error } => ("pending", 1, at, status, Some(error)),
-            Attempted::Dead { status, error } => ("dead", 1, now, status, Some(error)),
-            Attempted::Deferred { at, note } => ("pending", 0, at, None, Some(note)),
-        };
-        let mut sql = Sql::new(self.backend());
-        sql.push("UPDATE hook_deliveries SET status = ")
-            .bind(status)
-            .push(", attempts = attempts + ")
-            .bind(attempts)
-            .push(", next_attempt_at = ")
-            .bind(next)
-            .push(", lease_owner = NULL, lease_until = NULL, updated_at = ")
-            .bind(now);
-        if attempts == 1 {
-            sql.push(", last_status = ")
-                .bind(last_status.map(i32::from))
-                .push(", last_error = ")
-                .bind(error);
-        } else {
-            sql.push(", last_error = ").bind(error);
-        }
-        sql.push(" WHERE id = ")
-            .bind(id)
-            .push(" AND lease_owner = ")
-            .bind(owner.to_string());
-        Ok(self.execute(None, sql).await? == 1)
     }
 
     /// Deliveries, newest first, optionally of one status and one hook.
@@ -439,7 +353,7 @@ impl Store {
     /// `now`.
     fn replay(&self, now: i64) -> Sql {
         let mut sql = Sql::new(self.backend());
-        sql.push("UPDATE hook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ")
+        sql.push("UPDATE hook_deliveries SET status = 'pending', attempts = 0, lease_owner = NULL, lease_until = NULL, next_attempt_at = ")
             .bind(now)
             .push(", updated_at = ")
             .bind(now);
@@ -454,12 +368,29 @@ impl Store {
         Ok(self.execute(None, sql).await?)
     }
 
-    /// When the earliest pending delivery is due, if any (the worker sleeps until then).
+    /// Frees waiting deliveries that nothing is ahead of any more; how many. The statement
+    /// ending a delivery frees the next one of its key itself; this only repairs what an
+    /// older version or an admin's replay left behind, so it runs rarely.
+    pub async fn free_waiting_deliveries(&self) -> Result<u64, StoreError> {
+        let mut sql = Sql::new(self.backend());
+        sql.push("UPDATE hook_deliveries SET next_attempt_at = ")
+            .bind(now_micros())
+            .push(" WHERE status = 'pending' AND next_attempt_at = ")
+            .bind(WAITING)
+            .push(" AND NOT EXISTS (SELECT 1 FROM hook_deliveries e WHERE e.ordering_key = hook_deliveries.ordering_key AND e.status = 'pending' AND e.id < hook_deliveries.id)");
+        Ok(self.execute(None, sql).await?)
+    }
+
+    /// When a pending delivery next falls due, if any does later than now (the worker sleeps
+    /// until then). Rows due already but not claimed are waiting for something that wakes
+    /// the worker (an earlier delivery of their document ending) or for the next poll: counting
+    /// them made the worker spin (issue 16).
     pub async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
         let mut sql = Sql::new(self.backend());
-        sql.push(
-            "SELECT MIN(next_attempt_at) AS due FROM hook_deliveries WHERE status = 'pending'",
-        );
+        sql.push("SELECT MIN(next_attempt_at) AS due FROM hook_deliveries WHERE status = 'pending' AND next_attempt_at > ")
+            .bind(now_micros())
+            .push(" AND next_attempt_at < ")
+            .bind(WAITING);
         let row: Option<Due> = self.fetch_one(None, Access::Read, sql).await?;
         Ok(row.and_then(|r| r.due))
     }

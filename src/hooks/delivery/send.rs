@@ -1,0 +1,216 @@
+//! One attempt at one delivery: asks the URL's circuit breaker, signs and posts the payload
+//! with its `attempt`, decides what the failure means (retry, dead, deferred), records the
+//! attempt as a hook run, and hands the outcome to the worker's recorder.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::breaker::{Admit, Turned};
+use super::worker::Shared;
+use crate::hooks::config::{Binding, HooksConfig, Webhook};
+use crate::hooks::runs::{Ran, RunOutcome};
+use crate::hooks::webhook::Call;
+use crate::hooks::Event;
+use crate::store::deliveries::{now_micros, Attempted, Delivery, Finished};
+
+/// Sends one delivery and hands its outcome to the recorder; when it is to be retried, when.
+pub(super) async fn attempt(
+    shared: Arc<Shared>,
+    config: Arc<HooksConfig>,
+    row: Delivery,
+) -> Option<i64> {
+    let found = config
+        .binding(&row.hook)
+        .and_then(|b| b.durable_webhook().map(|w| (b, w.clone())));
+    let outcome = match found {
+        None => Attempted::Dead {
+            status: None,
+            error: format!(
+                "hook `{}` is no longer a durable url hook in hooks.yaml; retry the delivery once it is back",
+                row.hook
+            ),
+        },
+        Some((binding, webhook)) => {
+            let started = Instant::now();
+            let outcome = send(&shared, &config, binding, &webhook, &row).await;
+            record_run(&shared, &config, binding, &row, &outcome, started);
+            outcome
+        }
+    };
+    log(&row, &outcome);
+    let retry_at = match &outcome {
+        Attempted::Retry { at, .. } | Attempted::Deferred { at, .. } => Some(*at),
+        _ => None,
+    };
+    let _ = shared.outcomes.send(Finished {
+        id: row.id,
+        attempts: row.attempts,
+        ordering_key: row.ordering_key.clone(),
+        outcome,
+    });
+    if row.ordering_key.is_some() {
+        // The next delivery for this document may go now.
+        shared.outbox.wake();
+    }
+    retry_at
+}
+
+/// Counts and records an attempt as a run of its hook (a paused URL's skipped turn is not a
+/// run).
+fn record_run(
+    shared: &Shared,
+    config: &HooksConfig,
+    binding: &Binding,
+    row: &Delivery,
+    outcome: &Attempted,
+    started: Instant,
+) {
+    let (outcome, error) = match outcome {
+        Attempted::Delivered { .. } => (RunOutcome::Continue, None),
+        Attempted::Retry { error, .. } | Attempted::Dead { error, .. } => {
+            (RunOutcome::of_failure(error), Some(error.as_str()))
+        }
+        Attempted::Deferred { .. } => return,
+    };
+    let payload = match serde_json::from_str::<Value>(&row.payload) {
+        Ok(Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    shared.recorder.record(Ran {
+        config: &config.config,
+        binding,
+        event: Event::from_name(&row.event).unwrap_or(Event::PostSave),
+        payload: &payload,
+        outcome,
+        started,
+        error,
+    });
+}
+
+async fn send(
+    shared: &Shared,
+    config: &HooksConfig,
+    binding: &Binding,
+    webhook: &Webhook,
+    row: &Delivery,
+) -> Attempted {
+    let url = webhook.url.as_str();
+    if let Admit::Wait(wait) = shared.breakers.admit(url, Instant::now()) {
+        return Attempted::Deferred {
+            at: now_micros() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2),
+            note: "paused: the URL keeps failing (circuit breaker); it is probed before deliveries resume".into(),
+        };
+    }
+    let attempt = row.attempts + 1;
+    let body = if attempt == 1 {
+        // Stored with `attempt: 1`.
+        row.payload.clone().into_bytes()
+    } else {
+        match serde_json::from_str::<Value>(&row.payload) {
+            Ok(Value::Object(mut fields)) => {
+                fields.insert("attempt".into(), Value::from(attempt));
+                serde_json::to_vec(&fields).unwrap_or_default()
+            }
+            _ => {
+                return Attempted::Dead {
+                    status: None,
+                    error: "the stored payload is not a JSON object".into(),
+                }
+            }
+        }
+    };
+    let event = Event::from_name(&row.event).unwrap_or(Event::PostSave);
+    let result = shared
+        .client
+        .post(Call {
+            hook: &binding.name,
+            event,
+            webhook,
+            message_id: &row.event_id,
+            body,
+            timeout: binding.timeout,
+        })
+        .await;
+    match result {
+        Ok(answer) => {
+            if shared.breakers.record(url, false, Instant::now()) == Turned::Resumed {
+                resume(shared, config, url).await;
+            }
+            Attempted::Delivered {
+                status: answer.status,
+            }
+        }
+        Err(failure) => {
+            let policy = &webhook.retry;
+            let retried = policy.retries(failure.status);
+            if shared.breakers.record(url, retried, Instant::now()) == Turned::Paused {
+                tracing::warn!(hook = %binding.name, "the hook's URL keeps failing; pausing its deliveries");
+            }
+            if retried && (attempt as u32) < policy.max_attempts {
+                let wait = policy
+                    .delay_after(attempt as u32)
+                    .max(failure.retry_after.unwrap_or_default());
+                Attempted::Retry {
+                    at: now_micros() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2),
+                    status: failure.status,
+                    error: failure.message,
+                }
+            } else {
+                let why = if retried {
+                    format!(
+                        "{} (attempt {attempt} of {})",
+                        failure.message, policy.max_attempts
+                    )
+                } else {
+                    format!(
+                        "{} (not retried: see the hook's retry.retry_on)",
+                        failure.message
+                    )
+                };
+                Attempted::Dead {
+                    status: failure.status,
+                    error: why,
+                }
+            }
+        }
+    }
+}
+
+/// A paused URL answered: its deliveries put off to later are due now, and the worker is
+/// woken to send them.
+async fn resume(shared: &Shared, config: &HooksConfig, url: &str) {
+    let hooks: Vec<String> = config
+        .bindings
+        .iter()
+        .filter(|b| b.durable_webhook().is_some_and(|w| w.url.as_str() == url))
+        .map(|b| b.name.clone())
+        .collect();
+    match shared.store.hurry_deliveries(&hooks).await {
+        Ok(n) => tracing::info!(
+            deliveries = n,
+            "a paused hook URL answers again; sending its backlog"
+        ),
+        Err(e) => tracing::warn!("cannot hurry the deliveries of a resumed hook URL: {e}"),
+    }
+    shared.outbox.wake();
+}
+
+fn log(row: &Delivery, outcome: &Attempted) {
+    let attempt = row.attempts + 1;
+    match outcome {
+        Attempted::Delivered { status } => {
+            tracing::debug!(hook = %row.hook, delivery = row.id, attempt, status, "delivered")
+        }
+        Attempted::Retry { error, .. } => {
+            tracing::warn!(hook = %row.hook, delivery = row.id, attempt, "delivery failed, will retry: {error}")
+        }
+        Attempted::Dead { error, .. } => {
+            tracing::error!(hook = %row.hook, delivery = row.id, attempt, "delivery is dead: {error}")
+        }
+        Attempted::Deferred { .. } => {
+            tracing::debug!(hook = %row.hook, delivery = row.id, "delivery deferred: URL paused")
+        }
+    }
+}
