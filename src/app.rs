@@ -59,7 +59,8 @@ impl App {
             settings.db_max_connections,
             settings.query_timeout(),
         )
-        .await?;
+        .await?
+        .bounded_by(Duration::from_millis(settings.db_timeout_ms.max(100)));
         store.migrate().await.context("database migration failed")?;
         store
             .ensure_indexes(&hooks.current().indexes)

@@ -310,6 +310,18 @@ pub struct Settings {
     )]
     pub query_timeout_ms: u64,
 
+    /// Milliseconds a request waits for the database to answer one statement (its wait for a
+    /// pooled connection included) before it gets `UNAVAILABLE` with `retryAfter`: a database
+    /// that cannot be reached fails requests within this bound instead of hanging them. A
+    /// commit past it answers `outcome: "unknown"`.
+    #[arg(
+        long,
+        env = "HOOKQL_DB_TIMEOUT_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub db_timeout_ms: u64,
+
     /// Seconds a client has to send a whole request body once its headers are in; slower
     /// ones are answered 408 and disconnected (slowloris bodies).
     #[arg(

@@ -71,9 +71,18 @@ pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
         ServiceError::Unavailable {
             message,
             retry_after_secs,
+            outcome_unknown,
         } => async_graphql::Error::new(message).extend_with(|_, e| {
             e.set("code", code::UNAVAILABLE);
             e.set("retryAfter", retry_after_secs);
+            e.set(
+                "outcome",
+                if outcome_unknown {
+                    "unknown"
+                } else {
+                    "not_done"
+                },
+            );
         }),
         ServiceError::Internal(message) => internal(&message),
     }

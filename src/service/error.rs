@@ -48,14 +48,17 @@ pub enum ServiceError {
         /// The hook's name.
         hook: String,
     },
-    /// The server cannot do this now but should soon (its disk is full); nothing was
-    /// changed, and the same request may be sent again after `retry_after_secs`.
+    /// The server cannot do this now but should soon (its disk is full, the database does
+    /// not answer); nothing was changed unless `outcome_unknown`, and the request may be
+    /// sent again after `retry_after_secs`.
     #[error("{message}")]
     Unavailable {
         /// What is wrong, for the client.
         message: String,
         /// Seconds to wait before trying again.
         retry_after_secs: u64,
+        /// A write's commit got no answer: it may have been saved, so read before retrying.
+        outcome_unknown: bool,
     },
     /// Something failed on our side; the client gets no details.
     #[error("{0}")]
@@ -88,6 +91,17 @@ impl From<StoreError> for ServiceError {
             StoreError::Full => Self::Unavailable {
                 message: error.to_string(),
                 retry_after_secs: 5,
+                outcome_unknown: false,
+            },
+            StoreError::Unreachable => Self::Unavailable {
+                message: error.to_string(),
+                retry_after_secs: 2,
+                outcome_unknown: false,
+            },
+            StoreError::OutcomeUnknown => Self::Unavailable {
+                message: error.to_string(),
+                retry_after_secs: 2,
+                outcome_unknown: true,
             },
             StoreError::Database(_) | StoreError::Connect(_) => Self::Internal(error.to_string()),
         }

@@ -206,6 +206,27 @@ fn database_code(error: &DbErr) -> Option<String> {
     }
 }
 
+/// Whether `error` says the database did not answer (a pool wait or a statement past its
+/// bound, a broken connection) rather than refusing the statement.
+pub(super) fn is_unreachable(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    use sea_orm::RuntimeErr;
+    match error {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e)) => matches!(
+            e,
+            Error::Io(_)
+                | Error::PoolTimedOut
+                | Error::PoolClosed
+                | Error::WorkerCrashed
+                | Error::Tls(_)
+        ),
+        _ => false,
+    }
+}
+
 /// Whether `error` is the database giving up on a statement at the read deadline
 /// (PostgreSQL's `query_canceled`, SQLite's `SQLITE_INTERRUPT`).
 pub(super) fn is_timeout(error: &DbErr) -> bool {

@@ -478,22 +478,26 @@ impl Store {
             documents.push(row.into_document()?);
             Ok(())
         };
-        match tx {
-            Some(tx) => {
-                let mut rows = Row::find_by_statement(statement).stream(tx.conn()).await?;
-                while let Some(row) = rows.try_next().await? {
-                    take(row)?;
+        self.within(async {
+            match tx {
+                Some(tx) => {
+                    let mut rows = Row::find_by_statement(statement).stream(tx.conn()).await?;
+                    while let Some(row) = rows.try_next().await? {
+                        take(row)?;
+                    }
+                }
+                None => {
+                    let mut rows = Row::find_by_statement(statement)
+                        .stream(&self.reads)
+                        .await?;
+                    while let Some(row) = rows.try_next().await? {
+                        take(row)?;
+                    }
                 }
             }
-            None => {
-                let mut rows = Row::find_by_statement(statement)
-                    .stream(&self.reads)
-                    .await?;
-                while let Some(row) = rows.try_next().await? {
-                    take(row)?;
-                }
-            }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(documents)
     }
 

@@ -79,6 +79,14 @@ pub enum StoreError {
     /// acknowledged) and may be retried once space is freed.
     #[error("the server's disk is full, so nothing was written; try again later")]
     Full,
+    /// The database did not answer in time (`HOOKQL_DB_TIMEOUT_MS`), or could not be reached:
+    /// nothing was written, and the same request may be sent again shortly.
+    #[error("the database did not answer in time, so nothing was done; try again shortly")]
+    Unreachable,
+    /// The database stopped answering while a write was being committed: it may or may not
+    /// have been saved. A client should read it back before sending it again.
+    #[error("the database stopped answering while this write was being committed: it may or may not have been saved; read it back before trying again")]
+    OutcomeUnknown,
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(DbErr),
@@ -91,6 +99,14 @@ impl From<DbErr> for StoreError {
     fn from(error: DbErr) -> Self {
         if connect::is_timeout(&error) {
             Self::TimedOut
+        } else if matches!(&error, DbErr::Custom(text) if text == tx::OUTCOME_UNKNOWN) {
+            tracing::warn!(
+                "the database did not answer a write in time; whether it was made is unknown"
+            );
+            Self::OutcomeUnknown
+        } else if connect::is_unreachable(&error) {
+            tracing::warn!("the database did not answer: {error}");
+            Self::Unreachable
         } else if connect::is_disk_full(&error) {
             tracing::error!("the database's disk is full: writes are refused until space is freed");
             Self::Full
@@ -104,6 +120,9 @@ impl From<DbErr> for StoreError {
 struct SecretRow {
     value: String,
 }
+
+/// How long a statement may take, with its wait for a connection, unless set otherwise.
+pub const DEFAULT_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The advisory lock key instances take turns migrating under ("hookql" in ASCII).
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_716c;
@@ -129,6 +148,10 @@ pub struct Store {
     revoked_channel: Option<Arc<str>>,
     /// PostgreSQL: this process's name in `realtime_interest`.
     instance: Arc<str>,
+    /// The longest one statement may take, waiting for its connection included, before the
+    /// caller is told the database is unreachable: a partition must not hang requests for
+    /// as long as it lasts (issue 16).
+    bound: std::time::Duration,
 }
 
 impl Store {
@@ -168,7 +191,14 @@ impl Store {
             notify_channel,
             revoked_channel,
             instance: uuid::Uuid::new_v4().to_string().into(),
+            bound: DEFAULT_BOUND,
         })
+    }
+
+    /// This store with statements bounded by `bound` (`HOOKQL_DB_TIMEOUT_MS`).
+    pub fn bounded_by(mut self, bound: std::time::Duration) -> Self {
+        self.bound = bound;
+        self
     }
 
     /// Brings the schema up to date; safe to run at every start, and from several instances

@@ -36,8 +36,11 @@ impl Store {
         token_hash: String,
         ttl: std::time::Duration,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        insert(&self.db, user_id, family_id, token_hash, ttl).await
+        self.within(async {
+            let _turn = self.write_turn().await;
+            insert(&self.db, user_id, family_id, token_hash, ttl).await
+        })
+        .await
     }
 
     /// Exchanges the token with hash `old_hash` for `new_hash`, atomically: the old one is
@@ -49,80 +52,92 @@ impl Store {
         new_hash: String,
         ttl: std::time::Duration,
     ) -> Result<Rotation, StoreError> {
-        let now = now_micros();
-        let _turn = self.write_turn().await;
-        let Some(old) = refresh_token::Entity::find()
-            .filter(refresh_token::Column::TokenHash.eq(old_hash))
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(Rotation::Invalid);
-        };
-        if old.revoked_at.is_some() || old.expires_at <= now {
-            return Ok(Rotation::Invalid);
-        }
-        if old.used_at.is_some() {
-            self.revoke_family_now(&old.family_id, now).await?;
-            return Ok(Rotation::Reused);
-        }
-        let tx = self.db.begin().await?;
-        let marked = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
-            .filter(refresh_token::Column::Id.eq(old.id.clone()))
-            .filter(refresh_token::Column::UsedAt.is_null())
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(&tx)
-            .await?;
-        if marked.rows_affected != 1 {
-            // Another request exchanged it a moment ago: treat as reuse.
-            tx.rollback().await?;
-            self.revoke_family_now(&old.family_id, now).await?;
-            return Ok(Rotation::Reused);
-        }
-        insert(&tx, &old.user_id, Some(&old.family_id), new_hash, ttl).await?;
-        tx.commit().await?;
-        Ok(Rotation::Rotated {
-            user_id: old.user_id,
+        self.within(async {
+            let now = now_micros();
+            let _turn = self.write_turn().await;
+            let Some(old) = refresh_token::Entity::find()
+                .filter(refresh_token::Column::TokenHash.eq(old_hash))
+                .one(&self.db)
+                .await?
+            else {
+                return Ok(Rotation::Invalid);
+            };
+            if old.revoked_at.is_some() || old.expires_at <= now {
+                return Ok(Rotation::Invalid);
+            }
+            if old.used_at.is_some() {
+                self.revoke_family_now(&old.family_id, now).await?;
+                return Ok(Rotation::Reused);
+            }
+            let tx = self.db.begin().await?;
+            let marked = refresh_token::Entity::update_many()
+                .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+                .filter(refresh_token::Column::Id.eq(old.id.clone()))
+                .filter(refresh_token::Column::UsedAt.is_null())
+                .filter(refresh_token::Column::RevokedAt.is_null())
+                .exec(&tx)
+                .await?;
+            if marked.rows_affected != 1 {
+                // Another request exchanged it a moment ago: treat as reuse.
+                tx.rollback().await?;
+                self.revoke_family_now(&old.family_id, now).await?;
+                return Ok(Rotation::Reused);
+            }
+            insert(&tx, &old.user_id, Some(&old.family_id), new_hash, ttl).await?;
+            tx.commit().await?;
+            Ok(Rotation::Rotated {
+                user_id: old.user_id,
+            })
         })
+        .await
     }
 
     /// Ends the session of the token with `token_hash`; whether one was active.
     pub async fn revoke_refresh_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
-        let Some(token) = refresh_token::Entity::find()
-            .filter(refresh_token::Column::TokenHash.eq(token_hash))
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(false);
-        };
-        Ok(self
-            .revoke_family_now(&token.family_id, now_micros())
-            .await?
-            > 0)
+        self.within(async {
+            let _turn = self.write_turn().await;
+            let Some(token) = refresh_token::Entity::find()
+                .filter(refresh_token::Column::TokenHash.eq(token_hash))
+                .one(&self.db)
+                .await?
+            else {
+                return Ok(false);
+            };
+            Ok(self
+                .revoke_family_now(&token.family_id, now_micros())
+                .await?
+                > 0)
+        })
+        .await
     }
 
     /// Ends every session of `user_id` (password change).
     pub async fn revoke_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
-        let result = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::RevokedAt, Expr::value(now_micros()))
-            .filter(refresh_token::Column::UserId.eq(user_id))
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
+        self.within(async {
+            let _turn = self.write_turn().await;
+            let result = refresh_token::Entity::update_many()
+                .col_expr(refresh_token::Column::RevokedAt, Expr::value(now_micros()))
+                .filter(refresh_token::Column::UserId.eq(user_id))
+                .filter(refresh_token::Column::RevokedAt.is_null())
+                .exec(&self.db)
+                .await?;
+            Ok(result.rows_affected)
+        })
+        .await
     }
 
     /// Deletes tokens past their expiry, used or not: an expired token is refused whatever its
     /// state, so its row has nothing left to prove. Returns how many went.
     pub async fn prune_expired_refresh_tokens(&self) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
-        let result = refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::ExpiresAt.lt(now_micros()))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
+        self.within(async {
+            let _turn = self.write_turn().await;
+            let result = refresh_token::Entity::delete_many()
+                .filter(refresh_token::Column::ExpiresAt.lt(now_micros()))
+                .exec(&self.db)
+                .await?;
+            Ok(result.rows_affected)
+        })
+        .await
     }
 
     /// Revokes a session; the caller holds the write turn.

@@ -6,9 +6,13 @@
 //! takes `tx: Option<&Tx>` and runs its statements through [`Store::fetch_one`],
 //! [`Store::fetch_all`] and [`Store::count`], which pick the connection.
 
+use std::future::Future;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, TransactionTrait};
+use sea_orm::{
+    ConnAcquireErr, ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, TransactionTrait,
+};
 use tokio::sync::OwnedMutexGuard;
 
 use super::changes::{Change, ChangeFeed};
@@ -25,6 +29,7 @@ pub struct Tx {
     /// subscribers see them in commit order. (PostgreSQL's writes notify by themselves.)
     pending: Mutex<Vec<Change>>,
     feed: ChangeFeed,
+    bound: Duration,
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
@@ -36,8 +41,13 @@ impl std::fmt::Debug for Tx {
 
 impl Tx {
     /// Makes every write of the transaction durable.
+    /// A commit that fails for want of an answer may have been made all the same (the
+    /// database can commit and then lose the connection before saying so), so it is
+    /// [`StoreError::OutcomeUnknown`], never a plain failure (issue 16).
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.txn.commit().await?;
+        bounded(self.bound, self.txn.commit())
+            .await
+            .map_err(committing)?;
         let pending = self
             .pending
             .into_inner()
@@ -85,13 +95,25 @@ impl Store {
             Some(queue) => Some(queue.clone().lock_owned().await),
             None => None,
         };
-        let txn = self.db.begin().await?;
+        let txn = bounded(self.bound, self.db.begin()).await?;
         Ok(Tx {
             txn,
             pending: Mutex::new(Vec::new()),
             feed: self.changes.clone(),
+            bound: self.bound,
             _turn: turn,
         })
+    }
+
+    /// `work`, given up after the store's bound as [`StoreError::Unreachable`]: for the few
+    /// paths that do not go through the primitives below (streamed reads, sea-orm entities).
+    pub(super) async fn within<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.bound, work)
+            .await
+            .unwrap_or(Err(StoreError::Unreachable))
     }
 
     /// One row of `sql` as `M`, in `tx` or (by `access`) on one of the pools.
@@ -103,10 +125,13 @@ impl Store {
     ) -> Result<Option<M>, DbErr> {
         if access == Access::Read || tx.is_some() {
             let statement = sql.into_statement();
-            return match tx {
-                Some(tx) => M::find_by_statement(statement).one(tx.conn()).await,
-                None => M::find_by_statement(statement).one(&self.reads).await,
-            };
+            return bounded(self.bound, async {
+                match tx {
+                    Some(tx) => M::find_by_statement(statement).one(tx.conn()).await,
+                    None => M::find_by_statement(statement).one(&self.reads).await,
+                }
+            })
+            .await;
         }
         // Every row, not the first: outside a transaction a write commits when its statement
         // is stepped to the end. Taking the first row of `… RETURNING` and resetting the
@@ -124,27 +149,38 @@ impl Store {
         sql: Sql,
     ) -> Result<Vec<M>, DbErr> {
         let statement = sql.into_statement();
-        match (tx, access) {
-            (Some(tx), _) => M::find_by_statement(statement).all(tx.conn()).await,
-            (None, Access::Read) => M::find_by_statement(statement).all(&self.reads).await,
-            (None, Access::Write) => {
-                let _turn = self.write_turn().await;
-                M::find_by_statement(statement).all(&self.db).await
+        bounded(self.bound, async {
+            match (tx, access) {
+                (Some(tx), _) => M::find_by_statement(statement).all(tx.conn()).await,
+                (None, Access::Read) => M::find_by_statement(statement).all(&self.reads).await,
+                (None, Access::Write) => {
+                    let _turn = self.write_turn().await;
+                    M::find_by_statement(statement).all(&self.db).await
+                }
+                (None, Access::WriteInTurn) => M::find_by_statement(statement).all(&self.db).await,
             }
-            (None, Access::WriteInTurn) => M::find_by_statement(statement).all(&self.db).await,
-        }
+        })
+        .await
+        .map_err(|e| match (tx, access) {
+            (None, Access::Write | Access::WriteInTurn) => committing(e),
+            _ => e,
+        })
     }
 
     /// Runs a write statement that returns nothing, in `tx` or on the pool; rows affected.
     pub(super) async fn execute(&self, tx: Option<&Tx>, sql: Sql) -> Result<u64, DbErr> {
         let statement = sql.into_statement();
-        match tx {
-            Some(tx) => Ok(tx.conn().execute(statement).await?.rows_affected()),
-            None => {
-                let _turn = self.write_turn().await;
-                Ok(self.db.execute(statement).await?.rows_affected())
+        bounded(self.bound, async {
+            match tx {
+                Some(tx) => Ok(tx.conn().execute(statement).await?.rows_affected()),
+                None => {
+                    let _turn = self.write_turn().await;
+                    Ok(self.db.execute(statement).await?.rows_affected())
+                }
             }
-        }
+        })
+        .await
+        .map_err(|e| if tx.is_none() { committing(e) } else { e })
     }
 
     /// A page of `table`'s rows (`columns`), newest id first, narrowed by `narrow` (which
@@ -187,6 +223,32 @@ impl Store {
         Ok(Some(row.map_or(0, |r| r.total.max(0) as u64)))
     }
 }
+
+/// `work` (a statement, with its waits for a connection and the write turn), given up after
+/// `bound` as a pool wait that timed out. Dropping it mid-statement is safe: the connection is
+/// closed or, inside a transaction, rolled back before it is used again.
+async fn bounded<T>(
+    bound: Duration,
+    work: impl Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    tokio::time::timeout(bound, work)
+        .await
+        .unwrap_or(Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
+}
+
+/// What a failure while committing (a `COMMIT`, or a write outside a transaction, which
+/// commits by itself) means: when the database did not answer, it may have committed all the
+/// same, and the caller must not be told the write failed.
+fn committing(error: DbErr) -> DbErr {
+    if super::connect::is_unreachable(&error) {
+        DbErr::Custom(OUTCOME_UNKNOWN.into())
+    } else {
+        error
+    }
+}
+
+/// The text of the [`DbErr`] that becomes [`StoreError::OutcomeUnknown`].
+pub(super) const OUTCOME_UNKNOWN: &str = "hookql: no answer to a commit";
 
 #[derive(FromQueryResult)]
 struct Total {

@@ -89,7 +89,7 @@ fn now_micros() -> i64 {
 fn email_taken(error: sea_orm::DbErr) -> StoreError {
     match error.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::EmailTaken,
-        _ => StoreError::Database(error),
+        _ => StoreError::from(error),
     }
 }
 

@@ -129,6 +129,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
         max_connections_per_ip: 256,
         body_timeout_secs: 30,
         query_timeout_ms: 5_000,
+        db_timeout_ms: 30_000,
         reads_per_ip: 2,
         fan_out_concurrency: 0,
         max_query_aliases: 50,

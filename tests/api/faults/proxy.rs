@@ -1,6 +1,8 @@
 //! A TCP proxy the test controls, between hookql and PostgreSQL: it forwards bytes both ways
 //! until told to stall, when it holds them (a partition: connections stay open, nothing
-//! arrives) until told to flow again.
+//! arrives) until told to flow again. Armed with [`Proxy::stall_after`], it stalls right
+//! after passing on the next statement holding a given text, so the database runs it and its
+//! answer is lost.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +17,7 @@ pub struct Proxy {
     /// Where clients connect.
     pub address: SocketAddr,
     stalled: Arc<AtomicBool>,
+    trap: Arc<std::sync::Mutex<Option<&'static [u8]>>>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -24,7 +27,8 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let stalled = Arc::new(AtomicBool::new(false));
-        let gate = stalled.clone();
+        let trap = Arc::new(std::sync::Mutex::new(None));
+        let (gate, armed) = (stalled.clone(), trap.clone());
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
@@ -32,13 +36,19 @@ impl Proxy {
                 };
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                tokio::spawn(pump(client_read, server_write, gate.clone()));
-                tokio::spawn(pump(server_read, client_write, gate.clone()));
+                tokio::spawn(pump(
+                    client_read,
+                    server_write,
+                    gate.clone(),
+                    Some(armed.clone()),
+                ));
+                tokio::spawn(pump(server_read, client_write, gate.clone(), None));
             }
         });
         Self {
             address,
             stalled,
+            trap,
             accept,
         }
     }
@@ -48,9 +58,15 @@ impl Proxy {
         self.stalled.store(true, Ordering::SeqCst);
     }
 
-    /// Lets bytes through again.
+    /// Lets bytes through again (and disarms [`Proxy::stall_after`]).
     pub fn flow(&self) {
+        *self.trap.lock().expect("trap") = None;
         self.stalled.store(false, Ordering::SeqCst);
+    }
+
+    /// Stalls everything right after a client's bytes holding `text` have been passed on.
+    pub fn stall_after(&self, text: &'static [u8]) {
+        *self.trap.lock().expect("trap") = Some(text);
     }
 }
 
@@ -60,11 +76,13 @@ impl Drop for Proxy {
     }
 }
 
-/// Copies `from` to `to`, holding what it read while `stalled`.
+/// Copies `from` to `to`, holding what it read while `stalled`; with a `trap` armed, stalls
+/// once it has passed on a chunk holding the trap's text.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     stalled: Arc<AtomicBool>,
+    trap: Option<Arc<std::sync::Mutex<Option<&'static [u8]>>>>,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
@@ -77,6 +95,13 @@ async fn pump(
         }
         if to.write_all(&buffer[..n]).await.is_err() {
             return;
+        }
+        if let Some(trap) = &trap {
+            let mut armed = trap.lock().expect("trap");
+            if armed.is_some_and(|text| buffer[..n].windows(text.len()).any(|w| w == text)) {
+                *armed = None;
+                stalled.store(true, Ordering::SeqCst);
+            }
         }
     }
 }
