@@ -55,6 +55,9 @@ struct Open {
 pub enum Admit {
     /// Send it.
     Go,
+    /// Send it as the probe of a paused URL: if it fails, it probes again at the next probe
+    /// time rather than backing off or dying, so probes keep their pace.
+    Probe,
     /// The URL is paused: try again after this long.
     Wait(Duration),
 }
@@ -82,7 +85,7 @@ impl Breakers {
         }
         if now >= open.next_probe {
             open.probing = true;
-            return Admit::Go;
+            return Admit::Probe;
         }
         if !open.probe_booked {
             open.probe_booked = true;
@@ -105,8 +108,9 @@ impl Breakers {
         }
         let circuit = urls.entry(url.to_string()).or_default();
         circuit.failures += 1;
+        let probed = circuit.open.as_ref().is_some_and(|open| open.probing);
         let pause = match &circuit.open {
-            Some(open) => open.probing,
+            Some(_) => probed,
             None => circuit.failures >= FAILURES_TO_OPEN,
         };
         if !pause {
@@ -119,10 +123,18 @@ impl Breakers {
         circuit.open = Some(Open {
             paused_until: now + pause,
             next_probe: now + pause.min(PROBE_EVERY),
-            probe_booked: false,
+            // A failed probe probes again itself (see [`Admit::Probe`]).
+            probe_booked: probed,
             probing: false,
         });
         Turned::Paused
+    }
+
+    /// How long until `url`'s next probe, if it is paused.
+    pub fn until_probe(&self, url: &str, now: Instant) -> Option<Duration> {
+        let urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
+        let open = urls.get(url)?.open.as_ref()?;
+        Some(open.next_probe.saturating_duration_since(now))
     }
 }
 
@@ -151,17 +163,21 @@ mod tests {
         );
         assert_eq!(breakers.admit("other", t0), Admit::Go);
         let probe = t0 + PROBE_EVERY;
-        assert_eq!(breakers.admit("u", probe), Admit::Go, "one probe");
+        assert_eq!(breakers.admit("u", probe), Admit::Probe, "one probe");
         assert_eq!(breakers.admit("u", probe), Admit::Wait(PROBE_WAIT));
         assert_eq!(
             breakers.record("u", true, probe),
             Turned::Paused,
             "a failed probe pauses again"
         );
-        assert_eq!(breakers.admit("u", probe), Admit::Wait(PROBE_EVERY));
-        assert_eq!(breakers.admit("u", probe), Admit::Wait(FIRST_PAUSE * 2));
+        assert_eq!(breakers.until_probe("u", probe), Some(PROBE_EVERY));
+        assert_eq!(
+            breakers.admit("u", probe),
+            Admit::Wait(FIRST_PAUSE * 2),
+            "the failed probe is booked to probe again"
+        );
         let next = probe + PROBE_EVERY;
-        assert_eq!(breakers.admit("u", next), Admit::Go);
+        assert_eq!(breakers.admit("u", next), Admit::Probe);
         assert_eq!(breakers.record("u", false, next), Turned::Resumed);
         assert_eq!(breakers.admit("u", next), Admit::Go);
         assert_eq!(breakers.admit("u", next), Admit::Go, "closed again");
@@ -177,10 +193,10 @@ mod tests {
         }
         for _ in 0..12 {
             now += PROBE_EVERY;
-            assert_eq!(breakers.admit("u", now), Admit::Go);
+            assert_eq!(breakers.admit("u", now), Admit::Probe);
             assert_eq!(breakers.record("u", true, now), Turned::Paused);
+            assert_eq!(breakers.until_probe("u", now), Some(PROBE_EVERY));
         }
-        assert_eq!(breakers.admit("u", now), Admit::Wait(PROBE_EVERY));
         assert_eq!(breakers.admit("u", now), Admit::Wait(MAX_PAUSE));
     }
 }

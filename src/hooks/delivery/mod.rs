@@ -7,6 +7,7 @@
 //! sends it again (with the same `webhook-id`, for receivers to de-duplicate).
 
 pub mod breaker;
+mod record;
 mod send;
 pub mod worker;
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::breaker::{Admit, Turned};
+use super::record::Outcome;
 use super::worker::Shared;
 use crate::hooks::config::{Binding, HooksConfig, Webhook};
 use crate::hooks::runs::{Ran, RunOutcome};
@@ -44,16 +45,13 @@ pub(super) async fn attempt(
         Attempted::Retry { at, .. } | Attempted::Deferred { at, .. } => Some(*at),
         _ => None,
     };
-    let _ = shared.outcomes.send(Finished {
+    shared.recording.hold(row.id, row.attempts);
+    let _ = shared.outcomes.send(Outcome::Finished(Finished {
         id: row.id,
         attempts: row.attempts,
         ordering_key: row.ordering_key.clone(),
         outcome,
-    });
-    if row.ordering_key.is_some() {
-        // The next delivery for this document may go now.
-        shared.outbox.wake();
-    }
+    }));
     retry_at
 }
 
@@ -97,13 +95,8 @@ async fn send(
     row: &Delivery,
 ) -> Attempted {
     let url = webhook.url.as_str();
-    if let Admit::Wait(wait) = shared.breakers.admit(url, Instant::now()) {
-        return Attempted::Deferred {
-            at: now_micros() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2),
-            note: "paused: the URL keeps failing (circuit breaker); it is probed before deliveries resume".into(),
-        };
-    }
     let attempt = row.attempts + 1;
+    // Before the breaker is asked: a probe must end in a recorded result.
     let body = if attempt == 1 {
         // Stored with `attempt: 1`.
         row.payload.clone().into_bytes()
@@ -121,6 +114,13 @@ async fn send(
             }
         }
     };
+    let admit = shared.breakers.admit(url, Instant::now());
+    if let Admit::Wait(wait) = admit {
+        return Attempted::Deferred {
+            at: micros_from_now(wait),
+            note: "paused: the URL keeps failing (circuit breaker); it is probed before deliveries resume".into(),
+        };
+    }
     let event = Event::from_name(&row.event).unwrap_or(Event::PostSave);
     let result = shared
         .client
@@ -136,7 +136,7 @@ async fn send(
     match result {
         Ok(answer) => {
             if shared.breakers.record(url, false, Instant::now()) == Turned::Resumed {
-                resume(shared, config, url).await;
+                resume(shared, config, url);
             }
             Attempted::Delivered {
                 status: answer.status,
@@ -145,15 +145,25 @@ async fn send(
         Err(failure) => {
             let policy = &webhook.retry;
             let retried = policy.retries(failure.status);
-            if shared.breakers.record(url, retried, Instant::now()) == Turned::Paused {
+            let now = Instant::now();
+            if shared.breakers.record(url, retried, now) == Turned::Paused {
                 tracing::warn!(hook = %binding.name, "the hook's URL keeps failing; pausing its deliveries");
             }
-            if retried && (attempt as u32) < policy.max_attempts {
+            let probe_again = shared.breakers.until_probe(url, now);
+            if let (true, Admit::Probe, Some(wait)) = (retried, admit, probe_again) {
+                // The attempt counts, but a paused URL's probe neither backs off nor dies:
+                // it goes again at the next probe time, so probes keep their pace.
+                Attempted::Retry {
+                    at: micros_from_now(wait),
+                    status: failure.status,
+                    error: failure.message,
+                }
+            } else if retried && (attempt as u32) < policy.max_attempts {
                 let wait = policy
                     .delay_after(attempt as u32)
                     .max(failure.retry_after.unwrap_or_default());
                 Attempted::Retry {
-                    at: now_micros() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2),
+                    at: micros_from_now(wait),
                     status: failure.status,
                     error: failure.message,
                 }
@@ -178,23 +188,22 @@ async fn send(
     }
 }
 
-/// A paused URL answered: its deliveries put off to later are due now, and the worker is
-/// woken to send them.
-async fn resume(shared: &Shared, config: &HooksConfig, url: &str) {
+/// A paused URL answered: the recorder makes its deliveries put off to later due now, once
+/// the outcomes queued before this one are written (one of them may be such a deferral).
+fn resume(shared: &Shared, config: &HooksConfig, url: &str) {
     let hooks: Vec<String> = config
         .bindings
         .iter()
         .filter(|b| b.durable_webhook().is_some_and(|w| w.url.as_str() == url))
         .map(|b| b.name.clone())
         .collect();
-    match shared.store.hurry_deliveries(&hooks).await {
-        Ok(n) => tracing::info!(
-            deliveries = n,
-            "a paused hook URL answers again; sending its backlog"
-        ),
-        Err(e) => tracing::warn!("cannot hurry the deliveries of a resumed hook URL: {e}"),
-    }
-    shared.outbox.wake();
+    tracing::info!(url, "a paused hook URL answers again; sending its backlog");
+    let _ = shared.outcomes.send(Outcome::Hurry(hooks));
+}
+
+/// The time `wait` from now, in microseconds since the epoch.
+fn micros_from_now(wait: std::time::Duration) -> i64 {
+    now_micros().saturating_add(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2))
 }
 
 fn log(row: &Delivery, outcome: &Attempted) {

@@ -19,13 +19,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{self, JoinSet};
 
 use super::breaker::Breakers;
+use super::record::{record, Outcome, Recording};
 use super::send::attempt;
 use super::{lease, Outbox};
 use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::HooksHandle;
 use crate::metrics::Metrics;
-use crate::store::deliveries::{now_micros, Delivery, Finished};
+use crate::store::deliveries::{now_micros, Delivery};
 use crate::store::Store;
 
 /// Sends in flight at once per instance.
@@ -35,10 +36,11 @@ const MAX_IN_FLIGHT: usize = 64;
 const MAX_QUEUED: usize = 4096;
 /// Most rows claimed by one statement.
 const CLAIM_BATCH: usize = 32;
-/// Most outcomes written in one go.
-const RECORD_BATCH: usize = 256;
 /// How often delivered rows past their retention are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often waiting rows that nothing is ahead of any more are freed (a repair: see
+/// `Store::free_waiting_deliveries`).
+const FREE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the worker and its sends share.
 pub(super) struct Shared {
@@ -46,7 +48,8 @@ pub(super) struct Shared {
     pub(super) client: WebhookClient,
     pub(super) breakers: Breakers,
     pub(super) outbox: Arc<Outbox>,
-    pub(super) outcomes: mpsc::UnboundedSender<Finished>,
+    pub(super) outcomes: mpsc::UnboundedSender<Outcome>,
+    pub(super) recording: Arc<Recording>,
     pub(super) recorder: Arc<Recorder>,
     hooks: Arc<HooksHandle>,
 }
@@ -54,7 +57,7 @@ pub(super) struct Shared {
 /// One instance's delivery worker.
 pub struct Worker {
     shared: Arc<Shared>,
-    results: mpsc::UnboundedReceiver<Finished>,
+    results: mpsc::UnboundedReceiver<Outcome>,
     poll: Duration,
     retention: Duration,
 }
@@ -88,6 +91,7 @@ impl Worker {
             breakers: Breakers::default(),
             outbox,
             outcomes,
+            recording: Arc::new(Recording::default()),
             recorder,
         });
         Self {
@@ -109,40 +113,42 @@ impl Worker {
         let metrics = shared.recorder.metrics().clone();
         let recorder = tokio::spawn(record(
             shared.store.clone(),
-            shared.outbox.owner().to_string(),
+            shared.outbox.clone(),
+            shared.recording.clone(),
             self.results,
         ));
+        // Apart from the loop, so that a long delete never holds up lease renewals.
+        let pruner = tokio::spawn(prune(shared.store.clone(), self.retention, stopped.clone()));
         let owner = shared.outbox.owner().to_string();
         let mut sends = JoinSet::new();
         let mut held = Held::default();
         let mut claim_now = true;
         let mut next_look = Instant::now();
         let mut next_renewal = Instant::now();
-        let mut last_prune: Option<Instant> = None;
         loop {
             let config = shared.hooks.current();
             let lease = lease(&config);
+            // A reload may have shortened the lease.
+            next_renewal = next_renewal.min(Instant::now() + lease / 3);
+            if Instant::now() >= next_renewal {
+                next_renewal = Instant::now() + lease / 3;
+                renew(&shared, &owner, lease, &mut held).await;
+            }
             while sends.len() < MAX_IN_FLIGHT {
                 let Some(row) = held.queued.pop_front() else {
                     break;
                 };
+                if held.sending.values().any(|(id, _)| *id == row.id) {
+                    continue; // claimed back after its lease ran out; the old copy is stale
+                }
                 let key = (row.id, row.attempts);
                 let handle = sends.spawn(attempt(shared.clone(), config.clone(), row));
                 held.sending.insert(handle.id(), key);
             }
             held.released.extend(shared.outbox.take_overflow());
             if !held.released.is_empty() {
-                let released = std::mem::take(&mut held.released);
-                if let Err(e) = shared.store.release_deliveries(&owner, &released).await {
-                    tracing::warn!(
-                        "cannot release hook deliveries (their leases run out by themselves): {e}"
-                    );
-                }
+                release(&shared.store, &owner, std::mem::take(&mut held.released)).await;
                 claim_now = true;
-            }
-            if Instant::now() >= next_renewal {
-                next_renewal = Instant::now() + lease / 3;
-                renew(&shared.store, &owner, lease, &mut held).await;
             }
             let room = MAX_IN_FLIGHT.saturating_sub(sends.len()).min(CLAIM_BATCH);
             if claim_now && room > 0 {
@@ -167,10 +173,6 @@ impl Worker {
                     _ => self.poll,
                 };
                 next_look = Instant::now() + nap;
-            }
-            if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-                last_prune = Some(Instant::now());
-                prune(&shared.store, self.retention).await;
             }
             if claim_now && sends.len() < MAX_IN_FLIGHT {
                 continue;
@@ -204,12 +206,13 @@ impl Worker {
             }
         }
         // Rows never sent go back without an attempt, for the next start or another instance.
-        let unsent: Vec<(i64, i32)> = held.queued.iter().map(|r| (r.id, r.attempts)).collect();
-        if let Err(e) = shared.store.release_deliveries(&owner, &unsent).await {
-            tracing::warn!(
-                "cannot release unsent hook deliveries (their leases run out by themselves): {e}"
-            );
+        while let Ok(row) = inbox.try_recv() {
+            held.released.push((row.id, row.attempts));
         }
+        held.released.extend(shared.outbox.take_overflow());
+        held.released
+            .extend(held.queued.drain(..).map(|r| (r.id, r.attempts)));
+        release(&shared.store, &owner, std::mem::take(&mut held.released)).await;
         if tokio::time::timeout(grace, async { while sends.join_next().await.is_some() {} })
             .await
             .is_err()
@@ -219,8 +222,17 @@ impl Worker {
                 "stopped waiting for hook deliveries; they stay in the outbox"
             );
         }
+        drop(sends);
         drop(shared);
-        let _ = recorder.await;
+        let _ = tokio::time::timeout(grace, recorder).await;
+        let _ = pruner.await;
+    }
+}
+
+/// Gives leases back without an attempt.
+async fn release(store: &Store, owner: &str, rows: Vec<(i64, i32)>) {
+    if let Err(e) = store.release_deliveries(owner, &rows).await {
+        tracing::warn!("cannot release hook deliveries (their leases run out by themselves): {e}");
     }
 }
 
@@ -233,16 +245,18 @@ fn take(held: &mut Held, row: Delivery) {
     }
 }
 
-/// Renews the leases of every row held; queued rows whose lease was lost (taken over while
-/// this instance was stopped, say) are dropped, since another worker sends them now.
-async fn renew(store: &Store, owner: &str, lease: Duration, held: &mut Held) {
+/// Renews the leases of every row held (queued, being sent, or sent with the outcome not yet
+/// written); queued rows whose lease was lost (taken over while this instance was stopped,
+/// say) are dropped, since another worker sends them now.
+async fn renew(shared: &Shared, owner: &str, lease: Duration, held: &mut Held) {
     let rows: Vec<(i64, i32)> = held
         .queued
         .iter()
         .map(|r| (r.id, r.attempts))
         .chain(held.sending.values().copied())
+        .chain(shared.recording.held())
         .collect();
-    match store.renew_deliveries(owner, lease, &rows).await {
+    match shared.store.renew_deliveries(owner, lease, &rows).await {
         Ok(kept) => {
             let kept: std::collections::HashSet<i64> = kept.into_iter().collect();
             let before = held.queued.len();
@@ -258,31 +272,27 @@ async fn renew(store: &Store, owner: &str, lease: Duration, held: &mut Held) {
     }
 }
 
-/// Deletes delivered rows past their retention, and frees waiting rows nothing is ahead of.
-async fn prune(store: &Store, retention: Duration) {
-    match store.prune_delivered(retention).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(deliveries = n, "pruned delivered hook deliveries"),
-        Err(e) => tracing::warn!("cannot prune hook deliveries: {e}"),
-    }
-    if let Err(e) = store.free_waiting_deliveries().await {
-        tracing::warn!("cannot free waiting hook deliveries: {e}");
-    }
-}
-
-/// Writes outcomes as they come, batching whatever has piled up meanwhile; ends when every
-/// sender is gone.
-async fn record(store: Store, owner: String, mut results: mpsc::UnboundedReceiver<Finished>) {
-    let mut batch = Vec::new();
-    while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let count = batch.len() as u64;
-        match store.finish_deliveries(&owner, std::mem::take(&mut batch)).await {
-            Ok(n) if n < count => tracing::warn!(
-                dropped = count - n,
-                "some delivery leases ran out before their attempts ended; those results were dropped"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("cannot record delivery attempts (they will be retried): {e}"),
+/// Every hour deletes delivered rows past their retention; every minute frees waiting rows
+/// nothing is ahead of. Ends when `stopped` turns true.
+async fn prune(store: Store, retention: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut last_prune: Option<Instant> = None;
+    loop {
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(Instant::now());
+            match store.prune_delivered(retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deliveries = n, "pruned delivered hook deliveries"),
+                Err(e) => tracing::warn!("cannot prune hook deliveries: {e}"),
+            }
+        }
+        match store.free_waiting_deliveries().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "freed hook deliveries left waiting"),
+            Err(e) => tracing::warn!("cannot free waiting hook deliveries: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FREE_EVERY) => {}
+            _ = stopped.changed() => return,
         }
     }
 }

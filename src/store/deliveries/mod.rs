@@ -23,6 +23,7 @@ use super::tx::Access;
 use super::{Store, StoreError, Tx};
 
 mod lease;
+mod order;
 
 pub use lease::Finished;
 
@@ -186,6 +187,11 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = now_micros();
+        if self.kind() == super::DatabaseKind::Postgres {
+            for key in rows.iter().filter_map(|r| r.ordering_key.as_ref()) {
+                self.hold_last_pending(tx, key).await?;
+            }
+        }
         let mut sql = Sql::new(self.backend());
         sql.push("INSERT INTO hook_deliveries (event_id, hook, event, ordering_key, payload, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) VALUES ");
         for (i, row) in rows.iter().enumerate() {
@@ -365,19 +371,6 @@ impl Store {
         let mut sql = Sql::new(self.backend());
         sql.push("DELETE FROM hook_deliveries WHERE status = 'delivered' AND updated_at < ")
             .bind(now_micros().saturating_sub(micros(retention)));
-        Ok(self.execute(None, sql).await?)
-    }
-
-    /// Frees waiting deliveries that nothing is ahead of any more; how many. The statement
-    /// ending a delivery frees the next one of its key itself; this only repairs what an
-    /// older version or an admin's replay left behind, so it runs rarely.
-    pub async fn free_waiting_deliveries(&self) -> Result<u64, StoreError> {
-        let mut sql = Sql::new(self.backend());
-        sql.push("UPDATE hook_deliveries SET next_attempt_at = ")
-            .bind(now_micros())
-            .push(" WHERE status = 'pending' AND next_attempt_at = ")
-            .bind(WAITING)
-            .push(" AND NOT EXISTS (SELECT 1 FROM hook_deliveries e WHERE e.ordering_key = hook_deliveries.ordering_key AND e.status = 'pending' AND e.id < hook_deliveries.id)");
         Ok(self.execute(None, sql).await?)
     }
 
