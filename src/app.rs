@@ -201,37 +201,67 @@ impl App {
         };
         let closing = self.state.closing().clone();
         let clients = self.state.clients().http.clone();
+        let stopped_at = Arc::new(std::sync::OnceLock::new());
+        let stop = {
+            let stopped_at = stopped_at.clone();
+            async move {
+                stop.await;
+                let _ = stopped_at.set(std::time::Instant::now());
+            }
+        };
+        let grace = patience.shutdown_grace;
         server::listen::serve(self.listener, self.router, patience, clients, closing, stop).await;
-        // WebSockets were told goodbye when the stop came; give them a moment to go.
-        let connections = self.state.connections();
-        connections.close();
-        if tokio::time::timeout(WEBSOCKETS_GRACE, connections.wait())
-            .await
-            .is_err()
-        {
+        // The whole shutdown has a bound whatever the database does (issue 16: with the disk
+        // full it took 85-135 s): what is left of it after the requests goes to the rest,
+        // and what is not done then is abandoned (deliveries stay in the outbox).
+        let bound = grace + SHUTDOWN_MARGIN;
+        let spent = stopped_at.get().map_or(Duration::ZERO, |at| at.elapsed());
+        let left = bound.saturating_sub(spent).max(WIND_DOWN_LEAST);
+        let state = self.state.clone();
+        let wind_down = async move {
+            // WebSockets were told goodbye when the stop came; give them a moment to go.
+            let connections = state.connections();
+            connections.close();
+            if tokio::time::timeout(WEBSOCKETS_GRACE, connections.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    open = connections.len(),
+                    "WebSocket connections still open at shutdown"
+                );
+            }
+            state.runner().drain(AFTER_HOOKS_GRACE).await;
+            let _ = stop_background.send(true);
+            let _ = watcher.await;
+            let _ = pruner.await;
+            let _ = indexer.await;
+            if let Some(feed) = feed {
+                let _ = feed.await;
+            }
+            if let Some(revocations) = revocations {
+                let _ = revocations.await;
+            }
+            let _ = deliveries.await;
+            let _ = runs.await;
+            state.store().clone().close().await;
+        };
+        if tokio::time::timeout(left, wind_down).await.is_err() {
             tracing::warn!(
-                open = connections.len(),
-                "WebSocket connections still open at shutdown"
+                "background work still running {:?} after the stop; stopping anyway (deliveries not sent stay in the outbox)",
+                bound
             );
         }
-        self.state.runner().drain(AFTER_HOOKS_GRACE).await;
-        let _ = stop_background.send(true);
-        let _ = watcher.await;
-        let _ = pruner.await;
-        let _ = indexer.await;
-        if let Some(feed) = feed {
-            let _ = feed.await;
-        }
-        if let Some(revocations) = revocations {
-            let _ = revocations.await;
-        }
-        let _ = deliveries.await;
-        let _ = runs.await;
-        self.state.store().clone().close().await;
         tracing::info!("hookql stopped");
         Ok(())
     }
 }
+
+/// Added to `HOOKQL_SHUTDOWN_GRACE_SECS` to make the bound of a whole shutdown.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
+
+/// The least time the work after the requests gets, even when they used up the bound.
+const WIND_DOWN_LEAST: Duration = Duration::from_secs(2);
 
 /// How long a graceful shutdown waits for WebSocket connections to close.
 const WEBSOCKETS_GRACE: Duration = Duration::from_secs(3);

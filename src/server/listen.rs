@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::awake_timer::{AwakeTimer, StallClock};
 use super::per_ip::{Peer, PerIp};
 
 /// What a client over its connection cap is told before the connection closes.
@@ -53,10 +54,14 @@ pub async fn serve(
     closing: CancellationToken,
     stop: impl Future<Output = ()>,
 ) {
+    let clock = Arc::new(StallClock::default());
+    let heartbeat = CancellationToken::new();
+    tokio::spawn(clock.clone().beat(heartbeat.clone()));
+    let _heartbeat = heartbeat.drop_guard();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
+        .timer(AwakeTimer::new(clock))
         .header_read_timeout(patience.headers)
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
@@ -87,9 +92,23 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         // Every request carries its client's address (for the per-client caps).
         let router = TowerToHyperService::new(router.clone());
+        let answering = closing.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
             request.extensions_mut().insert(Peer(peer.ip()));
-            hyper::service::Service::call(&router, request)
+            let http1 = request.version() < hyper::Version::HTTP_2;
+            let answer = hyper::service::Service::call(&router, request);
+            let answering = answering.clone();
+            async move {
+                let mut response = answer.await?;
+                // Tells a keep-alive client not to send another request on this connection.
+                if http1 && answering.is_cancelled() {
+                    response.headers_mut().insert(
+                        hyper::header::CONNECTION,
+                        hyper::header::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let builder = builder.clone();
         let closing = closing.clone();
@@ -120,8 +139,13 @@ pub async fn serve(
     }
 }
 
+/// How long a keep-alive connection must have been quiet before a closing server shuts it:
+/// a request its client sent just before the stop is answered (with `Connection: close`)
+/// rather than met by a closed connection (issue 16).
+const CLOSING_LINGER: Duration = Duration::from_millis(250);
+
 /// Drives one connection; closes it gracefully (requests in flight finish) once it has been
-/// idle for `idle` or the server is closing.
+/// idle for `idle`, or, once the server is closing, quiet for [`CLOSING_LINGER`].
 async fn watch<C>(connection: C, activity: Activity, idle: Duration, closing: CancellationToken)
 where
     C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulShutdown,
@@ -130,14 +154,21 @@ where
     let mut shutting_down = false;
     loop {
         let quiet_for = activity.quiet_for();
-        if !shutting_down && quiet_for >= idle {
+        let patience = if closing.is_cancelled() {
+            CLOSING_LINGER
+        } else {
+            idle
+        };
+        if !shutting_down && quiet_for >= patience {
             connection.as_mut().shut_down();
             shutting_down = true;
         }
-        let next_look = idle
+        let next_look = patience
             .saturating_sub(quiet_for)
-            .max(Duration::from_millis(100));
+            .max(Duration::from_millis(50));
         tokio::select! {
+            // The connection first: bytes that arrived with the stop are read and answered.
+            biased;
             result = connection.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!("connection ended with an error: {e}");
@@ -145,10 +176,7 @@ where
                 return;
             }
             _ = tokio::time::sleep(next_look), if !shutting_down => {}
-            _ = closing.cancelled(), if !shutting_down => {
-                connection.as_mut().shut_down();
-                shutting_down = true;
-            }
+            _ = closing.cancelled(), if !shutting_down && !closing.is_cancelled() => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP: the routes, and serving them until shutdown. A request enters here, goes to
 //! [`graphql_http`] and from there to the GraphQL schema.
 
+pub mod awake_timer;
 pub mod body_deadline;
 pub mod graphiql;
 pub mod graphql_http;

@@ -254,6 +254,13 @@ impl TestApp {
         response.text().await.expect("text")
     }
 
+    /// Tells the server to stop (as SIGTERM does) without waiting for it.
+    pub fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Shuts the server down gracefully (as SIGTERM does) and waits until it has stopped;
     /// how long that took.
     pub async fn shut_down(&mut self) -> Duration {

@@ -17,9 +17,15 @@ pub struct Server {
 impl Server {
     /// Starts `hookql serve` on a free port with `dir/hooks.yaml` on `database_url`.
     pub fn start(dir: &std::path::Path, database_url: &str) -> Self {
+        Self::start_with(dir, database_url, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with(dir: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookql"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .envs(env.iter().copied())
             .env("HOOKQL_DATABASE_URL", database_url)
             .env("HOOKQL_HOOKS", dir.join("hooks.yaml"))
             .env("HOOKQL_DATA_DIR", dir.join("data"))

@@ -8,5 +8,6 @@ mod disk;
 mod outage;
 mod proxy;
 mod receivers;
+mod shutdown;
 mod small_disk;
 mod stopped;

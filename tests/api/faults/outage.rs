@@ -6,12 +6,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use hookql::settings::Settings;
+
 use super::proxy::Proxy;
 use crate::helpers::{fresh_database, settle_within, spawn_app_in, TestApp, PUBLIC_RULES};
 
 /// A server whose database connections go through a proxy the test controls, with
 /// statements bounded by `db_timeout_ms`; `None` (and a SKIPPED line) without PostgreSQL.
 async fn behind_proxy(db_timeout_ms: u64) -> Option<(TestApp, Proxy)> {
+    behind_proxy_with(|s| s.db_timeout_ms = db_timeout_ms).await
+}
+
+/// [`behind_proxy`] with settings of the test's choosing.
+async fn behind_proxy_with(adjust: impl FnOnce(&mut Settings)) -> Option<(TestApp, Proxy)> {
     let url = std::env::var("HOOKQL_TEST_DATABASE_URL").unwrap_or_default();
     if url.is_empty() {
         eprintln!("SKIPPED: needs PostgreSQL (HOOKQL_TEST_DATABASE_URL)");
@@ -30,10 +37,7 @@ async fn behind_proxy(db_timeout_ms: u64) -> Option<(TestApp, Proxy)> {
     through.set_port(Some(proxy.address.port())).expect("port");
     // In clear, so that the proxy can see which statement passes.
     through.query_pairs_mut().append_pair("sslmode", "disable");
-    let app = spawn_app_in(dir, through.to_string(), PUBLIC_RULES, |s| {
-        s.db_timeout_ms = db_timeout_ms;
-    })
-    .await;
+    let app = spawn_app_in(dir, through.to_string(), PUBLIC_RULES, adjust).await;
     Some((app, proxy))
 }
 
@@ -210,4 +214,30 @@ async fn a_write_whose_answer_is_lost_says_the_outcome_is_unknown() {
         .as_array()
         .expect("items");
     assert!(items.iter().any(|d| d["data"]["n"] == 7), "{found}");
+}
+
+#[tokio::test]
+async fn shutdown_keeps_its_bound_while_the_database_does_not_answer() {
+    let Some((mut app, proxy)) = behind_proxy_with(|s| s.shutdown_grace_secs = 2).await else {
+        return;
+    };
+    create(&app, 1).await;
+    proxy.stall();
+    // A write in flight, stuck on the database (its own bound is 30 s).
+    let stuck = {
+        let (client, address) = (reqwest::Client::new(), app.address.clone());
+        tokio::spawn(async move {
+            let _ = client
+                .post(format!("{address}/graphql"))
+                .json(&json!({"query": "mutation { createDocument(collection: \"posts\", data: {n: 2}) { id } }"}))
+                .send()
+                .await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let took = app.shut_down().await;
+    // The grace (2 s) and the margin (5 s) for what follows the requests.
+    assert!(took < Duration::from_secs(8), "the shutdown took {took:?}");
+    stuck.abort();
+    proxy.flow();
 }

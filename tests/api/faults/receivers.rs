@@ -108,7 +108,10 @@ async fn deliveries_waiting_behind_a_slow_one_of_their_document_do_not_make_the_
     let before = counter(&app, "hookql_delivery_claims_total").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let claims = counter(&app, "hookql_delivery_claims_total").await - before;
-    assert!(claims <= 5, "{claims} claims in 2 s while ten deliveries wait");
+    assert!(
+        claims <= 5,
+        "{claims} claims in 2 s while ten deliveries wait"
+    );
 
     let got = settle_within(
         Duration::from_secs(30),
@@ -117,7 +120,10 @@ async fn deliveries_waiting_behind_a_slow_one_of_their_document_do_not_make_the_
     )
     .await;
     let took = started.elapsed();
-    let order: Vec<Value> = got.iter().map(|r| r.json()["document"]["n"].clone()).collect();
+    let order: Vec<Value> = got
+        .iter()
+        .map(|r| r.json()["document"]["n"].clone())
+        .collect();
     assert_eq!(order, (0..=10).map(Value::from).collect::<Vec<_>>());
     // 3 s for the first; the ten behind it follow one another at once.
     assert!(took < Duration::from_secs(7), "the eleven took {took:?}");

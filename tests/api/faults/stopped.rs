@@ -1,10 +1,14 @@
-//! An instance frozen (SIGSTOP) for longer than its delivery leases while another instance
-//! shares the database: the other takes its deliveries over, each delivery arrives, and a
-//! delivery sent by both is an honest new attempt (its `attempt` counts up), never a copy.
+//! An instance frozen (SIGSTOP): requests sent meanwhile are answered once it resumes, and
+//! with another instance sharing the database for longer than the delivery leases, the other
+//! takes its deliveries over, each delivery arrives, and a delivery sent by both is an honest
+//! new attempt (its `attempt` counts up), never a copy.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
+
+use super::shutdown::{response, REQUEST};
 use crate::helpers::{fresh_database, settle_within, spawn_app_in, PUBLIC_RULES};
 use crate::process::Server;
 use crate::receiver::{Receiver, Reply};
@@ -76,4 +80,41 @@ async fn deliveries_of_a_stopped_instance_are_taken_over_as_new_attempts() {
         repeated <= 64,
         "{repeated} of {count} deliveries were sent twice"
     );
+}
+
+#[tokio::test]
+async fn requests_sent_while_the_server_is_stopped_are_answered_when_it_resumes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = fresh_database(dir.path()).await;
+    std::fs::write(dir.path().join("hooks.yaml"), PUBLIC_RULES).expect("hooks.yaml");
+    // Stopped for twice the header timeout.
+    let server = Server::start_with(
+        dir.path(),
+        &database_url,
+        &[("HOOKQL_HEADER_TIMEOUT_SECS", "2")],
+    );
+    server.create_post().await; // up and answering
+    let address = server.address.trim_start_matches("http://").to_string();
+    let mut streams = Vec::new();
+    for _ in 0..7 {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        stream.write_all(REQUEST.as_bytes()).await.expect("write");
+        assert!(response(&mut stream).await.starts_with("HTTP/1.1 200"));
+        streams.push(stream);
+    }
+    server.signal("STOP");
+    for stream in &mut streams {
+        stream.write_all(REQUEST.as_bytes()).await.expect("write");
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.signal("CONT");
+    for (n, stream) in streams.iter_mut().enumerate() {
+        let answer = response(stream).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "connection {n}: the request sent during the stop got {answer:?}"
+        );
+    }
 }
