@@ -54,13 +54,13 @@ impl App {
                 )
             })?;
         }
-        let store = Store::connect(
+        let store = Store::connect_bounded(
             &database_url,
             settings.db_max_connections,
             settings.query_timeout(),
+            settings.db_timeout(),
         )
-        .await?
-        .bounded_by(Duration::from_millis(settings.db_timeout_ms.max(100)));
+        .await?;
         store.migrate().await.context("database migration failed")?;
         store
             .ensure_indexes(&hooks.current().indexes)
@@ -214,7 +214,7 @@ impl App {
         // The whole shutdown has a bound whatever the database does (issue 16: with the disk
         // full it took 85-135 s): what is left of it after the requests goes to the rest,
         // and what is not done then is abandoned (deliveries stay in the outbox).
-        let bound = grace + SHUTDOWN_MARGIN;
+        let bound = grace.saturating_add(SHUTDOWN_MARGIN);
         let spent = stopped_at.get().map_or(Duration::ZERO, |at| at.elapsed());
         let left = bound.saturating_sub(spent).max(WIND_DOWN_LEAST);
         let state = self.state.clone();

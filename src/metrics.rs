@@ -278,17 +278,21 @@ impl Metrics {
                 labels(&[("status", status)])
             );
         }
-        header(
-            &mut out,
-            "hookql_hook_delivery_oldest_pending_seconds",
-            "gauge",
-            "Age of the oldest pending durable delivery (0 when none is pending).",
-        );
-        let _ = writeln!(
-            out,
-            "hookql_hook_delivery_oldest_pending_seconds {}",
-            database.oldest_pending_seconds.unwrap_or(0.0)
-        );
+        // Left out, like the counts, when the database did not answer: a 0 would read as
+        // "nothing pending" and clear an alert during an outage.
+        if database.up == 1 {
+            header(
+                &mut out,
+                "hookql_hook_delivery_oldest_pending_seconds",
+                "gauge",
+                "Age of the oldest pending durable delivery (0 when none is pending).",
+            );
+            let _ = writeln!(
+                out,
+                "hookql_hook_delivery_oldest_pending_seconds {}",
+                database.oldest_pending_seconds.unwrap_or(0.0)
+            );
+        }
         for (name, help, value) in [
             (
                 "hookql_database_up",

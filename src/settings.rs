@@ -313,7 +313,7 @@ pub struct Settings {
     /// Milliseconds a request waits for the database to answer one statement (its wait for a
     /// pooled connection included) before it gets `UNAVAILABLE` with `retryAfter`: a database
     /// that cannot be reached fails requests within this bound instead of hanging them. A
-    /// commit past it answers `outcome: "unknown"`.
+    /// commit past it answers `outcome: "unknown"`. 0: no limit (not advised).
     #[arg(
         long,
         env = "HOOKQL_DB_TIMEOUT_MS",
@@ -370,6 +370,15 @@ impl Settings {
         match &self.hooks {
             Some(path) => (path.clone(), true),
             None => (PathBuf::from("./hooks.yaml"), false),
+        }
+    }
+
+    /// How long a request waits for the database to answer one statement
+    /// (`HOOKQL_DB_TIMEOUT_MS`; 0: as long as it takes, a day).
+    pub fn db_timeout(&self) -> std::time::Duration {
+        match self.db_timeout_ms {
+            0 => std::time::Duration::from_secs(86_400),
+            ms => std::time::Duration::from_millis(ms.max(100)),
         }
     }
 

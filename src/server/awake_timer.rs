@@ -22,7 +22,7 @@ const BEAT: Duration = Duration::from_millis(100);
 /// A gap between beats longer than this counts as time stopped.
 const GAP: Duration = Duration::from_millis(500);
 /// How long a due timer waits for the heartbeat to have noticed a stop.
-const CONFIRM: Duration = Duration::from_millis(150);
+pub const CONFIRM: Duration = Duration::from_millis(150);
 
 /// How much time the process spent stopped, as its heartbeat saw it.
 #[derive(Debug, Default)]
@@ -48,7 +48,8 @@ impl StallClock {
         }
     }
 
-    fn stalled(&self) -> Duration {
+    /// The time stopped so far.
+    pub fn stalled(&self) -> Duration {
         Duration::from_micros(self.stalled_micros.load(Ordering::Relaxed))
     }
 }
@@ -144,7 +145,10 @@ mod tests {
         hyper::rt::Timer::sleep(&timer, Duration::from_secs(2)).await;
         let took = started.elapsed();
         let due = Duration::from_secs(2) + CONFIRM;
-        assert!(took >= due && took < due + Duration::from_millis(10), "{took:?}");
+        assert!(
+            took >= due && took < due + Duration::from_millis(10),
+            "{took:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::awake_timer::{AwakeTimer, StallClock};
+use super::awake_timer::{self, AwakeTimer, StallClock};
 use super::per_ip::{Peer, PerIp};
 
 /// What a client over its connection cap is told before the connection closes.
@@ -61,7 +61,7 @@ pub async fn serve(
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(AwakeTimer::new(clock))
+        .timer(AwakeTimer::new(clock.clone()))
         .header_read_timeout(patience.headers)
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
@@ -112,6 +112,7 @@ pub async fn serve(
         });
         let builder = builder.clone();
         let closing = closing.clone();
+        let clock = clock.clone();
         connections.spawn(async move {
             let activity = Activity::default();
             activity.touch();
@@ -120,7 +121,7 @@ pub async fn serve(
                 activity: activity.clone(),
             });
             let connection = builder.serve_connection_with_upgrades(io, service);
-            watch(connection, activity, patience.idle, closing).await;
+            watch(connection, activity, patience.idle, closing, clock).await;
             // Held until served (an upgraded WebSocket counts under its own cap from then).
             drop(held);
         });
@@ -146,13 +147,25 @@ const CLOSING_LINGER: Duration = Duration::from_millis(250);
 
 /// Drives one connection; closes it gracefully (requests in flight finish) once it has been
 /// idle for `idle`, or, once the server is closing, quiet for [`CLOSING_LINGER`].
-async fn watch<C>(connection: C, activity: Activity, idle: Duration, closing: CancellationToken)
-where
+/// Time the process spent stopped (see [`StallClock`]) does not count as quiet: a request
+/// sent to a stopped server is read when it resumes, not met by a closed connection.
+async fn watch<C>(
+    connection: C,
+    activity: Activity,
+    idle: Duration,
+    closing: CancellationToken,
+    clock: Arc<StallClock>,
+) where
     C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulShutdown,
 {
     let mut connection = pin!(connection);
     let mut shutting_down = false;
+    let mut stalled = clock.stalled();
     loop {
+        if clock.stalled() > stalled {
+            stalled = clock.stalled();
+            activity.touch();
+        }
         let quiet_for = activity.quiet_for();
         let patience = if closing.is_cancelled() {
             CLOSING_LINGER
@@ -160,6 +173,11 @@ where
             idle
         };
         if !shutting_down && quiet_for >= patience {
+            // A moment for the heartbeat to notice a stop we may just have woken from.
+            tokio::time::sleep(awake_timer::CONFIRM).await;
+            if clock.stalled() > stalled {
+                continue;
+            }
             connection.as_mut().shut_down();
             shutting_down = true;
         }

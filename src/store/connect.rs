@@ -66,7 +66,11 @@ pub(super) async fn open(
     url: &str,
     max_connections: u32,
     query_timeout: Option<Duration>,
+    bound: Duration,
 ) -> Result<Pools, StoreError> {
+    // A wait for a connection ends before the statement's bound, as a pool timeout: then the
+    // caller knows nothing was sent (a refused connection is `not_done`, never `unknown`).
+    let acquire = bound.mul_f64(0.8);
     let kind = DatabaseKind::of_url(url)?;
     let connect_error = |e: sea_orm::sqlx::Error| {
         StoreError::Connect(format!("{} ({e})", describe_database_url(url)))
@@ -91,7 +95,7 @@ pub(super) async fn open(
                 .pragma("case_sensitive_like", "ON");
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(acquire)
                 .after_release(|conn, _| {
                     Box::pin(async move { Ok(outside_transaction(conn).await) })
                 })
@@ -103,7 +107,7 @@ pub(super) async fn open(
             // transaction), interrupts the statement once its time is up.
             let mut reads = SqlitePoolOptions::new()
                 .max_connections(read_connections)
-                .acquire_timeout(Duration::from_secs(30));
+                .acquire_timeout(acquire);
             if let Some(timeout) = query_timeout {
                 reads = reads
                     .after_connect(move |conn, _| {
@@ -129,7 +133,7 @@ pub(super) async fn open(
             // runs, so fewer than three would deadlock.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(3))
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(acquire)
                 .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
@@ -139,7 +143,7 @@ pub(super) async fn open(
             // (PgBouncer) refuse by default.
             let mut reads = PgPoolOptions::new()
                 .max_connections(read_connections)
-                .acquire_timeout(Duration::from_secs(30));
+                .acquire_timeout(acquire);
             if let Some(timeout) = query_timeout {
                 let set = format!("SET statement_timeout = {}", timeout.as_millis().max(1));
                 reads = reads.after_connect(move |conn, _| {
@@ -207,7 +211,7 @@ fn database_code(error: &DbErr) -> Option<String> {
 }
 
 /// Whether `error` says the database did not answer (a pool wait or a statement past its
-/// bound, a broken connection) rather than refusing the statement.
+/// bound, a broken connection, a server shutting down) rather than refusing the statement.
 pub(super) fn is_unreachable(error: &DbErr) -> bool {
     use sea_orm::sqlx::Error;
     use sea_orm::RuntimeErr;
@@ -215,14 +219,28 @@ pub(super) fn is_unreachable(error: &DbErr) -> bool {
         DbErr::ConnectionAcquire(_) => true,
         DbErr::Conn(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e)) => matches!(
-            e,
-            Error::Io(_)
-                | Error::PoolTimedOut
-                | Error::PoolClosed
-                | Error::WorkerCrashed
-                | Error::Tls(_)
-        ),
+        | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            matches!(e, Error::PoolTimedOut | Error::PoolClosed) || is_broken(error)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `error` says a connection broke under a statement (so a write may have been
+/// made): I/O failures, and PostgreSQL ending the session (`admin_shutdown`,
+/// `crash_shutdown`, `cannot_connect_now`: a restart or a failover). A wait for a connection
+/// that timed out is not one: nothing was sent.
+pub(super) fn is_broken(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    use sea_orm::RuntimeErr;
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            matches!(e, Error::Io(_) | Error::WorkerCrashed | Error::Tls(_))
+                || database_code(error)
+                    .is_some_and(|code| matches!(code.as_str(), "57P01" | "57P02" | "57P03"))
+        }
         _ => false,
     }
 }

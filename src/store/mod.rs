@@ -85,7 +85,7 @@ pub enum StoreError {
     Unreachable,
     /// The database stopped answering while a write was being committed: it may or may not
     /// have been saved. A client should read it back before sending it again.
-    #[error("the database stopped answering while this write was being committed: it may or may not have been saved; read it back before trying again")]
+    #[error("the database gave no answer while the write was being committed: it may or may not have been made; read it back before trying it again")]
     OutcomeUnknown,
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
@@ -104,7 +104,7 @@ impl From<DbErr> for StoreError {
                 "the database did not answer a write in time; whether it was made is unknown"
             );
             Self::OutcomeUnknown
-        } else if connect::is_unreachable(&error) {
+        } else if connect::is_unreachable(&error) || tx::is_no_answer(&error) {
             tracing::warn!("the database did not answer: {error}");
             Self::Unreachable
         } else if connect::is_disk_full(&error) {
@@ -148,9 +148,7 @@ pub struct Store {
     revoked_channel: Option<Arc<str>>,
     /// PostgreSQL: this process's name in `realtime_interest`.
     instance: Arc<str>,
-    /// The longest one statement may take, waiting for its connection included, before the
-    /// caller is told the database is unreachable: a partition must not hang requests for
-    /// as long as it lasts (issue 16).
+    /// The longest one statement may take, waiting for its connection included.
     bound: std::time::Duration,
 }
 
@@ -162,8 +160,20 @@ impl Store {
         max_connections: u32,
         query_timeout: Option<std::time::Duration>,
     ) -> Result<Self, StoreError> {
+        Self::connect_bounded(url, max_connections, query_timeout, DEFAULT_BOUND).await
+    }
+
+    /// [`Store::connect`], with every statement (its wait for a connection included) given
+    /// up after `bound` (`HOOKQL_DB_TIMEOUT_MS`): a partition must not hang requests for as
+    /// long as it lasts (issue 16).
+    pub async fn connect_bounded(
+        url: &str,
+        max_connections: u32,
+        query_timeout: Option<std::time::Duration>,
+        bound: std::time::Duration,
+    ) -> Result<Self, StoreError> {
         let connect::Pools { db, reads, kind } =
-            connect::open(url, max_connections, query_timeout).await?;
+            connect::open(url, max_connections, query_timeout, bound).await?;
         let write_queue =
             (kind == DatabaseKind::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
         let schema = match kind {
@@ -191,14 +201,8 @@ impl Store {
             notify_channel,
             revoked_channel,
             instance: uuid::Uuid::new_v4().to_string().into(),
-            bound: DEFAULT_BOUND,
+            bound,
         })
-    }
-
-    /// This store with statements bounded by `bound` (`HOOKQL_DB_TIMEOUT_MS`).
-    pub fn bounded_by(mut self, bound: std::time::Duration) -> Self {
-        self.bound = bound;
-        self
     }
 
     /// Brings the schema up to date; safe to run at every start, and from several instances

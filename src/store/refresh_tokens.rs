@@ -4,6 +4,7 @@ use entity::refresh_token;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
+use super::tx::committing;
 use super::{Store, StoreError};
 
 /// A stored refresh token (its hash, never the token).
@@ -36,7 +37,7 @@ impl Store {
         token_hash: String,
         ttl: std::time::Duration,
     ) -> Result<(), StoreError> {
-        self.within(async {
+        self.within_write(async {
             let _turn = self.write_turn().await;
             insert(&self.db, user_id, family_id, token_hash, ttl).await
         })
@@ -52,7 +53,7 @@ impl Store {
         new_hash: String,
         ttl: std::time::Duration,
     ) -> Result<Rotation, StoreError> {
-        self.within(async {
+        self.within_write(async {
             let now = now_micros();
             let _turn = self.write_turn().await;
             let Some(old) = refresh_token::Entity::find()
@@ -84,7 +85,7 @@ impl Store {
                 return Ok(Rotation::Reused);
             }
             insert(&tx, &old.user_id, Some(&old.family_id), new_hash, ttl).await?;
-            tx.commit().await?;
+            tx.commit().await.map_err(committing)?;
             Ok(Rotation::Rotated {
                 user_id: old.user_id,
             })
@@ -94,7 +95,7 @@ impl Store {
 
     /// Ends the session of the token with `token_hash`; whether one was active.
     pub async fn revoke_refresh_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        self.within(async {
+        self.within_write(async {
             let _turn = self.write_turn().await;
             let Some(token) = refresh_token::Entity::find()
                 .filter(refresh_token::Column::TokenHash.eq(token_hash))
@@ -113,14 +114,15 @@ impl Store {
 
     /// Ends every session of `user_id` (password change).
     pub async fn revoke_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
-        self.within(async {
+        self.within_write(async {
             let _turn = self.write_turn().await;
             let result = refresh_token::Entity::update_many()
                 .col_expr(refresh_token::Column::RevokedAt, Expr::value(now_micros()))
                 .filter(refresh_token::Column::UserId.eq(user_id))
                 .filter(refresh_token::Column::RevokedAt.is_null())
                 .exec(&self.db)
-                .await?;
+                .await
+                .map_err(committing)?;
             Ok(result.rows_affected)
         })
         .await
@@ -129,12 +131,13 @@ impl Store {
     /// Deletes tokens past their expiry, used or not: an expired token is refused whatever its
     /// state, so its row has nothing left to prove. Returns how many went.
     pub async fn prune_expired_refresh_tokens(&self) -> Result<u64, StoreError> {
-        self.within(async {
+        self.within_write(async {
             let _turn = self.write_turn().await;
             let result = refresh_token::Entity::delete_many()
                 .filter(refresh_token::Column::ExpiresAt.lt(now_micros()))
                 .exec(&self.db)
-                .await?;
+                .await
+                .map_err(committing)?;
             Ok(result.rows_affected)
         })
         .await
@@ -147,7 +150,8 @@ impl Store {
             .filter(refresh_token::Column::FamilyId.eq(family_id))
             .filter(refresh_token::Column::RevokedAt.is_null())
             .exec(&self.db)
-            .await?;
+            .await
+            .map_err(committing)?;
         Ok(result.rows_affected)
     }
 }
@@ -175,6 +179,7 @@ async fn insert(
     // before its commit (see `Store::fetch_one`).
     refresh_token::Entity::insert(model)
         .exec_without_returning(db)
-        .await?;
+        .await
+        .map_err(committing)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sea_orm::{
-    ConnAcquireErr, ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, TransactionTrait,
+    ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, RuntimeErr, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 
@@ -68,7 +68,7 @@ impl Tx {
 
     /// Undoes every write of the transaction (dropping it does the same, later).
     pub async fn rollback(self) -> Result<(), StoreError> {
-        self.txn.rollback().await?;
+        bounded(self.bound, self.txn.rollback()).await?;
         Ok(())
     }
 
@@ -91,11 +91,14 @@ pub(super) enum Access {
 impl Store {
     /// Begins a transaction (waiting for the write turn first on SQLite).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let turn = match &self.write_queue {
-            Some(queue) => Some(queue.clone().lock_owned().await),
-            None => None,
-        };
-        let txn = bounded(self.bound, self.db.begin()).await?;
+        let (turn, txn) = bounded(self.bound, async {
+            let turn = match &self.write_queue {
+                Some(queue) => Some(queue.clone().lock_owned().await),
+                None => None,
+            };
+            Ok((turn, self.db.begin().await?))
+        })
+        .await?;
         Ok(Tx {
             txn,
             pending: Mutex::new(Vec::new()),
@@ -103,6 +106,19 @@ impl Store {
             bound: self.bound,
             _turn: turn,
         })
+    }
+
+    /// `work` that writes, given up after the store's bound as
+    /// [`StoreError::OutcomeUnknown`] (its commit may have been under way): for the writes
+    /// that use sea-orm entities (refresh tokens), whose commits and self-committing
+    /// statements go through [`committing`] too.
+    pub(super) async fn within_write<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.bound, work)
+            .await
+            .unwrap_or(Err(StoreError::OutcomeUnknown))
     }
 
     /// `work`, given up after the store's bound as [`StoreError::Unreachable`]: for the few
@@ -225,7 +241,7 @@ impl Store {
 }
 
 /// `work` (a statement, with its waits for a connection and the write turn), given up after
-/// `bound` as a pool wait that timed out. Dropping it mid-statement is safe: the connection is
+/// `bound` with [`NO_ANSWER`]. Dropping it mid-statement is safe: the connection is
 /// closed or, inside a transaction, rolled back before it is used again.
 async fn bounded<T>(
     bound: Duration,
@@ -233,19 +249,27 @@ async fn bounded<T>(
 ) -> Result<T, DbErr> {
     tokio::time::timeout(bound, work)
         .await
-        .unwrap_or(Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
+        .unwrap_or_else(|_| Err(DbErr::Conn(RuntimeErr::Internal(NO_ANSWER.into()))))
 }
 
 /// What a failure while committing (a `COMMIT`, or a write outside a transaction, which
 /// commits by itself) means: when the database did not answer, it may have committed all the
 /// same, and the caller must not be told the write failed.
-fn committing(error: DbErr) -> DbErr {
-    if super::connect::is_unreachable(&error) {
+pub(super) fn committing(error: DbErr) -> DbErr {
+    if is_no_answer(&error) || super::connect::is_broken(&error) {
         DbErr::Custom(OUTCOME_UNKNOWN.into())
     } else {
         error
     }
 }
+
+/// Whether `error` is a statement given up at the store's bound.
+pub(super) fn is_no_answer(error: &DbErr) -> bool {
+    matches!(error, DbErr::Conn(RuntimeErr::Internal(text)) if text == NO_ANSWER)
+}
+
+/// The text of the [`DbErr`] a statement past the store's bound fails with.
+const NO_ANSWER: &str = "hookql: no answer from the database within HOOKQL_DB_TIMEOUT_MS";
 
 /// The text of the [`DbErr`] that becomes [`StoreError::OutcomeUnknown`].
 pub(super) const OUTCOME_UNKNOWN: &str = "hookql: no answer to a commit";

@@ -241,3 +241,226 @@ async fn shutdown_keeps_its_bound_while_the_database_does_not_answer() {
     stuck.abort();
     proxy.flow();
 }
+
+#[tokio::test]
+async fn acknowledged_writes_survive_cuts_and_a_slow_link_and_errors_say_retry() {
+    let Some((app, proxy)) = behind_proxy(3_000).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (app, stop) = (app.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let (mut acked, mut codes) = (Vec::new(), Vec::new());
+            let mut n = w * 1_000_000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let (answer, _) = create(&app, n).await;
+                match answer["data"]["createDocument"]["id"].as_str() {
+                    Some(id) => acked.push(id.to_string()),
+                    None => codes.push(answer["errors"][0]["extensions"]["code"].clone()),
+                }
+            }
+            (acked, codes)
+        }));
+    }
+    // Cuts of connections busy at the time (held a moment first, then cut): the pool
+    // replaces them; statements cut after they were sent are the test above.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        proxy.stall();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.cut();
+        proxy.flow();
+    }
+    proxy.slow(Duration::from_millis(300));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    proxy.slow(Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acked, mut codes) = (Vec::new(), Vec::new());
+    for writer in writers {
+        let (a, c) = writer.await.expect("writer");
+        acked.extend(a);
+        codes.extend(c);
+    }
+    assert!(acked.len() > 20, "only {} writes went through", acked.len());
+    assert!(
+        codes.iter().all(|c| c == "UNAVAILABLE"),
+        "clients were told something other than to retry: {codes:?}"
+    );
+
+    // Recovered by itself, and every acknowledged write is there.
+    let (after, _) = settle_within(
+        Duration::from_secs(10),
+        async || create(&app, -1).await,
+        |(a, _)| a["data"]["createDocument"]["id"].is_string(),
+    )
+    .await;
+    assert!(after["data"]["createDocument"]["id"].is_string(), "{after}");
+    let mut stored = std::collections::HashSet::new();
+    loop {
+        let page = app
+            .data(
+                "query($o: Int!) { documents(collection: \"posts\", limit: 100, offset: $o) { items { id } } }",
+                json!({"o": stored.len()}),
+            )
+            .await;
+        let items = page["documents"]["items"]
+            .as_array()
+            .expect("items")
+            .clone();
+        if items.is_empty() {
+            break;
+        }
+        stored.extend(
+            items
+                .iter()
+                .map(|d| d["id"].as_str().expect("id").to_string()),
+        );
+    }
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes were lost: {lost:?}",
+        lost.len()
+    );
+    eprintln!(
+        "cut twice and slowed: {} writes acknowledged, {} refused with UNAVAILABLE",
+        acked.len(),
+        codes.len()
+    );
+}
+
+#[tokio::test]
+async fn a_write_cut_off_after_it_was_sent_says_the_outcome_is_unknown() {
+    // No timeout helps here: the connection breaks, it does not go quiet.
+    let Some((app, proxy)) = behind_proxy(30_000).await else {
+        return;
+    };
+    create(&app, 0).await;
+    proxy.stall_after(b"cut-me");
+    let app = std::sync::Arc::new(app);
+    let writer = app.clone();
+    let pending = tokio::spawn(async move {
+        writer
+            .gql(
+                "mutation($d: JSON!) { createDocument(collection: \"posts\", data: $d) { id } }",
+                json!({"d": {"n": 8, "note": "cut-me"}}),
+            )
+            .await
+    });
+    while !proxy.is_stalled() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proxy.cut();
+    proxy.flow();
+    let answer = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("answered at once, not after a timeout")
+        .expect("the request");
+    let error = &answer["errors"][0];
+    assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{answer}");
+    assert_eq!(error["extensions"]["outcome"], "unknown", "{answer}");
+    let read = app
+        .data(
+            "{ documents(collection: \"posts\") { items { data } } }",
+            json!({}),
+        )
+        .await;
+    let items = read["documents"]["items"].as_array().expect("items");
+    assert!(items.iter().any(|d| d["data"]["n"] == 8), "{read}");
+}
+
+#[tokio::test]
+async fn connections_the_database_terminates_say_retry_and_lose_nothing() {
+    let Some((app, proxy)) = behind_proxy(3_000).await else {
+        return;
+    };
+    let admin_url = std::env::var("HOOKQL_TEST_DATABASE_URL").expect("set");
+    let admin = sea_orm::sqlx::PgPool::connect(&admin_url)
+        .await
+        .expect("an admin connection");
+    let app = std::sync::Arc::new(app);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (app, stop) = (app.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let (mut acked, mut codes) = (Vec::new(), Vec::new());
+            let mut n = w * 1_000_000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let (answer, _) = create(&app, n).await;
+                match answer["data"]["createDocument"]["id"].as_str() {
+                    Some(id) => acked.push(id.to_string()),
+                    None => codes.push(answer["errors"][0].clone()),
+                }
+            }
+            (acked, codes)
+        }));
+    }
+    // As a fast restart or a failover does: every backend of this server ends, again and again.
+    let mut terminated = 0;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let ended: Vec<(bool,)> = sea_orm::sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1)",
+        )
+        .bind(proxy.upstream_ports())
+        .fetch_all(&admin)
+        .await
+        .expect("terminate");
+        terminated += ended.len();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acked, mut errors) = (Vec::new(), Vec::new());
+    for writer in writers {
+        let (a, e) = writer.await.expect("writer");
+        acked.extend(a);
+        errors.extend(e);
+    }
+    assert!(terminated > 0, "no backend was terminated");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["extensions"]["code"] == "UNAVAILABLE"),
+        "clients were told something other than to retry: {errors:?}"
+    );
+    let mut stored = std::collections::HashSet::new();
+    loop {
+        let page = settle_within(
+            Duration::from_secs(10),
+            async || {
+                app.gql(
+                    "query($o: Int!) { documents(collection: \"posts\", limit: 100, offset: $o) { items { id } } }",
+                    json!({"o": stored.len()}),
+                )
+                .await
+            },
+            |p| p["data"]["documents"]["items"].is_array(),
+        )
+        .await;
+        let items = page["data"]["documents"]["items"]
+            .as_array()
+            .expect("items")
+            .clone();
+        if items.is_empty() {
+            break;
+        }
+        stored.extend(
+            items
+                .iter()
+                .map(|d| d["id"].as_str().expect("id").to_string()),
+        );
+    }
+    let lost = acked.iter().filter(|id| !stored.contains(*id)).count();
+    assert_eq!(lost, 0, "acknowledged writes were lost");
+    eprintln!(
+        "{terminated} backends terminated: {} writes acknowledged, {} told UNAVAILABLE",
+        acked.len(),
+        errors.len()
+    );
+}

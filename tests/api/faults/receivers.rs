@@ -169,3 +169,41 @@ async fn a_receiver_back_from_a_long_outage_gets_its_backlog_within_seconds() {
         "{failures_while_down} calls to a receiver that was down for 16 s: it was hammered"
     );
 }
+
+#[tokio::test]
+async fn a_flapping_receiver_gets_deliveries_in_every_window_it_is_up() {
+    let receiver = Receiver::start().await;
+    receiver.usually("/audit", Reply::status(503));
+    let yaml = audit(&receiver.url("/audit"), "    timeout_ms: 1000\n");
+    let app = spawn_app_with(&yaml, |_| {}).await;
+    for round in 0..2 {
+        let ids = create_many(&app, 10).await;
+        // Down long enough for the circuit to open and its pause to grow.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let from = receiver.received("/audit").len();
+        receiver.usually("/audit", Reply::status(200));
+        let up = std::time::Instant::now();
+        let seen = settle_within(
+            Duration::from_secs(5),
+            async || {
+                let answered: std::collections::HashSet<String> = receiver
+                    .received("/audit")
+                    .iter()
+                    .skip(from)
+                    .map(|r| r.json()["document_id"].as_str().unwrap_or("").to_string())
+                    .collect();
+                ids.iter().filter(|id| answered.contains(*id)).count()
+            },
+            |n| *n == ids.len(),
+        )
+        .await;
+        assert_eq!(
+            seen,
+            ids.len(),
+            "round {round}: {seen} of {} documents reached the receiver in the {:?} it was up",
+            ids.len(),
+            up.elapsed()
+        );
+        receiver.usually("/audit", Reply::status(503));
+    }
+}

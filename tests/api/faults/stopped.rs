@@ -87,11 +87,14 @@ async fn requests_sent_while_the_server_is_stopped_are_answered_when_it_resumes(
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(dir.path()).await;
     std::fs::write(dir.path().join("hooks.yaml"), PUBLIC_RULES).expect("hooks.yaml");
-    // Stopped for twice the header timeout.
+    // Stopped for twice the header timeout, and longer than the idle timeout.
     let server = Server::start_with(
         dir.path(),
         &database_url,
-        &[("HOOKQL_HEADER_TIMEOUT_SECS", "2")],
+        &[
+            ("HOOKQL_HEADER_TIMEOUT_SECS", "2"),
+            ("HOOKQL_IDLE_TIMEOUT_SECS", "3"),
+        ],
     );
     server.create_post().await; // up and answering
     let address = server.address.trim_start_matches("http://").to_string();
