@@ -4,7 +4,9 @@
 //! stored, that the server recovers by itself once the fault ends, and that clients see an
 //! error rather than a false success.
 
+mod behind;
 mod disk;
+mod links;
 mod outage;
 mod proxy;
 mod receivers;
