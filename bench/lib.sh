@@ -2,7 +2,15 @@
 # SQLite there, wrk runs that print "req/s p50_ms p99_ms", and a median.
 # Expects: `set -euo pipefail`, the repository root as the current folder.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hookql-target}"
-need_wrk() { command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }; }
+need_wrk() { # installs Debian's wrk when it is missing and we may (root with apt-get)
+  command -v wrk >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing wrk (Debian's package)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; }
+  fi
+  command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+}
 bin="$CARGO_TARGET_DIR/release/hookql"
 work=$(mktemp -d /dev/shm/hookql-bench.XXXXXX)
 pids=()
