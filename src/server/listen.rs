@@ -145,6 +145,10 @@ pub async fn serve(
 /// rather than met by a closed connection (issue 16).
 const CLOSING_LINGER: Duration = Duration::from_millis(250);
 
+/// The longest a closing server waits for a connection to go quiet: a busy HTTP/2 client
+/// (which `Connection: close` does not reach) is then told to go away all the same.
+const CLOSING_MOST: Duration = Duration::from_secs(1);
+
 /// Drives one connection; closes it gracefully (requests in flight finish) once it has been
 /// idle for `idle`, or, once the server is closing, quiet for [`CLOSING_LINGER`].
 /// Time the process spent stopped (see [`StallClock`]) does not count as quiet: a request
@@ -161,21 +165,26 @@ async fn watch<C>(
     let mut connection = pin!(connection);
     let mut shutting_down = false;
     let mut stalled = clock.stalled();
+    let mut closing_since: Option<Instant> = None;
     loop {
         if clock.stalled() > stalled {
             stalled = clock.stalled();
             activity.touch();
         }
         let quiet_for = activity.quiet_for();
-        let patience = if closing.is_cancelled() {
+        if closing.is_cancelled() {
+            closing_since.get_or_insert_with(Instant::now);
+        }
+        let patience = if closing_since.is_some() {
             CLOSING_LINGER
         } else {
             idle
         };
-        if !shutting_down && quiet_for >= patience {
+        let closed_long = closing_since.is_some_and(|at| at.elapsed() >= CLOSING_MOST);
+        if !shutting_down && (quiet_for >= patience || closed_long) {
             // A moment for the heartbeat to notice a stop we may just have woken from.
             tokio::time::sleep(awake_timer::CONFIRM).await;
-            if clock.stalled() > stalled {
+            if clock.stalled() > stalled && !closed_long {
                 continue;
             }
             connection.as_mut().shut_down();

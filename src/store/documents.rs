@@ -478,7 +478,7 @@ impl Store {
             documents.push(row.into_document()?);
             Ok(())
         };
-        self.within(async {
+        self.within(StoreError::Unreachable, async {
             match tx {
                 Some(tx) => {
                     let mut rows = Row::find_by_statement(statement).stream(tx.conn()).await?;

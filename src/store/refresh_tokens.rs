@@ -37,7 +37,7 @@ impl Store {
         token_hash: String,
         ttl: std::time::Duration,
     ) -> Result<(), StoreError> {
-        self.within_write(async {
+        self.within(StoreError::OutcomeUnknown, async {
             let _turn = self.write_turn().await;
             insert(&self.db, user_id, family_id, token_hash, ttl).await
         })
@@ -53,7 +53,7 @@ impl Store {
         new_hash: String,
         ttl: std::time::Duration,
     ) -> Result<Rotation, StoreError> {
-        self.within_write(async {
+        self.within(StoreError::OutcomeUnknown, async {
             let now = now_micros();
             let _turn = self.write_turn().await;
             let Some(old) = refresh_token::Entity::find()
@@ -95,7 +95,7 @@ impl Store {
 
     /// Ends the session of the token with `token_hash`; whether one was active.
     pub async fn revoke_refresh_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        self.within_write(async {
+        self.within(StoreError::OutcomeUnknown, async {
             let _turn = self.write_turn().await;
             let Some(token) = refresh_token::Entity::find()
                 .filter(refresh_token::Column::TokenHash.eq(token_hash))
@@ -114,7 +114,7 @@ impl Store {
 
     /// Ends every session of `user_id` (password change).
     pub async fn revoke_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
-        self.within_write(async {
+        self.within(StoreError::OutcomeUnknown, async {
             let _turn = self.write_turn().await;
             let result = refresh_token::Entity::update_many()
                 .col_expr(refresh_token::Column::RevokedAt, Expr::value(now_micros()))
@@ -131,7 +131,7 @@ impl Store {
     /// Deletes tokens past their expiry, used or not: an expired token is refused whatever its
     /// state, so its row has nothing left to prove. Returns how many went.
     pub async fn prune_expired_refresh_tokens(&self) -> Result<u64, StoreError> {
-        self.within_write(async {
+        self.within(StoreError::OutcomeUnknown, async {
             let _turn = self.write_turn().await;
             let result = refresh_token::Entity::delete_many()
                 .filter(refresh_token::Column::ExpiresAt.lt(now_micros()))

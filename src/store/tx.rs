@@ -108,28 +108,18 @@ impl Store {
         })
     }
 
-    /// `work` that writes, given up after the store's bound as
-    /// [`StoreError::OutcomeUnknown`] (its commit may have been under way): for the writes
-    /// that use sea-orm entities (refresh tokens), whose commits and self-committing
-    /// statements go through [`committing`] too.
-    pub(super) async fn within_write<T>(
-        &self,
-        work: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.bound, work)
-            .await
-            .unwrap_or(Err(StoreError::OutcomeUnknown))
-    }
-
-    /// `work`, given up after the store's bound as [`StoreError::Unreachable`]: for the few
-    /// paths that do not go through the primitives below (streamed reads, sea-orm entities).
+    /// `work`, given up after the store's bound as `gives_up_as`: for the few paths that do
+    /// not go through the primitives below (streamed reads give up as
+    /// [`StoreError::Unreachable`]; refresh-token writes, whose commits and self-committing
+    /// statements go through [`committing`] too, as [`StoreError::OutcomeUnknown`]).
     pub(super) async fn within<T>(
         &self,
+        gives_up_as: StoreError,
         work: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         tokio::time::timeout(self.bound, work)
             .await
-            .unwrap_or(Err(StoreError::Unreachable))
+            .unwrap_or(Err(gives_up_as))
     }
 
     /// One row of `sql` as `M`, in `tx` or (by `access`) on one of the pools.

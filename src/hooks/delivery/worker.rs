@@ -22,6 +22,7 @@ use super::breaker::Breakers;
 use super::record::{record, Outcome, Recording};
 use super::send::attempt;
 use super::{lease, Outbox};
+use crate::hooks::config::HooksConfig;
 use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::HooksHandle;
@@ -141,9 +142,7 @@ impl Worker {
                 if held.sending.values().any(|(id, _)| *id == row.id) {
                     continue; // claimed back after its lease ran out; the old copy is stale
                 }
-                let key = (row.id, row.attempts);
-                let handle = sends.spawn(attempt(shared.clone(), config.clone(), row));
-                held.sending.insert(handle.id(), key);
+                held.send(&mut sends, &shared, &config, row);
             }
             held.released.extend(shared.outbox.take_overflow());
             if !held.released.is_empty() {
@@ -158,18 +157,13 @@ impl Worker {
                     Ok(rows) => {
                         claim_now = rows.len() == room;
                         for row in rows {
-                            let key = (row.id, row.attempts);
-                            let handle = sends.spawn(attempt(shared.clone(), config.clone(), row));
-                            held.sending.insert(handle.id(), key);
+                            held.send(&mut sends, &shared, &config, row);
                         }
                     }
                     Err(e) => tracing::warn!("cannot claim hook deliveries: {e}"),
                 }
                 let nap = match shared.store.next_delivery_due().await {
-                    Ok(Some(due)) => {
-                        let wait = u64::try_from(due - now_micros()).unwrap_or(0);
-                        Duration::from_micros(wait).min(self.poll)
-                    }
+                    Ok(Some(due)) => until(due).min(self.poll),
                     _ => self.poll,
                 };
                 next_look = Instant::now() + nap;
@@ -193,8 +187,7 @@ impl Worker {
                     held.sending.remove(&id);
                     // A retry this worker just scheduled: look again when it falls due.
                     if let Some(due) = retry_at {
-                        let wait = u64::try_from(due - now_micros()).unwrap_or(0);
-                        next_look = next_look.min(Instant::now() + Duration::from_micros(wait));
+                        next_look = next_look.min(Instant::now() + until(due));
                     }
                 }
                 _ = tokio::time::sleep_until(next_look.into()) => {
@@ -234,6 +227,26 @@ async fn release(store: &Store, owner: &str, rows: Vec<(i64, i32)>) {
     if let Err(e) = store.release_deliveries(owner, &rows).await {
         tracing::warn!("cannot release hook deliveries (their leases run out by themselves): {e}");
     }
+}
+
+impl Held {
+    /// Starts sending `row`, held until its send ends.
+    fn send(
+        &mut self,
+        sends: &mut JoinSet<Option<i64>>,
+        shared: &Arc<Shared>,
+        config: &Arc<HooksConfig>,
+        row: Delivery,
+    ) {
+        let key = (row.id, row.attempts);
+        let handle = sends.spawn(attempt(shared.clone(), config.clone(), row));
+        self.sending.insert(handle.id(), key);
+    }
+}
+
+/// How long from now until `due` (microseconds since the epoch); zero when past.
+fn until(due: i64) -> Duration {
+    Duration::from_micros(u64::try_from(due - now_micros()).unwrap_or(0))
 }
 
 /// Queues a handed-over row, or gives it back when the queue is full.

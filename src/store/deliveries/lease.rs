@@ -130,7 +130,7 @@ impl Store {
             .push(" AND next_attempt_at < ")
             .bind(WAITING)
             .push(" AND hook IN ");
-        json_list(&mut sql, Value::from(hooks.to_vec()), "text");
+        json_texts(&mut sql, Value::from(hooks.to_vec()));
         Ok(self.execute(None, sql).await?)
     }
 
@@ -263,14 +263,12 @@ fn pairs(sql: &mut Sql, held: &[(i64, i32)]) {
     }
 }
 
-/// Appends `(…)`, the elements of the JSON array `list` as rows of `cast` (PostgreSQL).
-fn json_list(sql: &mut Sql, list: Value, cast: &str) {
+/// Appends `(…)`, the elements of the JSON array of strings `list` as rows of text.
+fn json_texts(sql: &mut Sql, list: Value) {
     if sql.is_postgres() {
         sql.push("(SELECT jsonb_array_elements_text(")
             .bind(list)
-            .push(")::")
-            .push(cast)
-            .push(")");
+            .push("))");
     } else {
         sql.push("(SELECT value FROM json_each(")
             .bind(list.to_string())
