@@ -135,7 +135,7 @@ fn unknown_settings(
     unknown
         .into_iter()
         .map(|name| {
-            let hint = match crate::store::filter::suggest(&name, &known) {
+            let hint = match crate::model::filter::suggest(&name, &known) {
                 Some(near) => format!("did you mean {near}?"),
                 None => "`hookql --help` lists the settings".to_string(),
             };

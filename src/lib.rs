@@ -23,6 +23,7 @@ pub mod graphql;
 pub mod hex;
 pub mod hooks;
 pub mod metrics;
+pub mod model;
 pub mod request_id;
 pub mod secret_key;
 pub mod server;

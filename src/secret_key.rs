@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rand::RngCore;
 
-use crate::hooks::config::Secret;
+use crate::model::Secret;
 
 const FILE_NAME: &str = "jwt_secret";
 

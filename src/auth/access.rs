@@ -8,9 +8,9 @@
 
 use serde_json::Value;
 
-use super::claims::Caller;
 use crate::hooks::config::Rule;
-use crate::store::filter::{Field, Filter, MetaField, Op, Scalar};
+use crate::model::filter::{Field, Filter, MetaField, Op, Scalar};
+use crate::model::Caller;
 
 /// Prefix of a string operand that stands for a value of the caller (`$auth.id`).
 pub const AUTH_PREFIX: &str = "$auth.";
@@ -103,7 +103,7 @@ fn bind_scalar(field: &Field, scalar: &Scalar, caller: &Caller) -> Option<Scalar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::claims::Claims;
+    use crate::model::caller::Claims;
     use serde_json::json;
 
     fn user(id: &str, role: &str) -> Caller {

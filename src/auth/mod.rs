@@ -2,7 +2,6 @@
 //! and what they may do (access rules as filters).
 
 pub mod access;
-pub mod claims;
 pub mod email;
 mod hs256;
 pub mod limiter;
@@ -10,12 +9,12 @@ pub mod password;
 pub mod revoked;
 pub mod tokens;
 
-pub use claims::{Caller, Claims, RequestAuth, ADMIN_ROLE, USER_ROLE};
 pub use email::Email;
 
 use std::time::Duration;
 
-use crate::hooks::config::Secret;
+use crate::model::caller::RequestAuth;
+use crate::model::{Caller, Secret};
 use crate::settings::Settings;
 
 /// The identity services a server shares: token signing, password hashing, login limiting.

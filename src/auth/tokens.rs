@@ -10,7 +10,7 @@ use rand::RngCore;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::claims::{Claims, RESERVED_CLAIMS};
+use crate::model::caller::{Claims, RESERVED_CLAIMS};
 use crate::store::users::User;
 
 /// Shortest `HOOKQL_JWT_SECRET` accepted: HS256 with a short secret can be brute-forced offline

@@ -13,7 +13,9 @@ mod users;
 
 use async_graphql::{MergedObject, Schema};
 
-use crate::auth::{Caller, RequestAuth};
+use crate::model::Caller;
+
+use crate::model::caller::RequestAuth;
 use crate::settings::Settings;
 use crate::state::AppState;
 

@@ -10,10 +10,11 @@ use async_graphql::{
 };
 use chrono::{DateTime as ChronoDateTime, SecondsFormat};
 
+use crate::model::sort::Direction;
+use crate::model::Document;
 use crate::service::users::{self, User};
 use crate::store::budget::{json_size, ReadBudget};
-use crate::store::sort::Direction;
-use crate::store::{Document, Page};
+use crate::store::Page;
 
 /// An instant, as an RFC 3339 string in UTC with microseconds
 /// (`2026-11-25T14:52:53.123456Z`), the precision timestamps are stored in, so a value read
@@ -25,7 +26,7 @@ pub struct DateTime(pub i64);
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => crate::store::filter::parse_timestamp(s)
+            Value::String(s) => crate::model::filter::parse_timestamp(s)
                 .map(DateTime)
                 .map_err(InputValueError::custom),
             _ => Err(InputValueError::expected_type(value)),

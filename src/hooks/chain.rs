@@ -12,10 +12,11 @@ use super::matching::Target;
 use super::outcome::{self, Outcome};
 use super::payload::{self, Payload};
 use super::runs::RunOutcome;
-use super::Event;
-use crate::auth::claims::RESERVED_CLAIMS;
-use crate::store::filter::Filter;
-use crate::store::{merge_patch, DocumentData};
+use crate::model::caller::RESERVED_CLAIMS;
+use crate::model::filter::Filter;
+use crate::model::merge_patch;
+use crate::model::DocumentData;
+use crate::model::Event;
 
 /// Why a chain stopped the operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -296,8 +297,8 @@ fn checked_data(data: Value) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Caller;
     use crate::hooks::config;
+    use crate::model::Caller;
     use serde_json::json;
     use std::path::Path;
 

@@ -11,8 +11,8 @@ use super::chain::{Decision, Step, Stop};
 use super::config::{HooksConfig, Operation};
 use super::matching::Target;
 use super::payload::Payload;
-use super::Event;
-use crate::store::filter::MetaField;
+use crate::model::filter::MetaField;
+use crate::model::Event;
 
 /// A dry run's report; serialised as JSON by the CLI.
 #[derive(Clone, Debug, Serialize)]

@@ -5,9 +5,9 @@ use serde_json::{Map, Value};
 
 use super::config::{Binding, Operation};
 use super::payload::Payload;
-use super::Event;
-use crate::store::filter::eval::{lookup, Subject};
-use crate::store::filter::MetaField;
+use crate::model::filter::eval::{lookup, Subject};
+use crate::model::filter::MetaField;
+use crate::model::Event;
 
 /// What an event is about, beyond its payload: the facts narrowing keys test.
 #[derive(Clone, Debug, Default)]

@@ -7,7 +7,6 @@ pub mod chain;
 pub mod config;
 pub mod delivery;
 pub mod dry_run;
-pub mod event;
 pub mod matching;
 pub mod outcome;
 pub mod payload;
@@ -18,7 +17,6 @@ pub mod script;
 pub mod webhook;
 
 pub use chain::Stop;
-pub use event::Event;
 pub use matching::Target;
 pub use payload::Payload;
 pub use reload::HooksHandle;

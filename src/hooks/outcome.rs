@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::hooks::Event;
+use crate::model::Event;
 
 /// What one hook decided.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +45,7 @@ pub fn parse(event: Event, result: Value) -> Result<Outcome, String> {
         other => {
             return Err(format!(
                 "a hook returns nothing or an object such as {{\"block\": true, \"reason\": \"…\"}}, not {}",
-                crate::store::filter::kind(&other)
+                crate::model::json::kind(&other)
             ))
         }
     };
@@ -93,11 +93,11 @@ pub fn parse(event: Event, result: Value) -> Result<Outcome, String> {
         ("claims", Value::Object(claims)) => Ok(Outcome::Claims(claims)),
         ("documents", other) => Err(format!(
             "`documents` must be an array, not {}",
-            crate::store::filter::kind(&other)
+            crate::model::json::kind(&other)
         )),
         (key, other) => Err(format!(
             "`{key}` must be an object, not {}",
-            crate::store::filter::kind(&other)
+            crate::model::json::kind(&other)
         )),
     }
 }

@@ -8,11 +8,12 @@
 use chrono::SecondsFormat;
 use serde_json::{json, Map, Value};
 
-use crate::auth::Caller;
-use crate::hooks::Event;
-use crate::store::filter::MetaField;
+use crate::model::clock::now_micros;
+use crate::model::filter::MetaField;
+use crate::model::Caller;
+use crate::model::Document;
+use crate::model::Event;
 use crate::store::users::User;
-use crate::store::Document;
 
 /// The version of the payload format; bumped only by incompatible changes.
 pub const PAYLOAD_VERSION: u32 = 1;
@@ -135,7 +136,7 @@ pub fn parse_document(value: &Value) -> Result<Document, String> {
             .ok_or_else(|| format!("a document needs `{key}` (a string)"))
     };
     let time =
-        |key: &str| -> Result<i64, String> { crate::store::filter::parse_timestamp(&text(key)?) };
+        |key: &str| -> Result<i64, String> { crate::model::filter::parse_timestamp(&text(key)?) };
     let data = object
         .get("data")
         .filter(|d| d.is_object())
@@ -197,8 +198,4 @@ pub fn rfc3339(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
         .unwrap_or_default()
-}
-
-fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
 }

@@ -22,7 +22,8 @@ use super::runs::{Ran, Recorder, RunOutcome};
 use super::script::{self, OperationTx, ScriptEnv};
 use super::webhook::{Call, WebhookClient};
 use super::HooksHandle;
-use crate::store::deliveries::{now_micros, NewDelivery};
+use crate::model::clock::now_micros;
+use crate::store::deliveries::NewDelivery;
 use crate::store::Store;
 
 /// Runs the hooks of the configuration in force.

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
 use super::config::{is_secret_name, Binding};
-use super::Event;
 use crate::metrics::Metrics;
+use crate::model::Event;
 use crate::store::hook_runs::NewHookRun;
 use crate::store::Store;
 

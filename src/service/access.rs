@@ -1,10 +1,11 @@
 //! Applying a collection's access rules to one caller, and saying no in the caller's terms.
 
 use crate::auth::access::{rule_filter, Refusal};
-use crate::auth::Caller;
 use crate::hooks::config::{CollectionRules, Rule};
-use crate::store::filter::Filter;
-use crate::store::{CollectionName, StoreError};
+use crate::model::filter::Filter;
+use crate::model::Caller;
+use crate::model::CollectionName;
+use crate::store::StoreError;
 
 use super::ServiceError;
 

@@ -7,11 +7,13 @@
 //! after any `post_read` hook has seen the whole document.
 
 use super::ServiceError;
-use crate::auth::Caller;
 use crate::hooks::config::CollectionRules;
-use crate::store::filter::{Field, Filter};
-use crate::store::sort::SortKey;
-use crate::store::{CollectionName, Document, DocumentData};
+use crate::model::filter::{Field, Filter};
+use crate::model::sort::SortKey;
+use crate::model::Caller;
+use crate::model::CollectionName;
+use crate::model::Document;
+use crate::model::DocumentData;
 
 /// Whether `path` and a hidden path overlap (one holds the other).
 fn touches(hidden: &[Vec<String>], path: &[String]) -> Option<String> {

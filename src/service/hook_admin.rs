@@ -6,9 +6,9 @@ use serde_json::Value;
 use super::input;
 use super::users::require_admin_to;
 use super::ServiceError;
-use crate::auth::Caller;
 use crate::hooks::dry_run::{self, Report};
 use crate::hooks::reload::HooksStatus;
+use crate::model::Caller;
 use crate::state::AppState;
 use crate::store::deliveries::Delivery;
 use crate::store::deliveries::{DeliveryPage, DeliveryStatus, Retried};
@@ -96,7 +96,7 @@ pub async fn runs(
     let (limit, offset) = input::page_bounds(limit, offset)?;
     input::text("hook", query.hook.as_deref())?;
     if let Some(event) = &query.event {
-        if crate::hooks::Event::from_name(event).is_none() {
+        if crate::model::Event::from_name(event).is_none() {
             return Err(ServiceError::bad_input(
                 "event",
                 format!("`{event}` is not an event (pre_save, post_save, …)"),

@@ -11,7 +11,8 @@ use super::ServiceError;
 use crate::hooks::chain::Passed;
 use crate::hooks::config::HooksConfig;
 use crate::hooks::script::OperationTx;
-use crate::hooks::{Event, Payload, Stop, Target};
+use crate::hooks::{Payload, Stop, Target};
+use crate::model::Event;
 use crate::state::AppState;
 use crate::store::Tx;
 

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::ServiceError;
+use crate::model::filter::{Filter, FilterError};
 use crate::store::documents::MAX_LIMIT;
-use crate::store::filter::{Filter, FilterError};
 
 /// `limit` and `offset` of a page request, checked.
 pub fn page_bounds(limit: i32, offset: i32) -> Result<(u64, u64), ServiceError> {

@@ -14,14 +14,15 @@ use serde_json::Value;
 use super::access::Action;
 use super::documents::{collection, read_filter, read_result, rule};
 use super::{input, ServiceError};
-use crate::auth::Caller;
 use crate::hooks::config::HooksConfig;
-use crate::hooks::Event;
 use crate::metrics::Metrics;
+use crate::model::filter::Filter;
+use crate::model::Caller;
+use crate::model::CollectionName;
+use crate::model::Document;
+use crate::model::Event;
 use crate::state::AppState;
 use crate::store::changes::{Change, ChangeKind, FeedEnded, FeedSubscription};
-use crate::store::filter::Filter;
-use crate::store::{CollectionName, Document};
 
 /// How much work (see [`Filter::work`]: bytes a `_like` scans times its pattern's words,
 /// array elements a `_contains` looks through per item, …) a subscriber's test of one change

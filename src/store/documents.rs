@@ -3,19 +3,22 @@
 //! row lock across a round trip.
 
 use sea_orm::FromQueryResult;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::changes::{postgres, Change, ChangeKind};
-use super::filter::sql::push_filter;
-use super::filter::Filter;
-use super::json_depth::{parse_stored, too_deep_at, too_deep_message, MAX_JSON_DEPTH};
-use super::sort::{push_order_by, SortKey};
+use super::filter_sql::push_filter;
+use super::order_by::push_order_by;
 use super::sql::Sql;
 use super::tx::Access;
-use super::{merge_patch, CollectionName, Store, StoreError, Tx};
+use super::{Store, StoreError, Tx};
+use crate::model::clock::now_micros;
+use crate::model::document::{Document, DocumentData, UpdateChange};
+use crate::model::filter::Filter;
+use crate::model::json::parse_stored;
+use crate::model::merge_patch;
+use crate::model::sort::SortKey;
+use crate::model::CollectionName;
 
-/// Largest serialized size of one document's data.
-pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Largest page `documents` returns.
 pub const MAX_LIMIT: u64 = 1000;
 /// How often an update re-reads after losing a race before giving up.
@@ -58,54 +61,6 @@ impl Row {
             updated_at: self.updated_at,
             version: self.version,
         })
-    }
-}
-
-/// A stored document as the rest of hookql sees it.
-pub type Document = entity::document::Model;
-
-/// A document's data: a JSON object within the size limit.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DocumentData(Map<String, Value>);
-
-impl DocumentData {
-    /// Accepts a JSON object of at most [`MAX_DOCUMENT_BYTES`], nested at most
-    /// [`MAX_JSON_DEPTH`] levels.
-    pub fn parse(value: Value) -> Result<Self, String> {
-        if let Some(at) = too_deep_at(&value, MAX_JSON_DEPTH) {
-            return Err(too_deep_message(&at));
-        }
-        let Value::Object(object) = value else {
-            return Err(format!(
-                "expected a JSON object such as {{\"title\": \"Hello\"}}, got {}",
-                super::filter::kind(&value)
-            ));
-        };
-        let data = Self(object);
-        data.check_size()?;
-        if let Some(at) = nul_at(&data.0) {
-            return Err(format!(
-                "`{at}` contains the NUL character (\\u0000), which text cannot hold"
-            ));
-        }
-        Ok(data)
-    }
-
-    fn check_size(&self) -> Result<(), String> {
-        let size = serde_json::to_vec(&self.0)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
-        if size > MAX_DOCUMENT_BYTES {
-            return Err(format!(
-                "the document is {size} bytes; at most {MAX_DOCUMENT_BYTES} are allowed"
-            ));
-        }
-        Ok(())
-    }
-
-    /// The data as a JSON value.
-    pub fn into_value(self) -> Value {
-        Value::Object(self.0)
     }
 }
 
@@ -152,44 +107,6 @@ impl Store {
     }
 }
 
-/// The path of the first key or string in `object` holding a NUL character: PostgreSQL
-/// cannot store one in text or jsonb, so it is refused on both databases alike.
-pub fn nul_at(object: &serde_json::Map<String, Value>) -> Option<String> {
-    fn holds_nul(value: &Value) -> bool {
-        match value {
-            Value::String(text) => text.contains('\0'),
-            Value::Array(items) => items.iter().any(holds_nul),
-            Value::Object(fields) => fields
-                .iter()
-                .any(|(key, field)| key.contains('\0') || holds_nul(field)),
-            _ => false,
-        }
-    }
-    fn first(fields: &serde_json::Map<String, Value>, path: &str) -> Option<String> {
-        let (key, field) = fields
-            .iter()
-            .find(|(key, field)| key.contains('\0') || holds_nul(field))?;
-        let here = if path.is_empty() {
-            key.clone()
-        } else {
-            format!("{path}.{key}")
-        };
-        match field {
-            _ if key.contains('\0') => Some(here),
-            Value::Object(inner) => first(inner, &here),
-            Value::Array(items) => {
-                let i = items.iter().position(holds_nul)?;
-                match &items[i] {
-                    Value::Object(inner) => first(inner, &format!("{here}[{i}]")),
-                    _ => Some(format!("{here}[{i}]")),
-                }
-            }
-            _ => Some(here),
-        }
-    }
-    first(object, "")
-}
-
 /// A page request for `documents`.
 #[derive(Clone, Debug)]
 pub struct ListQuery {
@@ -214,21 +131,6 @@ pub struct Page {
     pub items: Vec<Document>,
     /// How many documents match the filter in all, when asked for.
     pub total_count: Option<u64>,
-}
-
-/// How `updateDocument` changes the data.
-#[derive(Clone, Debug)]
-pub struct UpdateChange {
-    /// The new data, or the patch when `merge` is set.
-    pub data: DocumentData,
-    /// Apply `data` as a JSON Merge Patch (RFC 7386) instead of replacing.
-    pub merge: bool,
-    /// Fail with a conflict unless the stored version is this one.
-    pub expected_version: Option<i32>,
-}
-
-fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
 }
 
 /// What a write pinned to a version did.

@@ -3,25 +3,21 @@
 
 pub mod budget;
 pub mod changes;
-pub mod collection;
 mod connect;
 pub mod deliveries;
 pub mod documents;
-pub mod filter;
+pub mod filter_sql;
 pub mod hook_runs;
-pub mod json_depth;
-pub mod merge_patch;
+pub mod order_by;
 pub mod read_turns;
 pub mod refresh_tokens;
 pub mod revoked_users;
-pub mod sort;
 pub mod sql;
 mod tx;
 pub mod users;
 
-pub use collection::CollectionName;
 pub use connect::{describe_database_url, DatabaseKind};
-pub use documents::{Document, DocumentData, Guard, ListQuery, Page, UpdateChange};
+pub use documents::{Guard, ListQuery, Page};
 pub use tx::Tx;
 
 use migration::MigratorTrait;

@@ -6,6 +6,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
 use super::tx::committing;
 use super::{Store, StoreError};
+use crate::model::clock::now_micros;
 
 /// A stored refresh token (its hash, never the token).
 pub type RefreshToken = refresh_token::Model;
@@ -22,10 +23,6 @@ pub enum Rotation {
     Invalid,
     /// Already used: someone holds a copy. The whole session was revoked.
     Reused,
-}
-
-fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
 }
 
 impl Store {

@@ -4,12 +4,13 @@ use entity::user;
 use sea_orm::SqlErr;
 use serde_json::Value;
 
-use super::filter::sql::push_filter;
-use super::filter::Filter;
-use super::json_depth::parse_stored;
+use super::filter_sql::push_filter;
 use super::sql::Sql;
 use super::tx::Access;
 use super::{Store, StoreError, Tx};
+use crate::model::clock::now_micros;
+use crate::model::filter::Filter;
+use crate::model::json::parse_stored;
 
 /// A stored user as the rest of hookql sees it (the hash included: never convert it to output
 /// without leaving that out).
@@ -80,10 +81,6 @@ impl Row {
             last_login_at: self.last_login_at,
         })
     }
-}
-
-fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
 }
 
 fn email_taken(error: sea_orm::DbErr) -> StoreError {

@@ -11,9 +11,10 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 
-use hookql::store::filter::{Filter, OPERATORS};
-use hookql::store::sort::{Direction, SortKey};
-use hookql::store::{CollectionName, ListQuery, StoreError};
+use hookql::model::filter::{Filter, OPERATORS};
+use hookql::model::sort::{Direction, SortKey};
+use hookql::model::CollectionName;
+use hookql::store::{ListQuery, StoreError};
 
 use crate::helpers::{spawn_app_with, PUBLIC_RULES};
 use crate::ws::{Next, Ws};

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use hookql::hooks::config;
-use hookql::hooks::Event;
+use hookql::model::Event;
 use hookql::{App, Settings};
 
 use crate::helpers::{signed_in, spawn_app_with, test_settings};

@@ -20,8 +20,9 @@ pub use webhook::{Delivery, RetryOn, RetryPolicy, Webhook};
 pub use yaml::Position;
 
 use crate::hooks::script::CompiledScript;
-use crate::hooks::Event;
-use crate::store::filter::Filter;
+use crate::model::filter::Filter;
+use crate::model::Event;
+use crate::model::Secret;
 
 /// Default time a hook may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -197,28 +198,6 @@ pub enum Rule {
     Filter(Filter),
 }
 
-/// A secret string whose `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The secret itself, for signing.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 /// What a binding runs.
 #[derive(Clone, Debug)]
 pub enum Action {
@@ -386,13 +365,5 @@ mod tests {
         assert!(p("post?").matches("posts"));
         assert!(p("*").matches("anything"));
         assert!(p("posts").matches("posts") && !p("posts").matches("posts2"));
-    }
-
-    #[test]
-    fn secrets_do_not_show_in_debug() {
-        assert_eq!(
-            format!("{:?}", Secret::new("hunter2".into())),
-            "Secret(***)"
-        );
     }
 }

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::hooks::Event;
+use crate::model::Event;
 
 /// hooks.yaml: the hook chains and collection settings of a hookql server.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 pub use super::model::Delivery;
-use super::Secret;
+use crate::model::Secret;
 
 /// Attempts of a durable delivery, the first included, unless `retry.max_attempts` says.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;

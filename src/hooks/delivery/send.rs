@@ -13,8 +13,9 @@ use super::worker::Shared;
 use crate::hooks::config::{Binding, HooksConfig, Webhook};
 use crate::hooks::runs::{Ran, RunOutcome};
 use crate::hooks::webhook::Call;
-use crate::hooks::Event;
-use crate::store::deliveries::{now_micros, Attempted, Delivery, Finished};
+use crate::model::clock::now_micros;
+use crate::model::Event;
+use crate::store::deliveries::{Attempted, Delivery, Finished};
 
 /// Sends one delivery and hands its outcome to the recorder; when it is to be retried, when.
 pub(super) async fn attempt(

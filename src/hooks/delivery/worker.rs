@@ -27,7 +27,8 @@ use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
 use crate::hooks::HooksHandle;
 use crate::metrics::Metrics;
-use crate::store::deliveries::{now_micros, Delivery};
+use crate::model::clock::now_micros;
+use crate::store::deliveries::Delivery;
 use crate::store::Store;
 
 /// Sends in flight at once per instance.

@@ -5,7 +5,7 @@
 use rhai::{Array, Dynamic, Map as RhaiMap};
 use serde_json::{Map, Number, Value};
 
-use crate::store::json_depth::MAX_JSON_DEPTH;
+use crate::model::json::MAX_JSON_DEPTH;
 
 /// A JSON value as a Rhai value.
 pub fn from_json(value: &Value) -> Dynamic {

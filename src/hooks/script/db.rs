@@ -13,13 +13,14 @@ use serde_json::Value;
 
 use super::convert::{from_json, to_json};
 use crate::hooks::payload;
+use crate::model::filter::Filter;
+use crate::model::merge_patch;
+use crate::model::CollectionName;
+use crate::model::DocumentData;
+use crate::model::UpdateChange;
 use crate::store::budget::ReadBudget;
 use crate::store::documents::MAX_LIMIT;
-use crate::store::filter::Filter;
-use crate::store::{
-    merge_patch, CollectionName, DocumentData, Guard, ListQuery, Store, StoreError, Tx,
-    UpdateChange,
-};
+use crate::store::{Guard, ListQuery, Store, StoreError, Tx};
 
 /// How many documents `db.find` returns when the script gives no limit.
 const DEFAULT_FIND_LIMIT: u64 = 100;
@@ -163,7 +164,7 @@ fn store_error(error: StoreError) -> String {
     }
 }
 
-fn documents_result(docs: Vec<crate::store::Document>) -> Dynamic {
+fn documents_result(docs: Vec<crate::model::Document>) -> Dynamic {
     Dynamic::from_array(
         docs.iter()
             .map(|d| from_json(&payload::document(d)))
@@ -182,7 +183,7 @@ async fn find(
     name: &str,
     filter: Filter,
     limit: u64,
-) -> Result<Vec<crate::store::Document>, String> {
+) -> Result<Vec<crate::model::Document>, String> {
     let collection = collection(name)?;
     let query = ListQuery {
         filter,

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::sign;
 use crate::hooks::config::Webhook;
-use crate::hooks::Event;
+use crate::model::Event;
 
 /// Largest response body read from a receiver or a script's `http` call.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;

@@ -5,4 +5,3 @@ pub mod client;
 pub mod sign;
 
 pub use client::{Answer, Call, Failure, WebhookClient, MAX_RESPONSE_BYTES};
-pub use sign::signing_key;

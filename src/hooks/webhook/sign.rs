@@ -7,18 +7,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::hooks::config::Secret;
-
-/// The key bytes of a secret: a `whsec_…` secret is base64 (as the Standard Webhooks
-/// libraries generate them); any other text is used as it is.
-pub fn signing_key(secret: &str) -> Result<Vec<u8>, String> {
-    match secret.strip_prefix("whsec_") {
-        Some(encoded) => STANDARD.decode(encoded).map_err(|_| {
-            "a secret starting with `whsec_` must continue in base64 (as Standard Webhooks libraries generate them); use plain text without the prefix otherwise".to_string()
-        }),
-        None => Ok(secret.as_bytes().to_vec()),
-    }
-}
+use crate::model::secret::{signing_key, Secret};
 
 /// The `webhook-signature` header value for a message.
 pub fn signature(secrets: &[Secret], id: &str, timestamp: i64, body: &[u8]) -> String {

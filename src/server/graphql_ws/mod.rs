@@ -31,10 +31,11 @@ use tokio::time::Instant;
 
 use self::protocol::{close, ClientMessage, SubscribePayload, SUBPROTOCOL};
 use super::HttpState;
-use crate::auth::{Caller, RequestAuth};
 use crate::graphql::error::code::{BAD_USER_INPUT, RATE_LIMITED};
 use crate::graphql::{ApiSchema, Disconnect};
 use crate::metrics::{Metrics, Open};
+use crate::model::caller::RequestAuth;
+use crate::model::Caller;
 use crate::state::AppState;
 use crate::store::budget::ConnectionBudget;
 

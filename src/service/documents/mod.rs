@@ -12,11 +12,13 @@ use serde_json::Value;
 
 use super::access::{self, Action};
 use super::ServiceError;
-use crate::auth::Caller;
 use crate::hooks::config::HooksConfig;
 use crate::hooks::Target;
-use crate::store::filter::Filter;
-use crate::store::{CollectionName, DocumentData, Guard};
+use crate::model::filter::Filter;
+use crate::model::Caller;
+use crate::model::CollectionName;
+use crate::model::DocumentData;
+use crate::store::Guard;
 
 pub use read::{get, list, ListRequest, SortRequest};
 pub(super) use read::{read_filter, read_result};

@@ -9,14 +9,17 @@ use serde_json::Value;
 use super::super::hooks;
 use super::super::{hidden, input, ServiceError};
 use super::{about, collection, not_found, rule, target, Action};
-use crate::auth::Caller;
 use crate::hooks::config::HooksConfig;
-use crate::hooks::{payload, Event, Payload};
+use crate::hooks::{payload, Payload};
+use crate::model::filter::Filter;
+use crate::model::sort::{Direction, SortKey, MAX_SORT_FIELDS};
+use crate::model::Caller;
+use crate::model::CollectionName;
+use crate::model::Document;
+use crate::model::Event;
 use crate::state::AppState;
 use crate::store::budget::ReadBudget;
-use crate::store::filter::Filter;
-use crate::store::sort::{Direction, SortKey, MAX_SORT_FIELDS};
-use crate::store::{CollectionName, Document, ListQuery, Page};
+use crate::store::{ListQuery, Page};
 
 /// One requested sort field, as the client sent it.
 #[derive(Clone, Debug)]

@@ -10,13 +10,18 @@ use super::super::hooks::{self, Before};
 use super::super::{hidden, ServiceError};
 use super::read::{mutation_answer, mutation_view};
 use super::{about, access, collection, data, guard, not_found, rule, target, Action};
-use crate::auth::Caller;
 use crate::hooks::config::{HooksConfig, Operation};
-use crate::hooks::{payload, Event, Payload, Target};
+use crate::hooks::{payload, Payload, Target};
+use crate::model::filter::{Filter, MetaField};
+use crate::model::Caller;
+use crate::model::CollectionName;
+use crate::model::Document;
+use crate::model::DocumentData;
+use crate::model::Event;
+use crate::model::UpdateChange;
 use crate::state::AppState;
 use crate::store::documents::{busy, Written, UPDATE_ATTEMPTS};
-use crate::store::filter::{Filter, MetaField};
-use crate::store::{CollectionName, Document, DocumentData, Guard, UpdateChange};
+use crate::store::Guard;
 
 /// Adds the caller's `pre_read` narrowing to what a mutation may see.
 fn narrow(guard: &mut Guard, narrowed: Filter) {

@@ -3,10 +3,11 @@
 use serde_json::Value;
 
 use super::{apply, delete_user, profile, User};
-use crate::auth::{Caller, ADMIN_ROLE};
+use crate::model::caller::ADMIN_ROLE;
+use crate::model::filter::Filter;
+use crate::model::Caller;
 use crate::service::{input, ServiceError};
 use crate::state::AppState;
-use crate::store::filter::Filter;
 use crate::store::users::UserChange;
 
 /// A page of users.

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::{email, internal, new_password, UPDATE_ATTEMPTS};
 use crate::auth::password::Passwords;
-use crate::auth::ADMIN_ROLE;
+use crate::model::caller::ADMIN_ROLE;
 use crate::service::ServiceError;
 use crate::store::users::{NewUser, UserChange};
 use crate::store::{Store, StoreError};

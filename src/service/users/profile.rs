@@ -4,7 +4,8 @@ use serde_json::Value;
 
 use super::sessions::check_credentials;
 use super::{apply, delete_user, email, internal, new_password, profile, User};
-use crate::auth::{Caller, Email};
+use crate::auth::Email;
+use crate::model::Caller;
 use crate::service::ServiceError;
 use crate::state::AppState;
 use crate::store::users::UserChange;

@@ -7,8 +7,11 @@ use serde_json::{Map, Value};
 
 use super::{email, internal, new_password, profile, user_payload, user_target, User};
 use crate::auth::tokens::{new_refresh_token, refresh_token_hash};
-use crate::auth::{Caller, Email, USER_ROLE};
-use crate::hooks::{payload, Event, Payload, Target};
+use crate::auth::Email;
+use crate::hooks::{payload, Payload, Target};
+use crate::model::caller::USER_ROLE;
+use crate::model::Caller;
+use crate::model::Event;
 use crate::service::hooks;
 use crate::service::ServiceError;
 use crate::state::AppState;

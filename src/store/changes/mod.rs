@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use super::Document;
+use crate::model::Document;
 
 /// How many changes of one collection wait for its slowest subscriber before that subscriber
 /// counts as too far behind (and is disconnected rather than silently skipping changes).

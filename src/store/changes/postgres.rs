@@ -17,8 +17,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{Change, ChangeFeed, ChangeKind};
+use crate::model::Document;
 use crate::store::sql::Sql;
-use crate::store::Document;
 
 /// Largest change sent inline (PostgreSQL refuses NOTIFY payloads of 8000 bytes or more).
 const INLINE_LIMIT: usize = 7900;
@@ -242,7 +242,7 @@ impl Listener {
 /// A notice's JSON: data of rows stored before the depth limit may nest deeper than serde_json
 /// reads, so it goes through the same tolerant reading as rows.
 fn parse_notice<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
-    crate::store::json_depth::parse_stored(text)
+    crate::model::json::parse_stored(text)
         .and_then(serde_json::from_value)
         .map_err(|e| e.to_string())
 }

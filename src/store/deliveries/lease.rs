@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::super::sql::Sql;
 use super::super::tx::Access;
-use super::{micros, now_micros, Attempted, Delivery, Store, StoreError, SELECTED, WAITING};
+use super::{micros, Attempted, Delivery, Store, StoreError, SELECTED, WAITING};
+use crate::model::clock::now_micros;
 
 /// How one attempt ended, for [`Store::finish_deliveries`].
 #[derive(Clone, Debug)]

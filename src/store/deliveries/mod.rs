@@ -21,6 +21,7 @@ use sea_orm::FromQueryResult;
 use super::sql::Sql;
 use super::tx::Access;
 use super::{Store, StoreError, Tx};
+use crate::model::clock::now_micros;
 
 mod lease;
 mod order;
@@ -159,11 +160,6 @@ pub struct DeliveryPage {
     pub items: Vec<Delivery>,
     /// How many match in all.
     pub total: u64,
-}
-
-/// Now, in microseconds since the epoch.
-pub fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
 }
 
 const SELECTED: &str = "id, event_id, hook, event, ordering_key, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at";

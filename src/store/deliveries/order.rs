@@ -3,7 +3,8 @@
 //! what follows keeps the parking honest across concurrent transactions and old versions.
 
 use super::super::sql::Sql;
-use super::{now_micros, Store, StoreError, Tx, WAITING};
+use super::{Store, StoreError, Tx, WAITING};
+use crate::model::clock::now_micros;
 
 impl Store {
     /// PostgreSQL: share-locks the last pending delivery of `key` until `tx` ends. A new row

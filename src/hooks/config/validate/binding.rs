@@ -12,13 +12,13 @@ use super::super::model::{HookBinding, OnError, OneOrMany, Ordering, RetrySettin
 use super::super::yaml::{child_key, Position};
 use super::super::{
     template, Action, Binding, CollectionPattern, ConfigError, Delivery, RetryOn, RetryPolicy,
-    Secret, Webhook,
+    Webhook,
 };
 use super::Checker;
 use crate::hooks::script::{self, ScriptError};
-use crate::hooks::webhook::signing_key;
-use crate::hooks::Event;
-use crate::store::filter::{parse_field, suggest, Field, Filter, Target};
+use crate::model::filter::{parse_field, suggest, Field, Filter, Target};
+use crate::model::secret::signing_key;
+use crate::model::{Event, Secret};
 
 /// What a binding falls back to when it does not say.
 pub(super) struct BindingDefaults<'a> {

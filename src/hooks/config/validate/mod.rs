@@ -17,9 +17,9 @@ use super::{
     DEFAULT_TIMEOUT,
 };
 use crate::hooks::script;
-use crate::hooks::Event;
-use crate::store::filter::suggest;
-use crate::store::CollectionName;
+use crate::model::filter::suggest;
+use crate::model::CollectionName;
+use crate::model::Event;
 
 /// Longest timeout a hook may ask for.
 const MAX_TIMEOUT_MS: u64 = 600_000;
@@ -175,8 +175,8 @@ impl Checker<'_> {
             }
             for (i, field) in settings.indexes.iter().flatten().enumerate() {
                 let field_at = format!("{}[{i}]", child_key(&at, "indexes"));
-                match crate::store::filter::parse_field(field, crate::store::filter::Target::Documents) {
-                    Ok(crate::store::filter::Field::Data(path)) => {
+                match crate::model::filter::parse_field(field, crate::model::filter::Target::Documents) {
+                    Ok(crate::model::filter::Field::Data(path)) => {
                         indexes.insert(path);
                     }
                     Ok(_) => self.error(&field_at, format!("`{field}` is a meta field, already indexed where it matters; list data fields such as `status` or `author.id`")),
@@ -186,8 +186,8 @@ impl Checker<'_> {
             let mut rules = self.rules(settings.rules, &default_rules, &child_key(&at, "rules"));
             for (i, field) in settings.hidden_fields.iter().flatten().enumerate() {
                 let field_at = format!("{}[{i}]", child_key(&at, "hidden_fields"));
-                match crate::store::filter::parse_field(field, crate::store::filter::Target::Documents) {
-                    Ok(crate::store::filter::Field::Data(path)) => rules.hidden_fields.push(path),
+                match crate::model::filter::parse_field(field, crate::model::filter::Target::Documents) {
+                    Ok(crate::model::filter::Field::Data(path)) => rules.hidden_fields.push(path),
                     Ok(_) => self.error(&field_at, format!("`{field}` is a meta field, which every reader sees; list data fields such as `secret` or `author.email`")),
                     Err(message) => self.error(&field_at, message),
                 }

@@ -1,43 +1,13 @@
-//! Sort orders: a list of fields, each ascending or descending, compiled to ORDER BY.
+//! Sort orders ([`crate::model::sort`]) compiled to ORDER BY.
 //!
 //! A data field may hold different JSON types in different documents; both backends order
 //! them the same way: missing/null, false, true, numbers, strings (code point order), arrays,
 //! objects. Ties, and documents equal on every sort key, fall back to id (creation order), so
 //! pages never overlap or skip.
 
-use super::filter::{parse_field, Field, Target};
 use super::sql::{JsonKind, Sql};
-
-/// Most fields one sort may name.
-pub const MAX_SORT_FIELDS: usize = 8;
-
-/// Sort direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Smallest first.
-    Asc,
-    /// Largest first.
-    Desc,
-}
-
-/// One parsed sort key.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SortKey {
-    /// What to sort by.
-    pub field: Field,
-    /// Which way.
-    pub direction: Direction,
-}
-
-impl SortKey {
-    /// Parses a field name for sorting.
-    pub fn parse(field: &str, direction: Direction) -> Result<Self, String> {
-        Ok(Self {
-            field: parse_field(field, Target::Documents)?,
-            direction,
-        })
-    }
-}
+use crate::model::filter::Field;
+use crate::model::sort::{Direction, SortKey};
 
 /// Appends ` ORDER BY …` for `keys`, always ending with the id as a tie-breaker.
 pub fn push_order_by(sql: &mut Sql, keys: &[SortKey]) {

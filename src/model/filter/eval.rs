@@ -1,5 +1,5 @@
 //! Evaluates a [`Filter`] on a document in memory, with the same meaning the SQL compiler
-//! ([`super::sql`]) gives it: hooks' `when` clauses test the data a hook is about to see,
+//! (`store::filter_sql`) gives it: hooks' `when` clauses test the data a hook is about to see,
 //! which is not (or not yet) a stored row, and testing it costs no database round trip.
 //!
 //! The rules mirror the SQL: a comparison matches only values of its operand's JSON type;
@@ -160,7 +160,7 @@ impl Subject for Map<String, Value> {
 
 /// A stored document, as the SQL sees its row: for realtime events, which are tested in
 /// memory against the subscriber's read rule and filter.
-impl Subject for crate::store::Document {
+impl Subject for crate::model::Document {
     fn data(&self) -> &Map<String, Value> {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         self.data

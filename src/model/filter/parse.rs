@@ -3,10 +3,11 @@
 use serde_json::Value;
 
 use super::{
-    kind, parse_field, parse_timestamp, suggest, Field, Filter, FilterError, MetaField, Op, Scalar,
+    parse_field, parse_timestamp, suggest, Field, Filter, FilterError, MetaField, Op, Scalar,
     Target, MAX_DEPTH, MAX_FILTER_PATTERN_BYTES, MAX_FILTER_STRING_BYTES, MAX_NODES,
     MAX_OPERAND_BYTES, MAX_PATTERN_BYTES, MAX_TERMS, OPERATORS,
 };
+use crate::model::json::kind;
 
 /// `scale` multiplies the limits on depth, comparisons, objects and string bytes (hooks' own
 /// filters get 2; see `Filter::parse_from_hook`).
@@ -17,7 +18,7 @@ pub(super) fn parse(
     scale: usize,
 ) -> Result<Filter, FilterError> {
     if let Some(object) = value.as_object() {
-        if let Some(at) = crate::store::documents::nul_at(object) {
+        if let Some(at) = crate::model::json::nul_at(object) {
             return Err(err(
                 &format!("{root}.{at}"),
                 "contains the NUL character (\\u0000), which text cannot hold",

@@ -1,6 +1,7 @@
-//! How deep JSON may nest, checked at the door and tolerated on the way out.
+//! JSON as hookql accepts it: how deep it may nest (checked at the door, tolerated on the way
+//! out), which characters its text may hold, and the names of its types in error messages.
 //!
-//! Why a limit: JSON is read back with serde_json, which refuses more than 128 levels, and
+//! Why a depth limit: JSON is read back with serde_json, which refuses more than 128 levels, and
 //! walked recursively by scripts, filters and the GraphQL engine. Before the limit, one
 //! `createDocument` with 200 levels stored a row that made every later read of its
 //! collection fail (issue 15). Every path that accepts JSON (documents, profiles, hook
@@ -150,6 +151,56 @@ fn flatten_below(text: &str, max: usize) -> String {
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// A short name for a JSON value's type, for error messages.
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The path of the first key or string in `object` holding a NUL character: PostgreSQL
+/// cannot store one in text or jsonb, so it is refused on both databases alike.
+pub fn nul_at(object: &serde_json::Map<String, Value>) -> Option<String> {
+    fn holds_nul(value: &Value) -> bool {
+        match value {
+            Value::String(text) => text.contains('\0'),
+            Value::Array(items) => items.iter().any(holds_nul),
+            Value::Object(fields) => fields
+                .iter()
+                .any(|(key, field)| key.contains('\0') || holds_nul(field)),
+            _ => false,
+        }
+    }
+    fn first(fields: &serde_json::Map<String, Value>, path: &str) -> Option<String> {
+        let (key, field) = fields
+            .iter()
+            .find(|(key, field)| key.contains('\0') || holds_nul(field))?;
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        match field {
+            _ if key.contains('\0') => Some(here),
+            Value::Object(inner) => first(inner, &here),
+            Value::Array(items) => {
+                let i = items.iter().position(holds_nul)?;
+                match &items[i] {
+                    Value::Object(inner) => first(inner, &format!("{here}[{i}]")),
+                    _ => Some(format!("{here}[{i}]")),
+                }
+            }
+            _ => Some(here),
+        }
+    }
+    first(object, "")
 }
 
 #[cfg(test)]

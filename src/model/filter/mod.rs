@@ -1,14 +1,14 @@
-//! The filter language (DESIGN §3): a JSON boolean expression, parsed into a typed tree.
+//! The filter language (docs/graphql.md): a JSON boolean expression, parsed into a typed tree.
 //!
 //! One parser serves queries, access rules, hook `when` clauses and (later) subscriptions, so
 //! a filter means the same thing everywhere. Parsing is strict: an unknown operator, a field
 //! path with odd characters or an operand of the wrong shape is an error naming the exact
-//! place (`filter.status._eq`), never silently ignored. [`sql`] turns the tree into SQL.
+//! place (`filter.status._eq`), never silently ignored. The store turns the tree into SQL (`store::filter_sql`); [`eval`]
+//! tests it in memory.
 
 pub mod eval;
 pub mod like;
 mod parse;
-pub mod sql;
 
 use serde_json::Value;
 
@@ -265,18 +265,6 @@ pub fn parse_field(key: &str, target: Target) -> Result<Field, String> {
     Ok(Field::Data(
         segments.into_iter().map(str::to_string).collect(),
     ))
-}
-
-/// A short name for a JSON value's type, for error messages.
-pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The closest known name to a misspelt one, if it is close enough to be a likely typo.

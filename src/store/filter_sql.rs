@@ -6,7 +6,7 @@
 //! string `"11"`. Strings compare by code point (byte order) and `_ilike` folds ASCII letters
 //! only, which is what both SQLite and PostgreSQL can do identically.
 
-use super::{Field, Filter, MetaField, Op, Scalar};
+use crate::model::filter::{Field, Filter, MetaField, Op, Scalar};
 use crate::store::sql::{JsonKind, Sql};
 
 /// Appends `filter` to `sql` as one parenthesised boolean expression.
