@@ -14,7 +14,7 @@ use crate::auth::tokens::MIN_SECRET_BYTES;
 use crate::auth::Auth;
 use crate::graphql::build_schema;
 use crate::hooks::webhook::WebhookClient;
-use crate::hooks::{reload, HooksHandle};
+use crate::manifest::{reload, ManifestHandle};
 use crate::model::Secret;
 use crate::service::users::{ensure_admin, Bootstrap};
 use crate::settings::Settings;
@@ -41,7 +41,7 @@ impl App {
         if !required && !hooks_path.exists() {
             tracing::warn!(file = %hooks_path.display(), "no hooks file; running with no hooks until it appears");
         }
-        let hooks = HooksHandle::load(&hooks_path, required)
+        let hooks = ManifestHandle::load(&hooks_path, required)
             .map_err(|errors| anyhow::anyhow!("{errors}"))?;
         let database_url = settings.database_url();
         if DatabaseKind::of_url(&database_url)? == DatabaseKind::Sqlite

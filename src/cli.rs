@@ -13,7 +13,8 @@ use crate::app::App;
 use crate::auth::password::Passwords;
 use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
-use crate::hooks::{config, dry_run, reload, HookRunner, HooksHandle};
+use crate::hooks::{dry_run, HookRunner};
+use crate::manifest::{self as config, reload, ManifestHandle};
 use crate::service::users::{ensure_admin, Bootstrap};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -238,7 +239,7 @@ async fn test_hooks(
     let (payload, target) = dry_run::input(event, given)
         .map_err(|e| anyhow::anyhow!("{}: {e}", payload_file.display()))?;
     let (hooks_path, _) = settings.hooks_file();
-    let hooks = HooksHandle::load(&hooks_path, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hooks = ManifestHandle::load(&hooks_path, true).map_err(|e| anyhow::anyhow!("{e}"))?;
     if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }

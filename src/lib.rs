@@ -22,6 +22,7 @@ pub mod cli;
 pub mod graphql;
 pub mod hex;
 pub mod hooks;
+pub mod manifest;
 pub mod metrics;
 pub mod model;
 pub mod request_id;

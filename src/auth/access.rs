@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::hooks::config::Rule;
+use crate::manifest::Rule;
 use crate::model::filter::{Field, Filter, MetaField, Op, Scalar};
 use crate::model::Caller;
 

@@ -99,3 +99,28 @@ pub fn internal(detail: &str) -> async_graphql::Error {
 pub fn resolve<T, U: From<T>>(result: Result<T, ServiceError>) -> async_graphql::Result<U> {
     result.map(U::from).map_err(to_graphql)
 }
+
+/// Gives an error raised by the GraphQL engine itself (syntax, validation, argument
+/// coercion) the code of client input, and says which limit a refusal for depth or
+/// complexity hit and what is allowed (the engine says only "Query is too complex.").
+pub fn tag_uncoded_error(error: &mut async_graphql::ServerError, settings: &crate::Settings) {
+    match error.message.as_str() {
+        "Query is too complex." => {
+            error.message = format!(
+                "the query is too complex: at most {} (HOOKQL_MAX_QUERY_COMPLEXITY); each field counts once, and the fields inside `documents` once per row its `limit` asks for: ask for fewer rows, fields or aliases",
+                settings.max_query_complexity
+            );
+        }
+        "Query is nested too deep." => {
+            error.message = format!(
+                "the query is nested too deep: at most {} levels of selections (HOOKQL_MAX_QUERY_DEPTH)",
+                settings.max_query_depth
+            );
+        }
+        _ => {}
+    }
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code::BAD_USER_INPUT);
+    }
+}

@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use super::config::{Binding, OnError};
 use super::matching::Target;
 use super::outcome::{self, Outcome};
 use super::payload::{self, Payload};
 use super::runs::RunOutcome;
+use crate::manifest::{Binding, OnError};
 use crate::model::caller::RESERVED_CLAIMS;
 use crate::model::filter::Filter;
 use crate::model::merge_patch;
@@ -297,12 +297,12 @@ fn checked_data(data: Value) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::config;
+    use crate::manifest as config;
     use crate::model::Caller;
     use serde_json::json;
     use std::path::Path;
 
-    fn bindings(yaml: &str) -> config::HooksConfig {
+    fn bindings(yaml: &str) -> config::Manifest {
         config::parse(Path::new("hooks.yaml"), yaml, &|_| None).expect("valid hooks")
     }
 

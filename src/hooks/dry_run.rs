@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::chain::{Decision, Step, Stop};
-use super::config::{HooksConfig, Operation};
 use super::matching::Target;
 use super::payload::Payload;
+use crate::manifest::{Manifest, Operation};
 use crate::model::filter::MetaField;
 use crate::model::Event;
 
@@ -111,7 +111,7 @@ pub fn input(event: Event, given: Value) -> Result<(Payload, Target), String> {
 
 /// Builds the report of a finished traced run.
 pub fn report(
-    config: &HooksConfig,
+    config: &Manifest,
     payload: Payload,
     result: Result<super::chain::Passed, Stop>,
     steps: Vec<Step>,

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::config::{Binding, Operation};
 use super::payload::Payload;
+use crate::manifest::{Binding, Operation};
 use crate::model::filter::eval::{lookup, Subject};
 use crate::model::filter::MetaField;
 use crate::model::Event;

@@ -13,7 +13,6 @@ use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
 use super::chain::{self, Passed, Stop};
-use super::config::{Action, Binding, HooksConfig};
 use super::delivery;
 use super::dry_run;
 use super::matching::Target;
@@ -21,7 +20,8 @@ use super::payload::Payload;
 use super::runs::{Ran, Recorder, RunOutcome};
 use super::script::{self, OperationTx, ScriptEnv};
 use super::webhook::{Call, WebhookClient};
-use super::HooksHandle;
+use crate::manifest::ManifestHandle;
+use crate::manifest::{Action, Binding, Manifest};
 use crate::model::clock::now_micros;
 use crate::store::deliveries::NewDelivery;
 use crate::store::Store;
@@ -29,7 +29,7 @@ use crate::store::Store;
 /// Runs the hooks of the configuration in force.
 #[derive(Debug)]
 pub struct HookRunner {
-    handle: Arc<HooksHandle>,
+    handle: Arc<ManifestHandle>,
     store: Store,
     client: WebhookClient,
     /// Where writes hand their durable deliveries to the worker.
@@ -43,7 +43,7 @@ impl HookRunner {
     /// `client` for webhooks and scripts' `http`.
     /// Runs are counted and recorded by `recorder`.
     pub fn new(
-        handle: Arc<HooksHandle>,
+        handle: Arc<ManifestHandle>,
         store: Store,
         client: WebhookClient,
         recorder: Arc<Recorder>,
@@ -81,7 +81,7 @@ impl HookRunner {
     /// [`HookRunner::outbox`].
     pub fn deliveries(
         &self,
-        config: &HooksConfig,
+        config: &Manifest,
         target: &Target,
         payload: &Payload,
     ) -> Vec<NewDelivery> {
@@ -89,7 +89,7 @@ impl HookRunner {
     }
 
     /// The lease (worker name, until when) fresh deliveries are born with.
-    pub fn delivery_lease(&self, config: &HooksConfig) -> (&str, i64) {
+    pub fn delivery_lease(&self, config: &Manifest) -> (&str, i64) {
         let lease = i64::try_from(delivery::lease(config).as_micros()).unwrap_or(i64::MAX / 2);
         (self.outbox.owner(), now_micros().saturating_add(lease))
     }
@@ -100,7 +100,7 @@ impl HookRunner {
     }
 
     /// What scripts and webhooks of one run may reach.
-    fn env(&self, config: &HooksConfig, tx: Option<Arc<OperationTx>>) -> ScriptEnv {
+    fn env(&self, config: &Manifest, tx: Option<Arc<OperationTx>>) -> ScriptEnv {
         ScriptEnv {
             store: self.store.clone(),
             tx,
@@ -112,7 +112,7 @@ impl HookRunner {
 
     /// The configuration in force now; take it once per operation, so its before- and
     /// after-hooks come from the same file version.
-    pub fn config(&self) -> Arc<HooksConfig> {
+    pub fn config(&self) -> Arc<Manifest> {
         self.handle.current()
     }
 
@@ -120,7 +120,7 @@ impl HookRunner {
     /// operation's transaction slot, which `db` writes join. Free when nothing is bound.
     pub async fn before(
         &self,
-        config: &Arc<HooksConfig>,
+        config: &Arc<Manifest>,
         target: &Target,
         payload: &mut Payload,
         tx: Option<Arc<OperationTx>>,
@@ -137,7 +137,7 @@ impl HookRunner {
     /// scripts' writes are rolled back, URL bindings are really called.
     pub async fn dry_run(
         &self,
-        config: &Arc<HooksConfig>,
+        config: &Arc<Manifest>,
         target: &Target,
         mut payload: Payload,
     ) -> dry_run::Report {
@@ -168,7 +168,7 @@ impl HookRunner {
     /// Runs `event`'s script and background-webhook after-hooks on `payload` in the
     /// background, in file order (durable webhooks were recorded by the operation). Free when
     /// nothing is bound.
-    pub fn after(&self, config: &Arc<HooksConfig>, target: Target, payload: Payload) {
+    pub fn after(&self, config: &Arc<Manifest>, target: Target, payload: Payload) {
         let event = payload.event();
         let runs_here = |b: &Binding| b.durable_webhook().is_none();
         if !config.chain(event).any(runs_here) {

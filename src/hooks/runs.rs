@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::config::{is_secret_name, Binding};
+use crate::manifest::{is_secret_name, Binding};
 use crate::metrics::Metrics;
 use crate::model::Event;
 use crate::store::hook_runs::NewHookRun;

@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Map, Value};
 
-use super::per_ip::Peer;
 use super::HttpState;
 use crate::graphql::error::code;
+use crate::state::per_ip::Peer;
 use std::net::IpAddr;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -378,7 +378,7 @@ async fn execute(
     // Errors raised by the GraphQL engine itself (syntax, validation, argument coercion)
     // carry no code; they are all the client's input.
     for error in &mut response.errors {
-        tag_uncoded_error(error, state.app.settings());
+        crate::graphql::error::tag_uncoded_error(error, state.app.settings());
     }
     // Only a request that validated names a real field: label sets stay bounded by the schema.
     let label = match root_field {
@@ -427,31 +427,6 @@ async fn execute(
     http.headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
     http
-}
-
-/// Gives an error raised by the GraphQL engine itself (syntax, validation, argument
-/// coercion) the code of client input, and says which limit a refusal for depth or
-/// complexity hit and what is allowed (the engine says only "Query is too complex.").
-pub(super) fn tag_uncoded_error(error: &mut ServerError, settings: &crate::Settings) {
-    match error.message.as_str() {
-        "Query is too complex." => {
-            error.message = format!(
-                "the query is too complex: at most {} (HOOKQL_MAX_QUERY_COMPLEXITY); each field counts once, and the fields inside `documents` once per row its `limit` asks for: ask for fewer rows, fields or aliases",
-                settings.max_query_complexity
-            );
-        }
-        "Query is nested too deep." => {
-            error.message = format!(
-                "the query is nested too deep: at most {} levels of selections (HOOKQL_MAX_QUERY_DEPTH)",
-                settings.max_query_depth
-            );
-        }
-        _ => {}
-    }
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code::BAD_USER_INPUT);
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::awake_timer::{self, AwakeTimer, StallClock};
-use super::per_ip::{Peer, PerIp};
+use crate::state::per_ip::{Peer, PerIp};
 
 /// What a client over its connection cap is told before the connection closes.
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 66\r\n\r\ntoo many connections from your address; close some or retry later\n";

@@ -7,7 +7,6 @@ pub mod graphiql;
 pub mod graphql_http;
 pub mod graphql_ws;
 pub mod listen;
-pub mod per_ip;
 
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::middleware::Next;

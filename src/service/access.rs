@@ -1,7 +1,7 @@
 //! Applying a collection's access rules to one caller, and saying no in the caller's terms.
 
 use crate::auth::access::{rule_filter, Refusal};
-use crate::hooks::config::{CollectionRules, Rule};
+use crate::manifest::{CollectionRules, Rule};
 use crate::model::filter::Filter;
 use crate::model::Caller;
 use crate::model::CollectionName;

@@ -7,7 +7,7 @@
 //! after any `post_read` hook has seen the whole document.
 
 use super::ServiceError;
-use crate::hooks::config::CollectionRules;
+use crate::manifest::CollectionRules;
 use crate::model::filter::{Field, Filter};
 use crate::model::sort::SortKey;
 use crate::model::Caller;

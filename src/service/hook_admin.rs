@@ -7,7 +7,7 @@ use super::input;
 use super::users::require_admin_to;
 use super::ServiceError;
 use crate::hooks::dry_run::{self, Report};
-use crate::hooks::reload::HooksStatus;
+use crate::manifest::reload::HooksStatus;
 use crate::model::Caller;
 use crate::state::AppState;
 use crate::store::deliveries::Delivery;

@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 
 use super::ServiceError;
 use crate::hooks::chain::Passed;
-use crate::hooks::config::HooksConfig;
 use crate::hooks::script::OperationTx;
 use crate::hooks::{Payload, Stop, Target};
+use crate::manifest::Manifest;
 use crate::model::Event;
 use crate::state::AppState;
 use crate::store::Tx;
@@ -56,7 +56,7 @@ impl Before {
     pub async fn join_outbox(
         &mut self,
         state: &AppState,
-        config: &HooksConfig,
+        config: &Manifest,
         after: Event,
         collection: Option<&str>,
     ) -> Result<(), ServiceError> {
@@ -72,7 +72,7 @@ impl Before {
     pub async fn commit_then_after(
         self,
         state: &AppState,
-        config: &Arc<HooksConfig>,
+        config: &Arc<Manifest>,
         after: Event,
         target: Target,
         build: impl FnOnce() -> Payload,
@@ -106,7 +106,7 @@ impl Before {
 /// Runs `event`'s before-chain on the payload `build` makes (only called when bound).
 pub async fn before(
     state: &AppState,
-    config: &Arc<HooksConfig>,
+    config: &Arc<Manifest>,
     event: Event,
     target: &Target,
     build: impl FnOnce() -> Payload,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::access::Action;
 use super::documents::{collection, read_filter, read_result, rule};
 use super::{input, ServiceError};
-use crate::hooks::config::HooksConfig;
+use crate::manifest::Manifest;
 use crate::metrics::Metrics;
 use crate::model::filter::Filter;
 use crate::model::Caller;
@@ -82,7 +82,7 @@ pub struct DocumentChanges {
     narrowed: Filter,
     feed: FeedSubscription,
     /// The read rule, and the configuration it was taken from.
-    visible: (Arc<HooksConfig>, Filter),
+    visible: (Arc<Manifest>, Filter),
 }
 
 /// Subscribes `caller` to the changes in `collection` matching `filter`. Refused up front when
@@ -241,11 +241,7 @@ impl DocumentChanges {
 
     /// `document` as `post_read` hooks leave it for this subscriber; `None` when they remove
     /// it, block, or fail (an event is only sent when it is certainly readable).
-    async fn after_post_read(
-        &self,
-        hooks: &Arc<HooksConfig>,
-        document: Document,
-    ) -> Option<Document> {
+    async fn after_post_read(&self, hooks: &Arc<Manifest>, document: Document) -> Option<Document> {
         match read_result(
             &self.state,
             hooks,

@@ -254,7 +254,7 @@ fn random_hooks_files_never_panic_the_loader() {
     let path = std::path::Path::new("hooks.yaml");
     let mut valid_count = 0;
     for text in draw("hooks files", strategy) {
-        if hookql::hooks::config::parse(path, &text, &|_| None).is_ok() {
+        if hookql::manifest::parse(path, &text, &|_| None).is_ok() {
             valid_count += 1;
         }
     }

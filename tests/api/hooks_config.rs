@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hookql::hooks::config;
+use hookql::manifest as config;
 use hookql::model::Event;
 use hookql::{App, Settings};
 

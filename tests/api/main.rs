@@ -2,6 +2,7 @@
 //! (SQLite by default; PostgreSQL when HOOKQL_TEST_DATABASE_URL points at one) and talks to it
 //! over HTTP and WebSocket.
 
+mod architecture;
 mod auth;
 mod cli;
 mod crash;

@@ -408,7 +408,7 @@ async fn rules_follow_hooks_yaml_edits_without_a_restart() {
     .unwrap();
     w.app
         .eventually("the new rules are in force", |s| {
-            s.hooks().current().default_rules.read == hookql::hooks::config::Rule::Admin
+            s.hooks().current().default_rules.read == hookql::manifest::Rule::Admin
         })
         .await;
     assert_eq!(

@@ -17,12 +17,30 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 
-use super::config::{HooksConfig, Ordering, DEFAULT_TIMEOUT};
 use super::matching::Target;
 use super::payload::Payload;
+use crate::hooks::runs::Recorder;
+use crate::hooks::webhook::WebhookClient;
+use crate::manifest::ManifestHandle;
+use crate::manifest::{Manifest, Ordering, DEFAULT_TIMEOUT};
 use crate::store::deliveries::{Delivery, NewDelivery};
+use crate::store::Store;
+use breaker::Breakers;
+use record::{Outcome, Recording};
 
 pub use worker::Worker;
+
+/// What the worker and its sends share.
+struct Shared {
+    store: Store,
+    client: WebhookClient,
+    breakers: Breakers,
+    outbox: Arc<Outbox>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    recording: Arc<Recording>,
+    recorder: Arc<Recorder>,
+    hooks: Arc<ManifestHandle>,
+}
 
 /// Deliveries handed to the worker and not yet taken in; past this, new ones are released
 /// by the worker to be claimed like any other row.
@@ -99,7 +117,7 @@ impl Outbox {
 }
 
 /// How long a claim holds its rows: longer than any durable hook's call can take.
-pub fn lease(config: &HooksConfig) -> Duration {
+pub fn lease(config: &Manifest) -> Duration {
     config
         .bindings
         .iter()
@@ -111,11 +129,7 @@ pub fn lease(config: &HooksConfig) -> Duration {
 }
 
 /// The deliveries `payload` (an after-write event) makes for the durable webhooks that fire.
-pub fn deliveries_for(
-    config: &HooksConfig,
-    target: &Target,
-    payload: &Payload,
-) -> Vec<NewDelivery> {
+pub fn deliveries_for(config: &Manifest, target: &Target, payload: &Payload) -> Vec<NewDelivery> {
     let event = payload.event();
     let mut rows = Vec::new();
     let mut body = None;

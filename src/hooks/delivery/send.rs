@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use super::breaker::{Admit, Turned};
 use super::record::Outcome;
-use super::worker::Shared;
-use crate::hooks::config::{Binding, HooksConfig, Webhook};
+use super::Shared;
 use crate::hooks::runs::{Ran, RunOutcome};
 use crate::hooks::webhook::Call;
+use crate::manifest::{Binding, Manifest, Webhook};
 use crate::model::clock::now_micros;
 use crate::model::Event;
 use crate::store::deliveries::{Attempted, Delivery, Finished};
@@ -20,7 +20,7 @@ use crate::store::deliveries::{Attempted, Delivery, Finished};
 /// Sends one delivery and hands its outcome to the recorder; when it is to be retried, when.
 pub(super) async fn attempt(
     shared: Arc<Shared>,
-    config: Arc<HooksConfig>,
+    config: Arc<Manifest>,
     row: Delivery,
 ) -> Option<i64> {
     let found = config
@@ -60,7 +60,7 @@ pub(super) async fn attempt(
 /// run).
 fn record_run(
     shared: &Shared,
-    config: &HooksConfig,
+    config: &Manifest,
     binding: &Binding,
     row: &Delivery,
     outcome: &Attempted,
@@ -90,7 +90,7 @@ fn record_run(
 
 async fn send(
     shared: &Shared,
-    config: &HooksConfig,
+    config: &Manifest,
     binding: &Binding,
     webhook: &Webhook,
     row: &Delivery,
@@ -191,7 +191,7 @@ async fn send(
 
 /// A paused URL answered: the recorder makes its deliveries put off to later due now, once
 /// the outcomes queued before this one are written (one of them may be such a deferral).
-fn resume(shared: &Shared, config: &HooksConfig, url: &str) {
+fn resume(shared: &Shared, config: &Manifest, url: &str) {
     let hooks: Vec<String> = config
         .bindings
         .iter()

@@ -21,11 +21,11 @@ use tokio::task::{self, JoinSet};
 use super::breaker::Breakers;
 use super::record::{record, Outcome, Recording};
 use super::send::attempt;
-use super::{lease, Outbox};
-use crate::hooks::config::HooksConfig;
+use super::{lease, Outbox, Shared};
 use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
-use crate::hooks::HooksHandle;
+use crate::manifest::Manifest;
+use crate::manifest::ManifestHandle;
 use crate::metrics::Metrics;
 use crate::model::clock::now_micros;
 use crate::store::deliveries::Delivery;
@@ -43,18 +43,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often waiting rows that nothing is ahead of any more are freed (a repair: see
 /// `Store::free_waiting_deliveries`).
 const FREE_EVERY: Duration = Duration::from_secs(60);
-
-/// What the worker and its sends share.
-pub(super) struct Shared {
-    pub(super) store: Store,
-    pub(super) client: WebhookClient,
-    pub(super) breakers: Breakers,
-    pub(super) outbox: Arc<Outbox>,
-    pub(super) outcomes: mpsc::UnboundedSender<Outcome>,
-    pub(super) recording: Arc<Recording>,
-    pub(super) recorder: Arc<Recorder>,
-    hooks: Arc<HooksHandle>,
-}
 
 /// One instance's delivery worker.
 pub struct Worker {
@@ -78,7 +66,7 @@ impl Worker {
     /// delivered rows for `retention`.
     pub fn new(
         store: Store,
-        hooks: Arc<HooksHandle>,
+        hooks: Arc<ManifestHandle>,
         client: WebhookClient,
         outbox: Arc<Outbox>,
         recorder: Arc<Recorder>,
@@ -236,7 +224,7 @@ impl Held {
         &mut self,
         sends: &mut JoinSet<Option<i64>>,
         shared: &Arc<Shared>,
-        config: &Arc<HooksConfig>,
+        config: &Arc<Manifest>,
         row: Delivery,
     ) {
         let key = (row.id, row.attempts);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, EvalAltResult, Position};
 use serde_json::Value;
 
-use super::{convert, db, http, run};
+use super::{convert, current, db, http};
 
 /// What `block(reason)` throws; the runner turns it into a block, and nothing a script can
 /// build looks like it.
@@ -29,7 +29,7 @@ fn block(reason: &str) -> Result<Dynamic, Box<EvalAltResult>> {
 
 fn log(parts: &[&Dynamic]) {
     let line: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
-    run::log_line(&line.join(" "));
+    current::log_line(&line.join(" "));
 }
 
 /// Registers every helper on `engine`.

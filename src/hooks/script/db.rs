@@ -157,7 +157,7 @@ fn full_access() -> Guard {
 fn store_error(error: StoreError) -> String {
     match error {
         StoreError::Database(_) | StoreError::Connect(_) => {
-            tracing::error!(hook = %super::run::current_hook(), "db helper failed: {error}");
+            tracing::error!(hook = %super::current::current_hook(), "db helper failed: {error}");
             "the database failed".into()
         }
         other => other.to_string(),

@@ -13,7 +13,7 @@ use reqwest::Method;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::convert::{from_json, to_json};
-use super::run;
+use super::current;
 use crate::hooks::webhook::client::{describe, read_body};
 use crate::hooks::webhook::MAX_RESPONSE_BYTES;
 
@@ -61,7 +61,7 @@ impl HttpApi {
             let json = to_json(body).map_err(|e| fail(format!("the body {e}")))?;
             request = request.json(&json);
         }
-        let timeout = run::time_left();
+        let timeout = current::time_left();
         if timeout.is_zero() {
             return Err(fail("the hook's time is up".into()));
         }

@@ -1,21 +1,21 @@
-//! Rhai: the one engine that sets every sandbox limit and registers the helpers, compiling
-//! scripts at load ([`compile`]) and running them ([`run`]).
-//!
-//! Scripts are compiled once when hooks.yaml loads, so a syntax error is a load error naming
-//! the hook and line, and no request ever parses a script. One engine serves every script:
+//! Rhai's sandbox: the one engine factory that sets every limit and registers the helpers,
+//! and running scripts on it ([`run`]). Scripts were compiled when hooks.yaml loaded
+//! (`manifest::script`, whose syntax limits every engine here applies). One engine serves
+//! every script:
 //! helpers reach per-run state through values in the run's scope (`db`, `config`) and the
-//! thread-local [`run::RunState`] (the hook's name and deadline), never through the engine.
+//! thread-local [`current::RunState`] (the hook's name and deadline), never through the engine.
 //! The helpers: [`api`] (`block`, `log`, `config`, …), [`db`] and [`http`].
 
 mod api;
 mod convert;
+mod current;
 pub mod db;
 mod http;
 pub mod run;
 
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{LazyLock, OnceLock};
 
-use rhai::{Engine, AST};
+use rhai::Engine;
 
 pub use convert::{from_json, to_json};
 pub use db::OperationTx;
@@ -28,27 +28,6 @@ pub const MAX_OPERATIONS: u64 = 1_000_000;
 pub const MAX_STRING_BYTES: usize = 1024 * 1024;
 /// Most items in one array or map a script may build.
 pub const MAX_COLLECTION_ITEMS: usize = 100_000;
-
-/// A compiled script, shared by every run.
-#[derive(Clone)]
-pub struct CompiledScript(pub Arc<AST>);
-
-impl std::fmt::Debug for CompiledScript {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CompiledScript")
-    }
-}
-
-/// A script that does not compile: the line (in the script) and what is wrong.
-#[derive(Debug, Clone)]
-pub struct ScriptError {
-    /// Line within the script, from 1.
-    pub line: usize,
-    /// Column within the line, from 1.
-    pub column: usize,
-    /// Rhai's description.
-    pub message: String,
-}
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(|| build_engine(1));
 
@@ -119,41 +98,21 @@ fn build_engine(scale: usize) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_operations(MAX_OPERATIONS);
     engine.set_max_call_levels(32);
-    engine.set_max_expr_depths(64, 32);
     engine.set_max_string_size(MAX_STRING_BYTES * scale);
     engine.set_max_array_size(MAX_COLLECTION_ITEMS * scale);
     engine.set_max_map_size(MAX_COLLECTION_ITEMS * scale);
-    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
-    engine.disable_symbol("eval");
-    engine.on_progress(run::check_deadline);
-    engine.on_print(run::log_line);
-    engine.on_debug(|text, _, _| run::log_line(text));
+    crate::manifest::script::syntax_limits(&mut engine);
+    engine.on_progress(current::check_deadline);
+    engine.on_print(current::log_line);
+    engine.on_debug(|text, _, _| current::log_line(text));
     api::register(&mut engine);
     engine
-}
-
-/// Compiles a script with `engine`.
-pub fn compile(engine: &Engine, source: &str) -> Result<CompiledScript, ScriptError> {
-    engine
-        .compile(source)
-        .map(|ast| CompiledScript(Arc::new(ast)))
-        .map_err(|e| ScriptError {
-            line: e.1.line().unwrap_or(1),
-            column: e.1.position().unwrap_or(1),
-            message: e.0.to_string(),
-        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn good_scripts_compile_and_bad_ones_name_the_line() {
-        assert!(compile(engine(), "let x = 1;\nx + 1").is_ok());
-        let e = compile(engine(), "let x = 1;\nlet = ;\n").unwrap_err();
-        assert_eq!(e.line, 2, "{e:?}");
-    }
+    use crate::manifest::script::compile;
 
     #[test]
     fn large_payloads_run_on_engines_with_room_beyond_them() {
@@ -167,7 +126,7 @@ mod tests {
 
     #[test]
     fn runaway_loops_are_stopped() {
-        let script = compile(engine(), "let i = 0; loop { i += 1; }").unwrap();
+        let script = compile("let i = 0; loop { i += 1; }").unwrap();
         assert!(engine().eval_ast::<rhai::Dynamic>(&script.0).is_err());
     }
 }

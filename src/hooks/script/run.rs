@@ -6,7 +6,6 @@
 //! stops the script once the deadline passes) and outside it (the caller stops waiting), so a
 //! script stuck in a slow helper call still answers on time.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +14,14 @@ use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::Value;
 
 use super::api::{BlockSignal, ConfigApi};
+use super::convert;
+use super::current::RunState;
 use super::db::{DbApi, OperationTx};
 use super::http::HttpApi;
-use super::{convert, CompiledScript};
-use crate::hooks::config::Binding;
 use crate::hooks::payload::Payload;
 use crate::hooks::webhook::WebhookClient;
+use crate::manifest::script::CompiledScript;
+use crate::manifest::Binding;
 use crate::store::Store;
 
 /// What a script run may reach beyond its payload: the store (and the operation's
@@ -39,50 +40,6 @@ pub struct ScriptEnv {
     pub recorder: Option<Arc<crate::hooks::runs::Recorder>>,
 }
 
-/// The hook's name and deadline, for the engine's callbacks on this thread.
-pub(super) struct RunState {
-    hook: String,
-    deadline: Instant,
-}
-
-thread_local! {
-    static RUN: RefCell<Option<RunState>> = const { RefCell::new(None) };
-}
-
-/// How many operations pass between two looks at the clock.
-const CLOCK_EVERY: u64 = 512;
-
-/// The engine's progress callback: stops the script once its deadline has passed.
-pub(super) fn check_deadline(operations: u64) -> Option<Dynamic> {
-    if operations % CLOCK_EVERY != 0 {
-        return None;
-    }
-    RUN.with_borrow(|run| match run {
-        Some(run) if Instant::now() >= run.deadline => Some(Dynamic::from("time limit")),
-        _ => None,
-    })
-}
-
-/// Time left before the running script's deadline (helpers bound their waits by it); zero
-/// outside a run.
-pub(super) fn time_left() -> Duration {
-    RUN.with_borrow(|run| match run {
-        Some(run) => run.deadline.saturating_duration_since(Instant::now()),
-        None => Duration::ZERO,
-    })
-}
-
-/// The hook now running on this thread, for log lines.
-pub(super) fn current_hook() -> String {
-    RUN.with_borrow(|run| run.as_ref().map(|r| r.hook.clone()))
-        .unwrap_or_default()
-}
-
-/// A line a script logs (`log`, `print`, `debug`), under the hook's name.
-pub(super) fn log_line(text: &str) {
-    tracing::info!(hook = %current_hook(), "{text}");
-}
-
 /// Runs `binding`'s `script` on `payload`; the script's answer as JSON (a `block(…)` call
 /// becomes `{"block": true, "reason": …}`), or why it failed.
 pub async fn run(
@@ -95,14 +52,11 @@ pub async fn run(
     let mut scope = scope(payload, env, binding);
     let engine = super::engine_for(super::data_sizes(payload.fields().values()));
     let ast = script.0.clone();
-    let state = RunState {
-        hook: hook.to_string(),
-        deadline: Instant::now() + timeout,
-    };
+    let state = RunState::new(hook, Instant::now() + timeout);
     let task = tokio::task::spawn_blocking(move || {
-        RUN.set(Some(state));
+        state.enter();
         let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
-        RUN.set(None);
+        RunState::leave();
         drop(scope);
         answer(result)
     });

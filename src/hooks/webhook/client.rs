@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AF
 use serde_json::Value;
 
 use super::sign;
-use crate::hooks::config::Webhook;
+use crate::manifest::Webhook;
 use crate::model::Event;
 
 /// Largest response body read from a receiver or a script's `http` call.

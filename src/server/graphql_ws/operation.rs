@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 use super::protocol;
 use super::writer::Outgoing;
 use super::Operations;
+use crate::graphql::error::tag_uncoded_error;
 use crate::graphql::{ApiSchema, Disconnect};
 use crate::metrics::Metrics;
-use crate::server::graphql_http::tag_uncoded_error;
-use crate::server::per_ip::Held;
+use crate::state::per_ip::Held;
 use crate::state::AppState;
 use crate::store::budget::{ConnectionBudget, ReadBudget};
 

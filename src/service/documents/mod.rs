@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::access::{self, Action};
 use super::ServiceError;
-use crate::hooks::config::HooksConfig;
 use crate::hooks::Target;
+use crate::manifest::Manifest;
 use crate::model::filter::Filter;
 use crate::model::Caller;
 use crate::model::CollectionName;
@@ -49,7 +49,7 @@ pub(super) fn data(value: Value) -> Result<DocumentData, ServiceError> {
 
 /// The filter `caller` must pass for `action` in `collection`, per `hooks`' rules.
 pub(super) fn rule(
-    hooks: &HooksConfig,
+    hooks: &Manifest,
     caller: &Caller,
     collection: &CollectionName,
     action: Action,
@@ -59,7 +59,7 @@ pub(super) fn rule(
 
 /// The read rule and `action`'s rule for `caller`, from one snapshot of the rules.
 pub(super) fn guard(
-    hooks: &HooksConfig,
+    hooks: &Manifest,
     caller: &Caller,
     collection: &CollectionName,
     action: Action,

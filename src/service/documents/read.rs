@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::super::hooks;
 use super::super::{hidden, input, ServiceError};
 use super::{about, collection, not_found, rule, target, Action};
-use crate::hooks::config::HooksConfig;
 use crate::hooks::{payload, Payload};
+use crate::manifest::Manifest;
 use crate::model::filter::Filter;
 use crate::model::sort::{Direction, SortKey, MAX_SORT_FIELDS};
 use crate::model::Caller;
@@ -51,7 +51,7 @@ pub struct ListRequest {
 /// narrow what is seen, never widen it). What the hooks wrote is committed on return.
 pub(in crate::service) async fn read_filter(
     state: &AppState,
-    hooks: &Arc<HooksConfig>,
+    hooks: &Arc<Manifest>,
     caller: &Caller,
     collection: &CollectionName,
     build: impl FnOnce(Payload) -> Payload,
@@ -77,7 +77,7 @@ pub(in crate::service) async fn read_filter(
 /// `post_read`: the documents hooks leave in place of `documents`.
 pub(in crate::service) async fn read_result(
     state: &AppState,
-    hooks: &Arc<HooksConfig>,
+    hooks: &Arc<Manifest>,
     caller: &Caller,
     collection: &CollectionName,
     documents: Vec<Document>,
@@ -89,7 +89,7 @@ pub(in crate::service) async fn read_result(
 /// mutation's answer, so a hook can tell.
 async fn shaped(
     state: &AppState,
-    hooks: &Arc<HooksConfig>,
+    hooks: &Arc<Manifest>,
     caller: &Caller,
     collection: &CollectionName,
     documents: Vec<Document>,
@@ -103,7 +103,7 @@ async fn shaped(
 /// The documents `post_read` hooks leave in place of `documents`.
 async fn post_read(
     state: &AppState,
-    hooks: &Arc<HooksConfig>,
+    hooks: &Arc<Manifest>,
     caller: &Caller,
     collection: &CollectionName,
     documents: Vec<Document>,
@@ -142,7 +142,7 @@ async fn post_read(
 /// neither its data nor its version leaks through the answer or a conflict (issue 15).
 pub(super) async fn mutation_view(
     state: &AppState,
-    hooks: &Arc<HooksConfig>,
+    hooks: &Arc<Manifest>,
     caller: &Caller,
     collection: &CollectionName,
     id: &str,
@@ -163,7 +163,7 @@ pub(super) async fn mutation_view(
 /// rather than an error that would suggest nothing was written and invite a retry.
 pub(super) async fn mutation_answer(
     state: &AppState,
-    hooks: &Arc<HooksConfig>,
+    hooks: &Arc<Manifest>,
     caller: &Caller,
     collection: &CollectionName,
     document: Document,

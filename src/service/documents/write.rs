@@ -10,8 +10,8 @@ use super::super::hooks::{self, Before};
 use super::super::{hidden, ServiceError};
 use super::read::{mutation_answer, mutation_view};
 use super::{about, access, collection, data, guard, not_found, rule, target, Action};
-use crate::hooks::config::{HooksConfig, Operation};
 use crate::hooks::{payload, Payload, Target};
+use crate::manifest::{Manifest, Operation};
 use crate::model::filter::{Filter, MetaField};
 use crate::model::Caller;
 use crate::model::CollectionName;
@@ -73,7 +73,7 @@ enum Saved<'a> {
 /// hooks the document as committed.
 async fn commit_save(
     state: &AppState,
-    hooks: &Arc<HooksConfig>,
+    hooks: &Arc<Manifest>,
     before: Before,
     caller: &Caller,
     collection: &CollectionName,

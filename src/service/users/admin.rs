@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{apply, delete_user, profile, User};
+use super::{apply, delete_user, profile_data, User};
 use crate::model::caller::ADMIN_ROLE;
 use crate::model::filter::Filter;
 use crate::model::Caller;
@@ -105,7 +105,7 @@ pub async fn update(
     require_admin(state, caller).await?;
     let id = user_id(id)?;
     let new_role = new_role.as_deref().map(role).transpose()?;
-    let patch = data.map(profile).transpose()?;
+    let patch = data.map(profile_data).transpose()?;
     let user = state
         .store()
         .user_by_id(None, &id)

@@ -4,6 +4,7 @@
 
 mod admin;
 mod bootstrap;
+mod credentials;
 mod profile;
 mod sessions;
 
@@ -40,7 +41,7 @@ pub(super) fn new_password(text: &str, field: &str) -> Result<(), ServiceError> 
     password::check_policy(text).map_err(|m| ServiceError::bad_input(field, m))
 }
 
-pub(super) fn profile(value: Value) -> Result<Value, ServiceError> {
+pub(super) fn profile_data(value: Value) -> Result<Value, ServiceError> {
     DocumentData::parse(value)
         .map(DocumentData::into_value)
         .map_err(|m| ServiceError::bad_input("data", m))
@@ -78,7 +79,7 @@ pub(super) async fn apply(
         let mut data = user.data.clone();
         if let Some(patch) = patch {
             merge_patch::apply(&mut data, patch);
-            next.data = Some(profile(data.clone())?);
+            next.data = Some(profile_data(data.clone())?);
         }
         let mut before = Before::none();
         if let Some((state, caller, hooks)) = &hooks {

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use super::sessions::check_credentials;
-use super::{apply, delete_user, email, internal, new_password, profile, User};
+use super::credentials::check_credentials;
+use super::{apply, delete_user, email, internal, new_password, profile_data, User};
 use crate::auth::Email;
 use crate::model::Caller;
 use crate::service::ServiceError;
@@ -82,7 +82,7 @@ pub async fn update_me(
     if let Some(p) = &change.password {
         new_password(p, "password")?;
     }
-    let patch = change.data.map(profile).transpose()?;
+    let patch = change.data.map(profile_data).transpose()?;
     let credentials_change = new_email.is_some() || change.password.is_some();
     if credentials_change {
         confirm_password(

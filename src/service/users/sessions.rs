@@ -1,13 +1,11 @@
 //! Signing up and in: sessions (an access token and a refresh-token family), their rotation
-//! and their end, and the password check every sign-in goes through.
-
-use std::time::Instant;
+//! and their end.
 
 use serde_json::{Map, Value};
 
-use super::{email, internal, new_password, profile, user_payload, user_target, User};
+use super::credentials::{check_credentials, INVALID_LOGIN};
+use super::{email, internal, new_password, profile_data, user_payload, user_target, User};
 use crate::auth::tokens::{new_refresh_token, refresh_token_hash};
-use crate::auth::Email;
 use crate::hooks::{payload, Payload, Target};
 use crate::model::caller::USER_ROLE;
 use crate::model::Caller;
@@ -30,8 +28,6 @@ pub struct Session {
     /// Who signed in.
     pub user: User,
 }
-
-const INVALID_LOGIN: &str = "invalid email or password";
 
 /// Starts a new session (a new refresh-token family) for `user`; `claims` go into the access
 /// token (from `pre_login` hooks).
@@ -79,7 +75,7 @@ pub async fn register(
 ) -> Result<Session, ServiceError> {
     let email = email(email_text)?;
     new_password(password, "password")?;
-    let data = profile(data.unwrap_or_else(|| Value::Object(Map::new())))?;
+    let data = profile_data(data.unwrap_or_else(|| Value::Object(Map::new())))?;
     // Hashed first: a transaction opened by a hook should not wait on the hash.
     let password_hash = state
         .auth()
@@ -133,44 +129,6 @@ pub async fn register(
         )
         .await?;
     start_session(state, user, Map::new()).await
-}
-
-/// Checks `password` for `email` through the login limiter, which counts the attempt from
-/// before the password is hashed (so parallel guesses cannot outrun it). Failures say only
-/// "invalid email or password" and take as long whether or not the email exists.
-pub(super) async fn check_credentials(
-    state: &AppState,
-    email: &Email,
-    password: &str,
-) -> Result<User, ServiceError> {
-    let auth = state.auth();
-    let attempt = auth
-        .login_limiter
-        .begin(email.as_str(), Instant::now())
-        .map_err(|wait| {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            ServiceError::RateLimited {
-                message: format!("too many sign-in attempts for this email; try again in {secs} s"),
-                retry_after_secs: secs,
-            }
-        })?;
-    // From here, leaving early (an error, or the request dropped) counts as a failure.
-    let user = state.store().user_by_email(email.as_str()).await?;
-    let matched = auth
-        .passwords
-        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await
-        .map_err(internal)?;
-    match user {
-        Some(user) if matched => {
-            attempt.succeeded();
-            Ok(user)
-        }
-        _ => {
-            attempt.failed(Instant::now());
-            Err(ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))
-        }
-    }
 }
 
 /// Signs a user in with email and password. After the password checks out, `pre_login`

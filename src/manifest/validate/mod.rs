@@ -1,4 +1,4 @@
-//! Checks a parsed hooks file and compiles it into a [`HooksConfig`], collecting every error
+//! Checks a parsed hooks file and compiles it into a [`Manifest`], collecting every error
 //! with its position rather than stopping at the first. The file-level sections are checked
 //! here; each hook binding in [`binding`].
 
@@ -10,13 +10,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::model::{HooksFile, Rules};
+use super::file::{HooksFile, Rules};
 use super::yaml::{self, child_key, Position, Positions};
 use super::{
-    template, Action, CollectionRules, ConfigError, ConfigErrors, HooksConfig, Rule,
-    DEFAULT_TIMEOUT,
+    template, Action, CollectionRules, ConfigError, ConfigErrors, Manifest, Rule, DEFAULT_TIMEOUT,
 };
-use crate::hooks::script;
 use crate::model::filter::suggest;
 use crate::model::CollectionName;
 use crate::model::Event;
@@ -28,7 +26,7 @@ pub(super) fn validate(
     path: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<HooksConfig, ConfigErrors> {
+) -> Result<Manifest, ConfigErrors> {
     let one = |position: Position, message: String| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -53,7 +51,6 @@ pub(super) fn validate(
         positions: &positions,
         env,
         errors: Vec::new(),
-        engine: script::engine(),
     };
     let config = checker.check(file);
     if checker.errors.is_empty() {
@@ -124,7 +121,6 @@ struct Checker<'a> {
     positions: &'a Positions,
     env: &'a dyn Fn(&str) -> Option<String>,
     errors: Vec<ConfigError>,
-    engine: &'static rhai::Engine,
 }
 
 impl Checker<'_> {
@@ -146,7 +142,7 @@ impl Checker<'_> {
         });
     }
 
-    fn check(&mut self, file: HooksFile) -> HooksConfig {
+    fn check(&mut self, file: HooksFile) -> Manifest {
         if file.version != 1 {
             self.error(
                 "version",
@@ -228,7 +224,7 @@ impl Checker<'_> {
             Action::Script { file: Some(f), .. } => Some(f.clone()),
             _ => None,
         }));
-        HooksConfig {
+        Manifest {
             source: self.path.to_path_buf(),
             files,
             config: std::sync::Arc::new(config),

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::super::model::{HookBinding, OnError, OneOrMany, Ordering, RetrySettings};
+use super::super::file::{HookBinding, OnError, OneOrMany, Ordering, RetrySettings};
 use super::super::yaml::{child_key, Position};
 use super::super::{
     template, Action, Binding, CollectionPattern, ConfigError, Delivery, RetryOn, RetryPolicy,
     Webhook,
 };
 use super::Checker;
-use crate::hooks::script::{self, ScriptError};
+use crate::manifest::script::{self, ScriptError};
 use crate::model::filter::{parse_field, suggest, Field, Filter, Target};
 use crate::model::secret::signing_key;
 use crate::model::{Event, Secret};
@@ -326,7 +326,7 @@ impl Checker<'_> {
             return self.url_action(hook, url, at, config);
         }
         if let Some(source) = &hook.script {
-            return match script::compile(self.engine, source) {
+            return match script::compile(source) {
                 Ok(script) => Some(Action::Script { script, file: None }),
                 Err(e) => {
                     let line = self.positions.text_start_line(&child_key(at, "script"))
@@ -348,7 +348,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        match script::compile(self.engine, &source) {
+        match script::compile(&source) {
             Ok(script) => Some(Action::Script {
                 script,
                 file: Some(file),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::store::budget::{ConnectionBudget, ReadBudget};
 use crate::store::read_turns::ReadTurns;
 
-/// A client's address, as requests carry it (put there by [`super::listen`]).
+/// A client's address, as requests carry it (put there by the listener, `server::listen`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Peer(pub IpAddr);
 

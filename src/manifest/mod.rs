@@ -1,8 +1,13 @@
-//! Loading hooks.yaml: YAML with positions → strict serde model → checked, compiled
-//! [`HooksConfig`]. Every error names the file, line and column, and a file with any error is
-//! refused whole.
+//! The app's manifest: everything the app declares in hooks.yaml and the files it names
+//! (access rules, indexes, hidden fields, `config` values, hook bindings and their scripts).
+//! Loading goes YAML with positions ([`yaml`]) → strict serde model ([`file`]) → checked,
+//! compiled [`Manifest`] ([`validate`], [`script`]); [`reload`] swaps it on edit. Every error
+//! names the file, line and column, and a file with any error is refused whole. Nothing here
+//! runs a hook: [`crate::hooks`] does, with what this module hands it.
 
-mod model;
+mod file;
+pub mod reload;
+pub mod script;
 mod template;
 mod validate;
 pub mod webhook;
@@ -14,12 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use model::{HooksFile, OnError, Operation, Ordering};
+pub use file::{HooksFile, OnError, Operation, Ordering};
+pub use reload::ManifestHandle;
 use serde_json::Value;
 pub use webhook::{Delivery, RetryOn, RetryPolicy, Webhook};
 pub use yaml::Position;
 
-use crate::hooks::script::CompiledScript;
+use crate::manifest::script::CompiledScript;
 use crate::model::filter::Filter;
 use crate::model::Event;
 use crate::model::Secret;
@@ -72,7 +78,7 @@ impl std::error::Error for ConfigErrors {}
 /// A checked, compiled hooks.yaml, ready to serve requests. Immutable: a reload builds a new
 /// one and swaps it in whole.
 #[derive(Debug)]
-pub struct HooksConfig {
+pub struct Manifest {
     /// The file it came from.
     pub source: PathBuf,
     /// Every file it was built from (hooks.yaml and script files), for the watcher.
@@ -93,7 +99,7 @@ pub struct HooksConfig {
     durable: HashSet<Event>,
 }
 
-impl HooksConfig {
+impl Manifest {
     /// A configuration with no hooks and the default rules (used when no file exists).
     pub fn empty(source: PathBuf) -> Self {
         Self {
@@ -323,10 +329,7 @@ impl Binding {
 }
 
 /// Loads and checks a hooks file, expanding `${VAR}` with `env`.
-pub fn load(
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<HooksConfig, ConfigErrors> {
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Manifest, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -342,7 +345,7 @@ pub fn parse(
     path: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<HooksConfig, ConfigErrors> {
+) -> Result<Manifest, ConfigErrors> {
     validate::validate(path, text, env)
 }
 

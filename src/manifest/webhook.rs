@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use super::model::Delivery;
+pub use super::file::Delivery;
 use crate::model::Secret;
 
 /// Attempts of a durable delivery, the first included, unless `retry.max_attempts` says.

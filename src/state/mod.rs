@@ -1,4 +1,7 @@
-//! The state every request shares: one cheap-to-clone handle.
+//! The state every request shares: one cheap-to-clone handle, and what it counts per client
+//! ([`per_ip`]).
+
+pub mod per_ip;
 
 use std::sync::Arc;
 
@@ -7,11 +10,12 @@ use tokio::sync::Semaphore;
 use crate::auth::Auth;
 use crate::hooks::runs::Recorder;
 use crate::hooks::webhook::WebhookClient;
-use crate::hooks::{HookRunner, HooksHandle};
+use crate::hooks::HookRunner;
+use crate::manifest::ManifestHandle;
 use crate::metrics::Metrics;
-use crate::server::per_ip::Clients;
 use crate::settings::Settings;
 use crate::store::Store;
+use per_ip::Clients;
 
 /// Shared state of a running server (`Arc` inside: clone freely).
 #[derive(Clone, Debug)]
@@ -20,7 +24,7 @@ pub struct AppState(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    hooks: Arc<HooksHandle>,
+    hooks: Arc<ManifestHandle>,
     runner: HookRunner,
     settings: Settings,
     auth: Auth,
@@ -39,7 +43,7 @@ impl AppState {
     /// Bundles the parts built at start.
     pub fn new(
         store: Store,
-        hooks: Arc<HooksHandle>,
+        hooks: Arc<ManifestHandle>,
         settings: Settings,
         auth: Auth,
         client: WebhookClient,
@@ -88,7 +92,7 @@ impl AppState {
     }
 
     /// The hooks configuration in force (swapped on reload).
-    pub fn hooks(&self) -> &Arc<HooksHandle> {
+    pub fn hooks(&self) -> &Arc<ManifestHandle> {
         &self.0.hooks
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::config::{self, ConfigErrors, HooksConfig};
+use super::{ConfigErrors, Manifest};
 
 /// Reads an environment variable; the loader's default source of `${VAR}` values.
 pub fn process_env(name: &str) -> Option<String> {
@@ -45,7 +45,7 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn now(config: &HooksConfig) -> Self {
+    fn now(config: &Manifest) -> Self {
         use sha2::Digest as _;
         let mut hasher = sha2::Sha256::new();
         for file in &config.files {
@@ -61,9 +61,9 @@ impl Loaded {
 
 /// The hooks configuration in force, swappable atomically.
 #[derive(Debug)]
-pub struct HooksHandle {
+pub struct ManifestHandle {
     path: PathBuf,
-    current: RwLock<Arc<HooksConfig>>,
+    current: RwLock<Arc<Manifest>>,
     loaded: RwLock<Loaded>,
     last_error: RwLock<Option<(i64, ConfigErrors)>>,
     /// Fingerprint of the files as they were when last loaded (or refused), taken before
@@ -71,15 +71,15 @@ pub struct HooksHandle {
     seen: std::sync::Mutex<u64>,
 }
 
-impl HooksHandle {
+impl ManifestHandle {
     /// Loads `path`. A missing file is fine when `required` is false (the server starts with
     /// no hooks and picks the file up when it appears); any other problem is an error.
     pub fn load(path: &Path, required: bool) -> Result<Self, ConfigErrors> {
         let before = fingerprint(&[path.to_path_buf()]);
         let config = if !required && !path.exists() {
-            HooksConfig::empty(path.to_path_buf())
+            Manifest::empty(path.to_path_buf())
         } else {
-            config::load(path, &process_env)?
+            super::load(path, &process_env)?
         };
         let seen = if config.files.len() > 1 {
             fingerprint(&watched_files(&config, path))
@@ -96,7 +96,7 @@ impl HooksHandle {
     }
 
     /// The configuration in force now. Cheap: one read lock and an `Arc` clone.
-    pub fn current(&self) -> Arc<HooksConfig> {
+    pub fn current(&self) -> Arc<Manifest> {
         match self.current.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -128,7 +128,7 @@ impl HooksHandle {
     /// when not.
     pub fn reload(&self) -> Result<(), ConfigErrors> {
         let before = fingerprint(&self.watched());
-        let result = config::load(&self.path, &process_env);
+        let result = super::load(&self.path, &process_env);
         let mut last_error = self.last_error.write().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(config) => {
@@ -162,7 +162,7 @@ impl HooksHandle {
     }
 }
 
-fn watched_files(config: &HooksConfig, path: &Path) -> Vec<PathBuf> {
+fn watched_files(config: &Manifest, path: &Path) -> Vec<PathBuf> {
     let mut files = config.files.clone();
     if !files.iter().any(|f| f == path) {
         files.push(path.to_path_buf());
@@ -182,7 +182,7 @@ fn fingerprint(files: &[PathBuf]) -> u64 {
 
 /// Watches the hooks files every `interval` until `shutdown` changes, reloading on change.
 pub async fn watch(
-    handle: Arc<HooksHandle>,
+    handle: Arc<ManifestHandle>,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {

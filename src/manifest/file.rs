@@ -1,7 +1,7 @@
 //! The hooks.yaml file as written: plain serde types, strict (`deny_unknown_fields`), each
 //! field documented. These doc comments are also the descriptions in `hookql schema`, which
 //! editors use to complete and check the file. [`super::validate`] turns this into the
-//! checked, compiled [`super::HooksConfig`].
+//! checked, compiled [`super::Manifest`].
 
 use std::collections::BTreeMap;
 
