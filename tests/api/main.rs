@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod configuration;
 mod crash;
 mod deliveries;
 mod documents;
