@@ -1,5 +1,5 @@
 //! hooks.yaml: validation at start, hot reload of valid edits, refusal of invalid ones, and
-//! the shipped files (sample hooks.yaml, README examples, JSON Schema) kept true.
+//! the shipped files (sample hooks.yaml, the docs' examples, JSON Schema) kept true.
 
 use std::path::Path;
 
@@ -123,18 +123,34 @@ fn the_shipped_hooks_yaml_is_valid() {
     assert!(loaded.chain(Event::PreSave).count() >= 1);
 }
 
+/// Every ```yaml block of README.md and `docs/*.md` is a whole hooks.yaml, parsed as the server
+/// parses one. A hooks.yaml shown in a block of another kind (``` yml, text) would go
+/// unchecked, so one that starts with `version:` fails the test.
 #[test]
-fn every_yaml_example_in_the_readme_is_valid() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let mut blocks = 0;
-    for block in readme.split("```yaml\n").skip(1) {
-        let text = block.split("```").next().unwrap();
-        config::parse(&root.join("README.md"), text, &no_env)
-            .unwrap_or_else(|e| panic!("README yaml block:\n{text}\n{e}"));
-        blocks += 1;
+fn every_yaml_example_in_the_docs_is_valid() {
+    let mut counts = std::collections::BTreeMap::new();
+    for path in crate::readme::doc_files() {
+        let name = crate::readme::doc_name(&path);
+        let markdown = std::fs::read_to_string(&path).unwrap();
+        let mut count = 0;
+        for block in crate::readme::blocks(&markdown) {
+            let at = format!("{name}:{}", block.line);
+            if block.info == "yaml" {
+                config::parse(&path, &block.text, &no_env)
+                    .unwrap_or_else(|e| panic!("{at}: yaml block:\n{}\n{e}", block.text));
+                count += 1;
+            } else {
+                assert!(
+                    !block.text.trim_start().starts_with("version:"),
+                    "{at}: a hooks.yaml not marked ```yaml would go unchecked"
+                );
+            }
+        }
+        counts.insert(name, count);
     }
-    assert!(blocks >= 1, "the README shows at least one hooks.yaml");
+    for name in ["README.md", "docs/hooks.md"] {
+        assert!(counts[name] >= 1, "{name} shows at least one hooks.yaml");
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod architecture;
 mod auth;
 mod cli;
+mod configuration;
 mod crash;
 mod deliveries;
 mod documents;
