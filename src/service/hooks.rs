@@ -1,7 +1,7 @@
-//! How operations run their hooks: a before-chain whose `db` writes open a transaction the
-//! operation then joins, durable webhook deliveries recorded in that same transaction, and
-//! the other after-hooks handed to the background once the operation has committed. Payloads
-//! are built only when the event has bindings, so an unbound event costs one map lookup.
+//! Running a before-chain for an operation: its `db` writes open a transaction the operation
+//! then joins. Writes go through [`super::hooked_write`], which adds the outbox, the commit
+//! and the after-hooks; reads use the chain alone (`pre_read`, `post_read`). Payloads are
+//! built only when the event has bindings, so an unbound event costs one map lookup.
 
 use std::sync::Arc;
 
@@ -50,56 +50,11 @@ impl Before {
         Ok(())
     }
 
-    /// Call before the operation writes: when `after`'s hooks include durable webhooks (for
-    /// `collection`, on document events), makes sure the write runs in a transaction, so their
-    /// deliveries commit with it or not at all.
-    pub async fn join_outbox(
-        &mut self,
-        state: &AppState,
-        config: &Manifest,
-        after: Event,
-        collection: Option<&str>,
-    ) -> Result<(), ServiceError> {
-        if self.tx.is_none() && config.has_durable(after, collection) {
-            self.tx = Some(state.store().begin().await?);
+    /// Rolls the hooks' writes back (a write that failed or raced).
+    pub async fn rollback(self) {
+        if let Some(tx) = self.tx {
+            let _ = tx.rollback().await;
         }
-        Ok(())
-    }
-
-    /// Commits the operation with the durable deliveries of `after`'s webhooks, then hands the
-    /// other after-hooks the same payload (one event id for all). `build` is called only when
-    /// `after` has bindings.
-    pub async fn commit_then_after(
-        self,
-        state: &AppState,
-        config: &Arc<Manifest>,
-        after: Event,
-        target: Target,
-        build: impl FnOnce() -> Payload,
-    ) -> Result<(), ServiceError> {
-        if !config.has_chain(after) {
-            return self.commit().await;
-        }
-        let payload = build();
-        let runner = state.runner();
-        let deliveries = runner.deliveries(config, &target, &payload);
-        let mut recorded = Vec::new();
-        if !deliveries.is_empty() {
-            let tx = self.tx.as_ref().ok_or_else(|| {
-                ServiceError::Internal("durable deliveries need the write's transaction".into())
-            })?;
-            let lease = runner.delivery_lease(config);
-            recorded = state
-                .store()
-                .insert_deliveries(tx, &deliveries, Some(lease))
-                .await?;
-        }
-        self.commit().await?;
-        if !recorded.is_empty() {
-            runner.outbox().hand_over(recorded);
-        }
-        runner.after(config, target, payload);
-        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ pub mod documents;
 mod error;
 mod hidden;
 pub mod hook_admin;
+mod hooked_write;
 mod hooks;
 mod input;
 pub mod subscriptions;

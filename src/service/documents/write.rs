@@ -2,16 +2,14 @@
 //! its after-hooks; what a mutation may touch and what it answers go through the caller's
 //! read view (see [`super::read`]).
 
-use std::sync::Arc;
-
 use serde_json::{json, Value};
 
-use super::super::hooks::{self, Before};
+use super::super::hooked_write::{After, Hooked, HookedWrite, Wrote};
 use super::super::{hidden, ServiceError};
 use super::read::{mutation_answer, mutation_view};
 use super::{about, access, collection, data, guard, not_found, rule, target, Action};
 use crate::hooks::{payload, Payload, Target};
-use crate::manifest::{Manifest, Operation};
+use crate::manifest::Operation;
 use crate::model::filter::{Filter, MetaField};
 use crate::model::Caller;
 use crate::model::CollectionName;
@@ -30,8 +28,8 @@ fn narrow(guard: &mut Guard, narrowed: Filter) {
 }
 
 /// The document data hooks left in their payload, or `data` when no chain ran.
-fn saved_data(before: &mut Before, data: DocumentData) -> Result<DocumentData, ServiceError> {
-    match before.take("document") {
+fn saved_data(hooked: &mut Hooked, data: DocumentData) -> Result<DocumentData, ServiceError> {
+    match hooked.take("document") {
         Some(value) => DocumentData::parse(value)
             .map_err(|e| ServiceError::Internal(format!("a pre_save hook left bad data: {e}"))),
         None => Ok(data),
@@ -63,45 +61,41 @@ fn save_payload(
     }
 }
 
-/// A document as a save left it: created, or updated from the old data.
-enum Saved<'a> {
-    Created(&'a Document),
-    Updated(&'a Document, &'a Value),
-}
-
-/// Commits a save with its `post_save` durable deliveries, then hands the other `post_save`
-/// hooks the document as committed.
-async fn commit_save(
-    state: &AppState,
-    hooks: &Arc<Manifest>,
-    before: Before,
+/// The `post_save` target and payload of a saved document (`old`: its data before an update).
+fn after_save(
     caller: &Caller,
     collection: &CollectionName,
-    saved: Saved<'_>,
-) -> Result<(), ServiceError> {
-    let (operation, saved, old) = match saved {
-        Saved::Created(doc) => (Operation::Create, doc, None),
-        Saved::Updated(doc, old) => (Operation::Update, doc, Some(old)),
-    };
-    let target = Target {
-        collection: Some(collection.to_string()),
-        operation: Some(operation),
-        meta: payload::document_meta(saved),
-    };
-    before
-        .commit_then_after(state, hooks, Event::PostSave, target, || {
-            let data = saved.data.clone();
-            save_payload(
-                Event::PostSave,
-                caller,
-                collection,
-                operation,
-                &saved.id,
-                data,
-                old,
-            )
-        })
-        .await
+    operation: Operation,
+    saved: &Document,
+    old: Option<&Value>,
+) -> After {
+    After {
+        target: Target {
+            collection: Some(collection.to_string()),
+            operation: Some(operation),
+            meta: payload::document_meta(saved),
+        },
+        payload: save_payload(
+            Event::PostSave,
+            caller,
+            collection,
+            operation,
+            &saved.id,
+            saved.data.clone(),
+            old,
+        ),
+    }
+}
+
+/// The `pre_save` and `post_save` hooks of a save in `collection`.
+fn save_hooks<'a>(collection: &'a CollectionName, target: &'a Target) -> HookedWrite<'a> {
+    HookedWrite {
+        before: Event::PreSave,
+        after: Event::PostSave,
+        target,
+        collection: Some(collection.as_str()),
+        transaction: false,
+    }
 }
 
 /// Stores a new document owned by the caller, after `pre_save` hooks; `post_save` follows.
@@ -125,37 +119,44 @@ pub async fn create(
             (MetaField::OwnerId, json!(owner)),
         ],
     };
-    let mut before = hooks::before(state, &hooks, Event::PreSave, &target, || {
-        let data = data.clone().into_value();
-        save_payload(
-            Event::PreSave,
-            caller,
-            &collection,
-            Operation::Create,
-            &id,
-            data,
-            None,
+    let created = save_hooks(&collection, &target)
+        .run(
+            state,
+            &hooks,
+            || {
+                let data = data.clone().into_value();
+                let operation = Operation::Create;
+                save_payload(
+                    Event::PreSave,
+                    caller,
+                    &collection,
+                    operation,
+                    &id,
+                    data,
+                    None,
+                )
+            },
+            async |hooked| {
+                let data = saved_data(hooked, data.clone())?;
+                let store = state.store();
+                let created = store
+                    .create_document(hooked.tx(), &collection, id.clone(), data, owner, &allowed)
+                    .await
+                    .map_err(|e| access::store_error(e, Action::Create, caller, &collection))?;
+                Ok(Wrote::Done(created))
+            },
+            |created| {
+                Some(after_save(
+                    caller,
+                    &collection,
+                    Operation::Create,
+                    created,
+                    None,
+                ))
+            },
         )
-    })
-    .await?;
-    let data = saved_data(&mut before, data)?;
-    before
-        .join_outbox(state, &hooks, Event::PostSave, Some(collection.as_str()))
-        .await?;
-    let created = state
-        .store()
-        .create_document(before.tx.as_ref(), &collection, id, data, owner, &allowed)
-        .await
-        .map_err(|e| access::store_error(e, Action::Create, caller, &collection))?;
-    commit_save(
-        state,
-        &hooks,
-        before,
-        caller,
-        &collection,
-        Saved::Created(&created),
-    )
-    .await?;
+        .await?
+        .done()?;
     mutation_answer(state, &hooks, caller, &collection, created, "create").await
 }
 
@@ -212,32 +213,42 @@ pub async fn update(
             operation: Some(Operation::Update),
             meta: payload::document_meta(&current),
         };
-        let mut before = hooks::before(state, &hooks, Event::PreSave, &target, || {
-            let data = next.clone().into_value();
-            let old = Some(&current.data);
-            save_payload(
-                Event::PreSave,
-                caller,
-                &collection,
-                Operation::Update,
-                &id,
-                data,
-                old,
+        let wrote = save_hooks(&collection, &target)
+            .run(
+                state,
+                &hooks,
+                || {
+                    let data = next.clone().into_value();
+                    let (operation, old) = (Operation::Update, Some(&current.data));
+                    save_payload(
+                        Event::PreSave,
+                        caller,
+                        &collection,
+                        operation,
+                        &id,
+                        data,
+                        old,
+                    )
+                },
+                async |hooked| {
+                    let next = saved_data(hooked, next.clone())?;
+                    let store = state.store();
+                    let written = store
+                        .write_version(hooked.tx(), &collection, &current, next, &guard)
+                        .await
+                        .map_err(denied)?;
+                    Ok(match written {
+                        Written::Done(updated) => Wrote::Done(updated),
+                        Written::Raced => Wrote::Raced,
+                    })
+                },
+                |updated| {
+                    let (operation, old) = (Operation::Update, Some(&current.data));
+                    Some(after_save(caller, &collection, operation, updated, old))
+                },
             )
-        })
-        .await?;
-        let next = saved_data(&mut before, next)?;
-        before
-            .join_outbox(state, &hooks, Event::PostSave, Some(collection.as_str()))
             .await?;
-        let written = state
-            .store()
-            .write_version(before.tx.as_ref(), &collection, &current, next, &guard)
-            .await
-            .map_err(denied)?;
-        if let Written::Done(updated) = written {
-            let saved = Saved::Updated(&updated, &current.data);
-            commit_save(state, &hooks, before, caller, &collection, saved).await?;
+        if let Wrote::Done(updated) = wrote {
             return mutation_answer(state, &hooks, caller, &collection, updated, "update").await;
         }
     }
@@ -262,55 +273,69 @@ pub async fn delete(
     let denied = |e| access::store_error(e, Action::Delete, caller, &collection);
     for _ in 0..UPDATE_ATTEMPTS {
         // Hooks see the document they let go; without them, one statement does it all.
-        let (current, before) = if hooks.has_chain(Event::PreDelete) {
-            let current = state
-                .store()
-                .get_document(None, &collection, &id, &guard.visible)
-                .await?
-                .ok_or_else(|| not_found(&collection, &id))?;
-            let target = Target {
-                meta: payload::document_meta(&current),
-                ..about(&collection)
-            };
-            let before = hooks::before(state, &hooks, Event::PreDelete, &target, || {
-                Payload::new(Event::PreDelete, caller)
-                    .with("collection", collection.as_str())
-                    .with("document_id", id.as_str())
-                    .with("document", current.data.clone())
-            })
-            .await?;
-            (Some(current), before)
-        } else {
-            (None, Before::none())
+        let current = match hooks.has_chain(Event::PreDelete) {
+            true => Some(
+                state
+                    .store()
+                    .get_document(None, &collection, &id, &guard.visible)
+                    .await?
+                    .ok_or_else(|| not_found(&collection, &id))?,
+            ),
+            false => None,
         };
-        let mut before = before;
-        before
-            .join_outbox(state, &hooks, Event::PostDelete, Some(collection.as_str()))
-            .await?;
-        let written = state
-            .store()
-            .delete_document(
-                before.tx.as_ref(),
-                &collection,
-                &id,
-                &guard,
-                current.as_ref(),
+        let target = Target {
+            meta: current
+                .as_ref()
+                .map(payload::document_meta)
+                .unwrap_or_default(),
+            ..about(&collection)
+        };
+        let delete_payload = |event, document: &Document| {
+            Payload::new(event, caller)
+                .with("collection", collection.as_str())
+                .with("document_id", id.as_str())
+                .with("document", document.data.clone())
+        };
+        let hooked = HookedWrite {
+            before: Event::PreDelete,
+            after: Event::PostDelete,
+            target: &target,
+            collection: Some(collection.as_str()),
+            transaction: false,
+        };
+        let wrote = hooked
+            .run(
+                state,
+                &hooks,
+                // Bound only when `current` was read.
+                || match &current {
+                    Some(current) => delete_payload(Event::PreDelete, current),
+                    None => Payload::new(Event::PreDelete, caller),
+                },
+                async |hooked| {
+                    let store = state.store();
+                    let (tx, current) = (hooked.tx(), current.as_ref());
+                    let written = store
+                        .delete_document(tx, &collection, &id, &guard, current)
+                        .await
+                        .map_err(denied)?;
+                    Ok(match written {
+                        Written::Done(deleted) => Wrote::Done(deleted),
+                        Written::Raced => Wrote::Raced,
+                    })
+                },
+                |deleted| {
+                    Some(After {
+                        target: Target {
+                            meta: payload::document_meta(deleted),
+                            ..about(&collection)
+                        },
+                        payload: delete_payload(Event::PostDelete, deleted),
+                    })
+                },
             )
-            .await
-            .map_err(denied)?;
-        if let Written::Done(deleted) = written {
-            let target = Target {
-                meta: payload::document_meta(&deleted),
-                ..about(&collection)
-            };
-            before
-                .commit_then_after(state, &hooks, Event::PostDelete, target, || {
-                    Payload::new(Event::PostDelete, caller)
-                        .with("collection", collection.as_str())
-                        .with("document_id", id.as_str())
-                        .with("document", deleted.data.clone())
-                })
-                .await?;
+            .await?;
+        if let Wrote::Done(deleted) = wrote {
             return mutation_answer(state, &hooks, caller, &collection, deleted, "delete").await;
         }
     }

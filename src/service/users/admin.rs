@@ -112,8 +112,8 @@ pub async fn update(
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no user `{id}`")))?;
     apply(
-        state.store(),
-        Some((state, caller)),
+        state,
+        caller,
         user,
         |_| UserChange {
             role: new_role.clone(),

@@ -10,18 +10,18 @@ mod sessions;
 
 use serde_json::Value;
 
-use super::hooks::{self, Before};
+use super::hooked_write::{After, HookedWrite, Wrote};
 use super::ServiceError;
 use crate::auth::password;
 use crate::auth::Email;
 use crate::hooks::{payload, Payload, Target};
+use crate::model::clock::now_micros;
 use crate::model::merge_patch;
 use crate::model::Caller;
 use crate::model::DocumentData;
 use crate::model::Event;
 use crate::state::AppState;
 use crate::store::users::UserChange;
-use crate::store::Store;
 
 pub use crate::store::users::User;
 pub(super) use admin::require_admin_to;
@@ -63,17 +63,16 @@ pub(super) fn user_payload(event: Event, caller: &Caller, user: &User) -> Payloa
 }
 
 /// Writes `change` (and a profile merge patch) to `user`, re-reading after a concurrent change.
-/// With `hooked` (the state and the caller), `pre_user_update` hooks see the profile as it
-/// would become and may change or refuse it, and `post_user_update` follows; without it no
-/// hooks run.
+/// `pre_user_update` hooks see the profile as it would become and may change or refuse it;
+/// `post_user_update` follows.
 pub(super) async fn apply(
-    store: &Store,
-    hooked: Option<(&AppState, &Caller)>,
+    state: &AppState,
+    caller: &Caller,
     mut user: User,
     change: impl Fn(&User) -> UserChange,
     patch: Option<&Value>,
 ) -> Result<User, ServiceError> {
-    let hooks = hooked.map(|(state, caller)| (state, caller, state.runner().config()));
+    let hooks = state.runner().config();
     for _ in 0..UPDATE_ATTEMPTS {
         let mut next = change(&user);
         let mut data = user.data.clone();
@@ -81,50 +80,44 @@ pub(super) async fn apply(
             merge_patch::apply(&mut data, patch);
             next.data = Some(profile_data(data.clone())?);
         }
-        let mut before = Before::none();
-        if let Some((state, caller, hooks)) = &hooks {
-            before = hooks::before(
+        let hooked = HookedWrite {
+            before: Event::PreUserUpdate,
+            after: Event::PostUserUpdate,
+            target: &user_target(&user),
+            collection: None,
+            transaction: false,
+        };
+        let wrote = hooked
+            .run(
                 state,
-                hooks,
-                Event::PreUserUpdate,
-                &user_target(&user),
+                &hooks,
                 || {
                     user_payload(Event::PreUserUpdate, caller, &user)
                         .with("data", data)
                         .with("old_data", user.data.clone())
                 },
+                async |hooked| {
+                    if let Some(data) = hooked.take("data") {
+                        next.data = Some(data);
+                    }
+                    let updated = state.store().update_user(hooked.tx(), &user, next).await?;
+                    Ok(updated.map_or(Wrote::Raced, Wrote::Done))
+                },
+                |updated| {
+                    Some(After {
+                        target: user_target(updated),
+                        payload: user_payload(Event::PostUserUpdate, caller, updated)
+                            .with("data", updated.data.clone())
+                            .with("old_data", user.data.clone()),
+                    })
+                },
             )
             .await?;
-            if let Some(data) = before.take("data") {
-                next.data = Some(data);
-            }
-            before
-                .join_outbox(state, hooks, Event::PostUserUpdate, None)
-                .await?;
-        }
-        if let Some(updated) = store.update_user(before.tx.as_ref(), &user, next).await? {
-            match &hooks {
-                Some((state, caller, hooks)) => {
-                    before
-                        .commit_then_after(
-                            state,
-                            hooks,
-                            Event::PostUserUpdate,
-                            user_target(&updated),
-                            || {
-                                user_payload(Event::PostUserUpdate, caller, &updated)
-                                    .with("data", updated.data.clone())
-                                    .with("old_data", user.data.clone())
-                            },
-                        )
-                        .await?
-                }
-                None => before.commit().await?,
-            }
+        if let Wrote::Done(updated) = wrote {
             return Ok(updated);
         }
-        drop(before); // the hooks' writes roll back; read again and start over
-        user = store
+        user = state
+            .store()
             .user_by_id(None, &user.id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no user `{}`", user.id)))?;
@@ -144,47 +137,45 @@ pub(super) async fn delete_user(
     user: &User,
 ) -> Result<bool, ServiceError> {
     let hooks = state.runner().config();
-    let mut before = hooks::before(
-        state,
-        &hooks,
-        Event::PreUserDelete,
-        &user_target(user),
-        || user_payload(Event::PreUserDelete, caller, user),
-    )
-    .await?;
-    before
-        .join_outbox(state, &hooks, Event::PostUserDelete, None)
-        .await?;
     // The revocation must commit with the deletion, or not at all.
-    let tx = match before.tx.take() {
-        Some(tx) => tx,
-        None => state.store().begin().await?,
+    let hooked = HookedWrite {
+        before: Event::PreUserDelete,
+        after: Event::PostUserDelete,
+        target: &user_target(user),
+        collection: None,
+        transaction: true,
     };
-    let store = state.store();
-    let deleted = store.delete_user(Some(&tx), &user.id).await?;
     let revoked_until = state.auth().revoked_until();
-    if deleted.is_some() {
-        store
-            .revoke_user_tokens(&tx, &user.id, revoked_until)
-            .await?;
-    }
-    before.tx = Some(tx);
-    match &deleted {
-        Some(deleted) => {
-            before
-                .commit_then_after(
-                    state,
-                    &hooks,
-                    Event::PostUserDelete,
-                    user_target(deleted),
-                    || user_payload(Event::PostUserDelete, caller, deleted),
-                )
-                .await?;
-            // Committed. (On PostgreSQL this instance also hears its own notification.)
-            let now = chrono::Utc::now().timestamp_micros();
-            state.auth().revoked.insert(&deleted.id, revoked_until, now);
-        }
-        None => before.commit().await?,
+    let deleted = hooked
+        .run(
+            state,
+            &hooks,
+            || user_payload(Event::PreUserDelete, caller, user),
+            async |hooked| {
+                let (store, tx) = (state.store(), hooked.tx());
+                let deleted = store.delete_user(tx, &user.id).await?;
+                if let (Some(_), Some(tx)) = (&deleted, tx) {
+                    store
+                        .revoke_user_tokens(tx, &user.id, revoked_until)
+                        .await?;
+                }
+                Ok(Wrote::Done(deleted))
+            },
+            |deleted| {
+                deleted.as_ref().map(|deleted| After {
+                    target: user_target(deleted),
+                    payload: user_payload(Event::PostUserDelete, caller, deleted),
+                })
+            },
+        )
+        .await?
+        .done()?;
+    if let Some(deleted) = &deleted {
+        // Committed. (On PostgreSQL this instance also hears its own notification.)
+        state
+            .auth()
+            .revoked
+            .insert(&deleted.id, revoked_until, now_micros());
     }
     Ok(deleted.is_some())
 }

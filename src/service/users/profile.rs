@@ -98,8 +98,8 @@ pub async fn update_me(
         None => None,
     };
     let changed = apply(
-        state.store(),
-        Some((state, caller)),
+        state,
+        caller,
         user,
         |_| UserChange {
             email: new_email.as_ref().map(|e| e.as_str().to_string()),

@@ -10,7 +10,7 @@ use crate::hooks::{payload, Payload, Target};
 use crate::model::caller::USER_ROLE;
 use crate::model::Caller;
 use crate::model::Event;
-use crate::service::hooks;
+use crate::service::hooked_write::{After, HookedWrite, Wrote};
 use crate::service::ServiceError;
 use crate::state::AppState;
 use crate::store::refresh_tokens::Rotation;
@@ -84,50 +84,43 @@ pub async fn register(
         .await
         .map_err(internal)?;
     let hooks = state.runner().config();
-    let mut before = hooks::before(
-        state,
-        &hooks,
-        Event::PreRegister,
-        &Target::default(),
-        || {
-            Payload::new(Event::PreRegister, &Caller::Anonymous)
-                .with("email", email.as_str())
-                .with("data", data.clone())
-        },
-    )
-    .await?;
-    let data = match before.take("data") {
-        Some(data) => data,
-        None => data,
+    let hooked = HookedWrite {
+        before: Event::PreRegister,
+        after: Event::PostRegister,
+        target: &Target::default(),
+        collection: None,
+        transaction: false,
     };
-    before
-        .join_outbox(state, &hooks, Event::PostRegister, None)
-        .await?;
-    let user = state
-        .store()
-        .create_user(
-            before.tx.as_ref(),
-            NewUser {
-                email: email.as_str().to_string(),
-                password_hash,
-                role: USER_ROLE.to_string(),
-                data,
-                signed_in: true,
-            },
-        )
-        .await?;
-    before
-        .commit_then_after(
+    let user = hooked
+        .run(
             state,
             &hooks,
-            Event::PostRegister,
-            user_target(&user),
             || {
-                Payload::new(Event::PostRegister, &Caller::Anonymous)
-                    .with("user", payload::user(&user))
+                Payload::new(Event::PreRegister, &Caller::Anonymous)
+                    .with("email", email.as_str())
+                    .with("data", data.clone())
+            },
+            async |hooked| {
+                let new_user = NewUser {
+                    email: email.as_str().to_string(),
+                    password_hash,
+                    role: USER_ROLE.to_string(),
+                    data: hooked.take("data").unwrap_or(data.clone()),
+                    signed_in: true,
+                };
+                let user = state.store().create_user(hooked.tx(), new_user).await?;
+                Ok(Wrote::Done(user))
+            },
+            |user| {
+                Some(After {
+                    target: user_target(user),
+                    payload: Payload::new(Event::PostRegister, &Caller::Anonymous)
+                        .with("user", payload::user(user)),
+                })
             },
         )
-        .await?;
+        .await?
+        .done()?;
     start_session(state, user, Map::new()).await
 }
 
@@ -141,24 +134,36 @@ pub async fn login(
     let email = email(email_text)?;
     let user = check_credentials(state, &email, password).await?;
     let hooks = state.runner().config();
-    let mut before = hooks::before(state, &hooks, Event::PreLogin, &user_target(&user), || {
-        user_payload(Event::PreLogin, &Caller::Anonymous, &user)
-    })
-    .await?;
-    let claims = std::mem::take(&mut before.claims);
-    before
-        .join_outbox(state, &hooks, Event::PostLogin, None)
-        .await?;
-    let user = state
-        .store()
-        .touch_login(before.tx.as_ref(), &user.id)
+    let hooked = HookedWrite {
+        before: Event::PreLogin,
+        after: Event::PostLogin,
+        target: &user_target(&user),
+        collection: None,
+        transaction: false,
+    };
+    let (user, claims) = hooked
+        .run(
+            state,
+            &hooks,
+            || user_payload(Event::PreLogin, &Caller::Anonymous, &user),
+            async |hooked| {
+                let claims = hooked.take_claims();
+                let user = state
+                    .store()
+                    .touch_login(hooked.tx(), &user.id)
+                    .await?
+                    .ok_or_else(|| ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))?;
+                Ok(Wrote::Done((user, claims)))
+            },
+            |(user, _)| {
+                Some(After {
+                    target: user_target(user),
+                    payload: user_payload(Event::PostLogin, &Caller::Anonymous, user),
+                })
+            },
+        )
         .await?
-        .ok_or_else(|| ServiceError::Unauthenticated(INVALID_LOGIN.to_string()))?;
-    before
-        .commit_then_after(state, &hooks, Event::PostLogin, user_target(&user), || {
-            user_payload(Event::PostLogin, &Caller::Anonymous, &user)
-        })
-        .await?;
+        .done()?;
     start_session(state, user, claims).await
 }
 
