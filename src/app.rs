@@ -147,14 +147,16 @@ impl App {
     ) -> anyhow::Result<()> {
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
         let poll = Duration::from_millis(self.state.settings().hooks_poll_ms.max(10));
-        let watcher = tokio::spawn(reload::watch(
-            self.state.hooks().clone(),
-            poll,
-            background_stopped.clone(),
-        ));
+        let watcher = crate::tasks::spawn(
+            "hooks watcher",
+            reload::watch(self.state.hooks().clone(), poll, background_stopped.clone()),
+        );
         let feed = self.changes.map(|listener| {
             let feed = self.state.store().changes().clone();
-            tokio::spawn(listener.run(feed, background_stopped.clone()))
+            crate::tasks::spawn(
+                "change feed",
+                listener.run(feed, background_stopped.clone()),
+            )
         });
         let revocations = self.revocations.map(|listener| {
             let state = self.state.clone();
@@ -162,20 +164,22 @@ impl App {
                 let now = chrono::Utc::now().timestamp_micros();
                 state.auth().revoked.extend(rows, now);
             };
-            tokio::spawn(listener.run(revoke, background_stopped.clone()))
+            crate::tasks::spawn(
+                "revocations listener",
+                listener.run(revoke, background_stopped.clone()),
+            )
         });
-        let indexer = tokio::spawn(keep_indexes(
-            self.state.clone(),
-            poll,
-            background_stopped.clone(),
-        ));
-        let pruner = tokio::spawn(prune_old_rows(
-            self.state.store().clone(),
-            background_stopped.clone(),
-        ));
+        let indexer = crate::tasks::spawn(
+            "index keeper",
+            keep_indexes(self.state.clone(), poll, background_stopped.clone()),
+        );
+        let pruner = crate::tasks::spawn(
+            "row pruner",
+            prune_old_rows(self.state.store().clone(), background_stopped.clone()),
+        );
         let settings = self.state.settings();
         let recorder = self.state.runner().recorder().clone();
-        let runs = tokio::spawn({
+        let runs = crate::tasks::spawn("hook run writer", {
             let store = self.state.store().clone();
             let (keep, hours) = (settings.hook_runs_keep, settings.hook_runs_retention_hours);
             let stopped = background_stopped.clone();
@@ -184,7 +188,8 @@ impl App {
                 recorder.write(store, keep, max_age, stopped).await;
             }
         });
-        let deliveries = tokio::spawn(
+        let deliveries = crate::tasks::spawn(
+            "delivery worker",
             self.state
                 .runner()
                 .worker(

@@ -1,19 +1,25 @@
 //! hookql: a self-hosted Backend-as-a-Service. One binary serves a GraphQL API for documents
-//! in collections and for app users; every mutation will run the hook chain declared in
-//! `hooks.yaml`.
+//! in collections and for app users; every write runs the hook chain the app's manifest
+//! (`hooks.yaml`) declares.
 //!
-//! Where things are:
-//! - [`cli`] and [`settings`]: the command line and `HOOKQL_*` configuration.
-//! - [`app`]: start-up (migrate, load hooks, bind) and graceful shutdown.
-//! - [`server`]: HTTP routes; GraphQL over HTTP and over WebSocket; GraphiQL; health;
-//!   metrics.
-//! - [`graphql`]: the schema, its types and thin resolvers.
-//! - [`service`]: what each operation does, independent of transport; access rules applied.
-//! - [`auth`]: who is calling (JWTs), passwords, refresh tokens, rules as filters.
-//! - [`store`]: documents in SQLite/PostgreSQL; filters and sorts compiled to SQL; the feed
-//!   of committed changes realtime subscriptions read.
-//! - [`metrics`] and [`request_id`]: what operators see (`/metrics`, ids in logs and payloads).
-//! - [`hooks`]: hooks.yaml loading and validation, events, Rhai compilation, hot reload.
+//! Where things are, top layer first (each uses only those below it; ARCHITECTURE.md follows
+//! one request through them):
+//! - [`cli`], [`settings`], [`app`]: the command line, `HOOKQL_*` configuration, start-up
+//!   and the bounded shutdown.
+//! - [`server`]: HTTP routes; GraphQL over HTTP and WebSocket; GraphiQL; health; metrics.
+//! - [`graphql`]: the schema, its types, thin resolvers, and the one mapping of errors to
+//!   `extensions.code`.
+//! - [`state`]: the handle every request shares.
+//! - [`service`]: what each operation does, independent of transport: checks, access rules,
+//!   and the one hooked-write path.
+//! - [`hooks`]: payloads, chains, outcomes and failures, the Rhai sandbox, webhooks, durable
+//!   delivery, the run record.
+//! - [`auth`]: access tokens, passwords, refresh tokens, rules as filters.
+//! - [`manifest`]: hooks.yaml loaded, checked, compiled and reloaded.
+//! - [`store`]: SQL and tables on SQLite or PostgreSQL; the feed of committed changes.
+//! - [`model`]: the values every layer shares (documents, filters, callers, events).
+//! - Leaves: [`metrics`], [`request_id`], [`tasks`] (named background tasks), [`telemetry`],
+//!   [`secret_key`], [`hex`].
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -32,6 +38,7 @@ pub mod service;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 
 pub use app::App;

@@ -34,7 +34,7 @@ pub struct Auth {
 
 impl Auth {
     /// Builds the services from the settings and the JWT secret.
-    pub fn new(settings: &Settings, secret: &Secret) -> Result<Self, String> {
+    pub fn new(settings: &Settings, secret: &Secret) -> Result<Self, password::PasswordError> {
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             access_tokens: tokens::AccessTokens::new(

@@ -47,9 +47,27 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$5f7KjK+fr0jeD9HzQ0pisw$
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Why a password could not be hashed or checked. Never the caller's fault: an operation
+/// that meets one fails as `INTERNAL`.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// A hashing thread could not be started (at start-up).
+    #[error("cannot start a password-hashing thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The hashing threads are gone (the server is stopping).
+    #[error("the password hasher has stopped")]
+    Stopped,
+    /// A hashing job ended without an answer (it panicked).
+    #[error("password hashing failed")]
+    Lost,
+    /// argon2 refused its input or parameters.
+    #[error("cannot hash a password: {0}")]
+    Hash(String),
+}
+
 impl Passwords {
     /// A hasher with `threads` worker threads.
-    pub fn new(threads: usize) -> Result<Self, String> {
+    pub fn new(threads: usize) -> Result<Self, PasswordError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
@@ -69,19 +87,19 @@ impl Passwords {
                         Err(_) => return, // every sender is gone: the server stopped
                     }
                 })
-                .map_err(|e| format!("cannot start a password-hashing thread: {e}"))?;
+                .map_err(PasswordError::Thread)?;
         }
         Ok(Self { jobs })
     }
 
     /// The argon2id PHC string of `password`.
-    pub async fn hash(&self, password: &str) -> Result<String, String> {
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let password = password.to_string();
         self.run(move || hash_now(&password)).await?
     }
 
     /// Whether `password` matches `hash`; with no hash, does the same work and says no.
-    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, String> {
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError> {
         let (password, known, hash) = match hash {
             Some(hash) => (password.to_string(), true, hash.to_string()),
             None => (password.to_string(), false, DUMMY_HASH.to_string()),
@@ -95,16 +113,14 @@ impl Passwords {
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, PasswordError> {
         let (done, result) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move || {
                 let _ = done.send(work());
             }))
-            .map_err(|_| "the password hasher has stopped".to_string())?;
-        result
-            .await
-            .map_err(|_| "password hashing failed".to_string())
+            .map_err(|_| PasswordError::Stopped)?;
+        result.await.map_err(|_| PasswordError::Lost)
     }
 }
 
@@ -132,8 +148,8 @@ fn argon2_into(
 }
 
 /// The argon2id PHC string of `password` with a new random salt.
-fn hash_now(password: &str) -> Result<String, String> {
-    let fail = |e: &dyn std::fmt::Display| format!("cannot hash a password: {e}");
+fn hash_now(password: &str) -> Result<String, PasswordError> {
+    let fail = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| fail(&e))?;

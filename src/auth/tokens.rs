@@ -47,6 +47,11 @@ impl std::fmt::Debug for AccessTokens {
     }
 }
 
+/// An access token could not be signed (never the caller's fault: `INTERNAL`).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign an access token: {0}")]
+pub struct TokenError(#[from] jsonwebtoken::errors::Error);
+
 impl AccessTokens {
     /// Tokens signed with `secret`, naming `issuer`, valid for `ttl`.
     pub fn new(secret: &[u8], issuer: &str, ttl: Duration) -> Self {
@@ -71,7 +76,7 @@ impl AccessTokens {
     }
 
     /// A signed token for `user`, with `extra` claims (reserved names are dropped).
-    pub fn issue(&self, user: &User, extra: Map<String, Value>) -> Result<String, String> {
+    pub fn issue(&self, user: &User, extra: Map<String, Value>) -> Result<String, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user.id.clone(),
@@ -86,8 +91,11 @@ impl AccessTokens {
                 .filter(|(k, _)| !RESERVED_CLAIMS.contains(&k.as_str()))
                 .collect(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| format!("cannot sign an access token: {e}"))
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// The claims of a valid token, or why it is refused (said to the client as is).

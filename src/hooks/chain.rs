@@ -11,6 +11,7 @@ use super::matching::Target;
 use super::outcome::{self, Outcome};
 use super::payload::{self, Payload};
 use super::runs::RunOutcome;
+use super::HookFailure;
 use crate::manifest::{Binding, OnError};
 use crate::model::caller::RESERVED_CLAIMS;
 use crate::model::filter::Filter;
@@ -57,7 +58,7 @@ pub trait Execute {
         &self,
         binding: &Binding,
         payload: &Payload,
-    ) -> impl std::future::Future<Output = Result<Value, String>> + Send;
+    ) -> impl std::future::Future<Output = Result<Value, HookFailure>> + Send;
 
     /// A block reason as the client may see it: secrets the binding can reach (secret-named
     /// `config` values, its signing secrets and headers) masked, as run records mask them.
@@ -75,7 +76,7 @@ pub trait Execute {
         _payload: &Payload,
         _outcome: RunOutcome,
         _started: Instant,
-        _error: Option<&str>,
+        _error: Option<&HookFailure>,
     ) {
     }
 }
@@ -159,9 +160,9 @@ pub async fn run_traced<'a>(
             Ok(Some(_)) => RunOutcome::Blocked,
             Ok(None) if changes_payload => RunOutcome::Changed,
             Ok(None) => RunOutcome::Continue,
-            Err(error) => RunOutcome::of_failure(error),
+            Err(error) => error.outcome(),
         };
-        let error = applied.as_ref().err().map(String::as_str);
+        let error = applied.as_ref().err();
         run.finished(
             binding,
             given.as_ref().unwrap_or(&*payload),
@@ -204,7 +205,7 @@ pub async fn run_traced<'a>(
             trace.push(Step {
                 answer,
                 changes,
-                error: applied.err(),
+                error: applied.err().map(|e| e.to_string()),
                 duration: started.elapsed(),
                 ..Step::new(binding, decision)
             });
@@ -236,7 +237,7 @@ fn apply(
     payload: &mut Payload,
     passed: &mut Passed,
     binding: &Binding,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, HookFailure> {
     let key = data_key(payload.event());
     match outcome {
         Outcome::Continue => {}
@@ -252,13 +253,15 @@ fn apply(
         }
         Outcome::Filter(filter) => {
             if !filter.is_null() {
-                Filter::parse(&filter, "filter").map_err(|e| format!("invalid filter: {e}"))?;
+                Filter::parse(&filter, "filter")
+                    .map_err(|e| HookFailure::Unusable(format!("invalid filter: {e}")))?;
             }
             payload.set("filter", filter);
         }
         Outcome::Documents(documents) => {
             for (i, document) in documents.iter().enumerate() {
-                payload::parse_document(document).map_err(|e| format!("documents[{i}]: {e}"))?;
+                payload::parse_document(document)
+                    .map_err(|e| HookFailure::Unusable(format!("documents[{i}]: {e}")))?;
             }
             payload.set("documents", Value::Array(documents));
         }
@@ -272,9 +275,9 @@ fn apply(
             }
             let size = serde_json::to_vec(&passed.claims).map_or(usize::MAX, |v| v.len());
             if size > MAX_CLAIMS_BYTES {
-                return Err(format!(
+                return Err(HookFailure::Unusable(format!(
                     "the claims hooks added are {size} bytes of JSON; at most {MAX_CLAIMS_BYTES} fit in an access token (keep large data in the profile, not the token)"
-                ));
+                )));
             }
         }
     }
@@ -288,10 +291,10 @@ pub const MAX_CLAIMS_BYTES: usize = 4096;
 
 /// Data a hook produced, held to the same rules as a client's: an object within the size
 /// limit.
-fn checked_data(data: Value) -> Result<Value, String> {
+fn checked_data(data: Value) -> Result<Value, HookFailure> {
     DocumentData::parse(data)
         .map(DocumentData::into_value)
-        .map_err(|e| format!("the data it returned is not valid: {e}"))
+        .map_err(|e| HookFailure::Unusable(format!("the data it returned is not valid: {e}")))
 }
 
 #[cfg(test)]
@@ -309,7 +312,7 @@ mod tests {
     /// Fake bindings: each hook's answer is looked up by name.
     async fn run_chain(
         yaml: &str,
-        answers: &[(&str, Result<Value, String>)],
+        answers: &[(&str, Result<Value, HookFailure>)],
         data: Value,
     ) -> (Result<Passed, Stop>, Payload) {
         let config = bindings(yaml);
@@ -331,10 +334,10 @@ mod tests {
     }
 
     /// Each hook's answer, by name; unnamed hooks answer nothing.
-    struct Fake(Vec<(String, Result<Value, String>)>);
+    struct Fake(Vec<(String, Result<Value, HookFailure>)>);
 
     impl Execute for Fake {
-        async fn execute(&self, binding: &Binding, _: &Payload) -> Result<Value, String> {
+        async fn execute(&self, binding: &Binding, _: &Payload) -> Result<Value, HookFailure> {
             self.0
                 .iter()
                 .find(|(name, _)| *name == binding.name)
@@ -362,7 +365,7 @@ mod tests {
             TWO,
             &[
                 ("a", Ok(json!({"block": true, "reason": "no"}))),
-                ("b", Err("never runs".into())),
+                ("b", Err(HookFailure::Failed("never runs".into()))),
             ],
             json!({}),
         )
@@ -379,11 +382,21 @@ mod tests {
     #[tokio::test]
     async fn failures_follow_on_error() {
         let allow = "version: 1\nhooks:\n  - { name: a, on: pre_save, script: 'x' }\n";
-        let (result, _) = run_chain(allow, &[("a", Err("boom".into()))], json!({})).await;
+        let (result, _) = run_chain(
+            allow,
+            &[("a", Err(HookFailure::Failed("boom".into())))],
+            json!({}),
+        )
+        .await;
         assert!(result.is_ok());
         let block =
             "version: 1\nhooks:\n  - { name: a, on: pre_save, script: 'x', on_error: block }\n";
-        let (result, _) = run_chain(block, &[("a", Err("boom".into()))], json!({})).await;
+        let (result, _) = run_chain(
+            block,
+            &[("a", Err(HookFailure::Failed("boom".into())))],
+            json!({}),
+        )
+        .await;
         assert_eq!(result, Err(Stop::Failed { hook: "a".into() }));
         let (result, _) = run_chain(block, &[("a", Ok(json!({"data": 5})))], json!({})).await;
         assert_eq!(result, Err(Stop::Failed { hook: "a".into() }));
@@ -402,7 +415,7 @@ mod tests {
         };
         let fake = Fake(vec![
             ("b".into(), Ok(json!({"patch": {"n": 2}}))),
-            ("c".into(), Err("boom".into())),
+            ("c".into(), Err(HookFailure::Failed("boom".into()))),
             ("d".into(), Ok(json!({"block": true, "reason": "no"}))),
         ]);
         let mut trace = Vec::new();

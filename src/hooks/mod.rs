@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod delivery;
 pub mod dry_run;
+pub mod failure;
 pub mod matching;
 pub mod outcome;
 pub mod payload;
@@ -17,6 +18,7 @@ pub mod script;
 pub mod webhook;
 
 pub use chain::Stop;
+pub use failure::HookFailure;
 pub use matching::Target;
 pub use payload::Payload;
 pub use runner::HookRunner;

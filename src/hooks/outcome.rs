@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use super::HookFailure;
+
 use crate::model::Event;
 
 /// What one hook decided.
@@ -37,8 +39,13 @@ pub fn change_keys(event: Event) -> &'static [&'static str] {
     }
 }
 
-/// Reads a hook's answer for `event`. `Err` says what is wrong with it (a hook failure).
-pub fn parse(event: Event, result: Value) -> Result<Outcome, String> {
+/// Reads a hook's answer for `event`. `Err` says what is wrong with it: an answer the
+/// contract does not allow.
+pub fn parse(event: Event, result: Value) -> Result<Outcome, HookFailure> {
+    read(event, result).map_err(HookFailure::Unusable)
+}
+
+fn read(event: Event, result: Value) -> Result<Outcome, String> {
     let mut map = match result {
         Value::Null => return Ok(Outcome::Continue),
         Value::Object(map) => map,
@@ -110,32 +117,32 @@ mod tests {
     #[test]
     fn the_contract() {
         let save = Event::PreSave;
-        assert_eq!(parse(save, Value::Null), Ok(Outcome::Continue));
-        assert_eq!(parse(save, json!({})), Ok(Outcome::Continue));
+        assert_eq!(read(save, Value::Null), Ok(Outcome::Continue));
+        assert_eq!(read(save, json!({})), Ok(Outcome::Continue));
         assert_eq!(
-            parse(save, json!({"block": true, "reason": "no"})),
+            read(save, json!({"block": true, "reason": "no"})),
             Ok(Outcome::Block("no".into()))
         );
         assert_eq!(
-            parse(save, json!({"patch": {"a": 1}})),
+            read(save, json!({"patch": {"a": 1}})),
             Ok(Outcome::Patch(json!({"a": 1})))
         );
         assert!(matches!(
-            parse(save, json!({"data": {"a": 1}})),
+            read(save, json!({"data": {"a": 1}})),
             Ok(Outcome::Data(_))
         ));
-        assert!(parse(save, json!({"data": 3}))
+        assert!(read(save, json!({"data": 3}))
             .unwrap_err()
             .contains("object"));
-        assert!(parse(save, json!({"pacth": {}}))
+        assert!(read(save, json!({"pacth": {}}))
             .unwrap_err()
             .contains("`pacth`"));
-        assert!(parse(Event::PreDelete, json!({"patch": {}}))
+        assert!(read(Event::PreDelete, json!({"patch": {}}))
             .unwrap_err()
             .contains("only `block`"));
-        assert!(parse(save, json!(5)).unwrap_err().contains("not a number"));
+        assert!(read(save, json!(5)).unwrap_err().contains("not a number"));
         assert_eq!(
-            parse(Event::PreLogin, json!({"claims": {"plan": "pro"}})),
+            read(Event::PreLogin, json!({"claims": {"plan": "pro"}})),
             Ok(Outcome::Claims(
                 json!({"plan": "pro"}).as_object().unwrap().clone()
             ))

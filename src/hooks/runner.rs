@@ -20,6 +20,7 @@ use super::payload::Payload;
 use super::runs::{Ran, Recorder, RunOutcome};
 use super::script::{self, OperationTx, ScriptEnv};
 use super::webhook::{Call, WebhookClient};
+use super::HookFailure;
 use crate::manifest::ManifestHandle;
 use crate::manifest::{Action, Binding, Manifest};
 use crate::model::clock::now_micros;
@@ -189,17 +190,10 @@ impl HookRunner {
                     }
                     Err(error) => {
                         tracing::warn!(hook = %binding.name, %event, "after-hook failed: {error}");
-                        (RunOutcome::of_failure(&error), Some(error))
+                        (error.outcome(), Some(error))
                     }
                 };
-                chain::Execute::finished(
-                    &env,
-                    binding,
-                    &payload,
-                    outcome,
-                    started,
-                    error.as_deref(),
-                );
+                chain::Execute::finished(&env, binding, &payload, outcome, started, error.as_ref());
             }
         });
     }
@@ -220,7 +214,7 @@ impl HookRunner {
 }
 
 impl chain::Execute for ScriptEnv {
-    async fn execute(&self, binding: &Binding, payload: &Payload) -> Result<Value, String> {
+    async fn execute(&self, binding: &Binding, payload: &Payload) -> Result<Value, HookFailure> {
         run_binding(binding, payload, self).await
     }
 
@@ -234,9 +228,10 @@ impl chain::Execute for ScriptEnv {
         payload: &Payload,
         outcome: RunOutcome,
         started: Instant,
-        error: Option<&str>,
+        error: Option<&HookFailure>,
     ) {
         if let Some(recorder) = &self.recorder {
+            let error = error.map(HookFailure::to_string);
             recorder.record(Ran {
                 config: &self.config,
                 binding,
@@ -244,7 +239,7 @@ impl chain::Execute for ScriptEnv {
                 payload: payload.fields(),
                 outcome,
                 started,
-                error,
+                error: error.as_deref(),
             });
         }
     }
@@ -255,11 +250,12 @@ async fn run_binding(
     binding: &Binding,
     payload: &Payload,
     env: &ScriptEnv,
-) -> Result<Value, String> {
+) -> Result<Value, HookFailure> {
     match &binding.action {
         Action::Script { script, .. } => script::run(script, binding, payload, env).await,
         Action::Url(webhook) => {
-            let body = serde_json::to_vec(payload.fields()).map_err(|e| e.to_string())?;
+            let body = serde_json::to_vec(payload.fields())
+                .map_err(|e| HookFailure::Failed(e.to_string()))?;
             let call = Call {
                 hook: &binding.name,
                 event: payload.event(),
@@ -270,7 +266,7 @@ async fn run_binding(
             };
             match env.client.post(call).await {
                 Ok(answer) => Ok(answer.body),
-                Err(failure) => Err(failure.message),
+                Err(failure) => Err(failure.why),
             }
         }
     }

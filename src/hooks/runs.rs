@@ -57,23 +57,6 @@ impl RunOutcome {
             Self::TimedOut => "timed_out",
         }
     }
-
-    /// `Failed` or `TimedOut`, from a failure's text.
-    pub fn of_failure(error: &str) -> Self {
-        if is_timeout(error) {
-            Self::TimedOut
-        } else {
-            Self::Failed
-        }
-    }
-}
-
-/// The start of every timeout's text (scripts, webhook calls, script helpers).
-pub const TIMED_OUT: &str = "timed out";
-
-/// Whether a failure's text says it ran out of time.
-pub fn is_timeout(error: &str) -> bool {
-    error.starts_with(TIMED_OUT)
 }
 
 /// How many runs may wait for the writer.
@@ -291,14 +274,5 @@ mod tests {
                 "list": ["[redacted]"],
             })
         );
-    }
-
-    #[test]
-    fn timeouts_are_told_apart() {
-        assert_eq!(
-            RunOutcome::of_failure("timed out after 5 ms"),
-            RunOutcome::TimedOut
-        );
-        assert_eq!(RunOutcome::of_failure("HTTP 500"), RunOutcome::Failed);
     }
 }

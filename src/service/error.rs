@@ -1,6 +1,8 @@
 //! The service layer's error: what went wrong in terms a client can act on. Mapped to GraphQL
 //! `extensions.code` in exactly one place (`graphql::error`).
 
+use crate::auth::password::PasswordError;
+use crate::auth::tokens::TokenError;
 use crate::store::StoreError;
 
 /// Why an operation did not happen.
@@ -105,5 +107,19 @@ impl From<StoreError> for ServiceError {
             },
             StoreError::Database(_) | StoreError::Connect(_) => Self::Internal(error.to_string()),
         }
+    }
+}
+
+/// The server could not hash or check a password: its fault, not the caller's.
+impl From<PasswordError> for ServiceError {
+    fn from(error: PasswordError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// The server could not sign an access token: its fault, not the caller's.
+impl From<TokenError> for ServiceError {
+    fn from(error: TokenError) -> Self {
+        Self::Internal(error.to_string())
     }
 }

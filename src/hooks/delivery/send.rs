@@ -12,6 +12,7 @@ use super::record::Outcome;
 use super::Shared;
 use crate::hooks::runs::{Ran, RunOutcome};
 use crate::hooks::webhook::Call;
+use crate::hooks::HookFailure;
 use crate::manifest::{Binding, Manifest, Webhook};
 use crate::model::clock::now_micros;
 use crate::model::Event;
@@ -36,8 +37,8 @@ pub(super) async fn attempt(
         },
         Some((binding, webhook)) => {
             let started = Instant::now();
-            let outcome = send(&shared, &config, binding, &webhook, &row).await;
-            record_run(&shared, &config, binding, &row, &outcome, started);
+            let (outcome, ran) = send(&shared, &config, binding, &webhook, &row).await;
+            record_run(&shared, &config, binding, &row, (&outcome, ran), started);
             outcome
         }
     };
@@ -63,14 +64,12 @@ fn record_run(
     config: &Manifest,
     binding: &Binding,
     row: &Delivery,
-    outcome: &Attempted,
+    (attempted, outcome): (&Attempted, RunOutcome),
     started: Instant,
 ) {
-    let (outcome, error) = match outcome {
-        Attempted::Delivered { .. } => (RunOutcome::Continue, None),
-        Attempted::Retry { error, .. } | Attempted::Dead { error, .. } => {
-            (RunOutcome::of_failure(error), Some(error.as_str()))
-        }
+    let error = match attempted {
+        Attempted::Delivered { .. } => None,
+        Attempted::Retry { error, .. } | Attempted::Dead { error, .. } => Some(error.as_str()),
         Attempted::Deferred { .. } => return,
     };
     let payload = match serde_json::from_str::<Value>(&row.payload) {
@@ -94,7 +93,7 @@ async fn send(
     binding: &Binding,
     webhook: &Webhook,
     row: &Delivery,
-) -> Attempted {
+) -> (Attempted, RunOutcome) {
     let url = webhook.url.as_str();
     let attempt = row.attempts + 1;
     // Before the breaker is asked: a probe must end in a recorded result.
@@ -108,19 +107,22 @@ async fn send(
                 serde_json::to_vec(&fields).unwrap_or_default()
             }
             _ => {
-                return Attempted::Dead {
+                let dead = Attempted::Dead {
                     status: None,
                     error: "the stored payload is not a JSON object".into(),
-                }
+                };
+                return (dead, RunOutcome::Failed);
             }
         }
     };
     let admit = shared.breakers.admit(url, Instant::now());
     if let Admit::Wait(wait) = admit {
-        return Attempted::Deferred {
+        let refused = HookFailure::Refused("paused: the URL keeps failing (circuit breaker); it is probed before deliveries resume".into());
+        let deferred = Attempted::Deferred {
             at: micros_from_now(wait),
-            note: "paused: the URL keeps failing (circuit breaker); it is probed before deliveries resume".into(),
+            note: refused.to_string(),
         };
+        return (deferred, refused.outcome());
     }
     let event = Event::from_name(&row.event).unwrap_or(Event::PostSave);
     let result = shared
@@ -139,11 +141,13 @@ async fn send(
             if shared.breakers.record(url, false, Instant::now()) == Turned::Resumed {
                 resume(shared, config, url);
             }
-            Attempted::Delivered {
+            let delivered = Attempted::Delivered {
                 status: answer.status,
-            }
+            };
+            (delivered, RunOutcome::Continue)
         }
         Err(failure) => {
+            let ran = failure.why.outcome();
             let policy = &webhook.retry;
             let retried = policy.retries(failure.status);
             let now = Instant::now();
@@ -151,13 +155,14 @@ async fn send(
                 tracing::warn!(hook = %binding.name, "the hook's URL keeps failing; pausing its deliveries");
             }
             let probe_again = shared.breakers.until_probe(url, now);
-            if let (true, Admit::Probe, Some(wait)) = (retried, admit, probe_again) {
+            let attempted = if let (true, Admit::Probe, Some(wait)) = (retried, admit, probe_again)
+            {
                 // The attempt counts, but a paused URL's probe neither backs off nor dies:
                 // it goes again at the next probe time, so probes keep their pace.
                 Attempted::Retry {
                     at: micros_from_now(wait),
                     status: failure.status,
-                    error: failure.message,
+                    error: failure.why.to_string(),
                 }
             } else if retried && (attempt as u32) < policy.max_attempts {
                 let wait = policy
@@ -166,25 +171,26 @@ async fn send(
                 Attempted::Retry {
                     at: micros_from_now(wait),
                     status: failure.status,
-                    error: failure.message,
+                    error: failure.why.to_string(),
                 }
             } else {
                 let why = if retried {
                     format!(
                         "{} (attempt {attempt} of {})",
-                        failure.message, policy.max_attempts
+                        failure.why, policy.max_attempts
                     )
                 } else {
                     format!(
                         "{} (not retried: see the hook's retry.retry_on)",
-                        failure.message
+                        failure.why
                     )
                 };
                 Attempted::Dead {
                     status: failure.status,
                     error: why,
                 }
-            }
+            };
+            (attempted, ran)
         }
     }
 }

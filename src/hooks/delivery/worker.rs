@@ -101,14 +101,20 @@ impl Worker {
             return;
         };
         let metrics = shared.recorder.metrics().clone();
-        let recorder = tokio::spawn(record(
-            shared.store.clone(),
-            shared.outbox.clone(),
-            shared.recording.clone(),
-            self.results,
-        ));
+        let recorder = crate::tasks::spawn(
+            "delivery recorder",
+            record(
+                shared.store.clone(),
+                shared.outbox.clone(),
+                shared.recording.clone(),
+                self.results,
+            ),
+        );
         // Apart from the loop, so that a long delete never holds up lease renewals.
-        let pruner = tokio::spawn(prune(shared.store.clone(), self.retention, stopped.clone()));
+        let pruner = crate::tasks::spawn(
+            "delivery pruner",
+            prune(shared.store.clone(), self.retention, stopped.clone()),
+        );
         let owner = shared.outbox.owner().to_string();
         let mut sends = JoinSet::new();
         let mut held = Held::default();

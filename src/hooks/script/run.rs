@@ -20,6 +20,7 @@ use super::db::{DbApi, OperationTx};
 use super::http::HttpApi;
 use crate::hooks::payload::Payload;
 use crate::hooks::webhook::WebhookClient;
+use crate::hooks::HookFailure;
 use crate::manifest::script::CompiledScript;
 use crate::manifest::Binding;
 use crate::store::Store;
@@ -47,7 +48,7 @@ pub async fn run(
     binding: &Binding,
     payload: &Payload,
     env: &ScriptEnv,
-) -> Result<Value, String> {
+) -> Result<Value, HookFailure> {
     let (hook, timeout) = (binding.name.as_str(), binding.timeout);
     let mut scope = scope(payload, env, binding);
     let engine = super::engine_for(super::data_sizes(payload.fields().values()));
@@ -58,13 +59,15 @@ pub async fn run(
         let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
         RunState::leave();
         drop(scope);
-        answer(result)
+        answer(result, timeout)
     });
     // A little grace: the engine's own deadline usually fires first, with a better message.
     match tokio::time::timeout(timeout + Duration::from_millis(50), task).await {
         Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(format!("the script crashed: {join}")),
-        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+        Ok(Err(join)) => Err(HookFailure::Crashed(join.to_string())),
+        Err(_) => Err(HookFailure::TimedOut {
+            ms: timeout.as_millis(),
+        }),
     }
 }
 
@@ -117,28 +120,31 @@ fn convert_object(payload: &Payload) -> rhai::Map {
 }
 
 /// A script's result or error, as the result contract reads it.
-fn answer(result: Result<Dynamic, Box<EvalAltResult>>) -> Result<Value, String> {
+fn answer(
+    result: Result<Dynamic, Box<EvalAltResult>>,
+    timeout: Duration,
+) -> Result<Value, HookFailure> {
+    let failed = |message: String| Err(HookFailure::Failed(message));
     match result {
-        Ok(value) => {
-            convert::to_json(value).map_err(|e| format!("the script returned a value that {e}"))
-        }
+        Ok(value) => convert::to_json(value)
+            .map_err(|e| HookFailure::Unusable(format!("the script returned a value that {e}"))),
         Err(error) => match *error {
             EvalAltResult::ErrorRuntime(value, _) if value.is::<BlockSignal>() => {
                 let BlockSignal(reason) = value.cast::<BlockSignal>();
                 Ok(serde_json::json!({"block": true, "reason": reason}))
             }
-            EvalAltResult::ErrorTerminated(_, _) => {
-                Err("timed out: stopped at its time limit".into())
-            }
-            EvalAltResult::ErrorTooManyOperations(_) => Err(format!(
+            EvalAltResult::ErrorTerminated(_, _) => Err(HookFailure::TimedOut {
+                ms: timeout.as_millis(),
+            }),
+            EvalAltResult::ErrorTooManyOperations(_) => failed(format!(
                 "stopped after {} operations (is there an endless loop?)",
                 super::MAX_OPERATIONS
             )),
-            EvalAltResult::ErrorDataTooLarge(what, position) => Err(format!(
+            EvalAltResult::ErrorDataTooLarge(what, position) => failed(format!(
                 "{what} grew past its limit (line {})",
                 position.line().unwrap_or(0)
             )),
-            other => Err(format!("script error: {other}")),
+            other => failed(format!("script error: {other}")),
         },
     }
 }

@@ -11,6 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AF
 use serde_json::Value;
 
 use super::sign;
+use crate::hooks::HookFailure;
 use crate::manifest::Webhook;
 use crate::model::Event;
 
@@ -56,17 +57,17 @@ pub struct Answer {
 pub struct Failure {
     /// The receiver's status, when it answered.
     pub status: Option<u16>,
-    /// What went wrong, in our words.
-    pub message: String,
+    /// What went wrong, in our words: timed out, or failed.
+    pub why: HookFailure,
     /// How long the receiver asked us to wait (`Retry-After`).
     pub retry_after: Option<Duration>,
 }
 
 impl Failure {
-    fn network(message: String) -> Self {
+    fn network(why: HookFailure) -> Self {
         Self {
             status: None,
-            message,
+            why,
             retry_after: None,
         }
     }
@@ -74,21 +75,25 @@ impl Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        self.why.fmt(f)
     }
 }
 
+/// The HTTP client could not be built (no TLS roots, say): the server cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientSetupError(#[from] reqwest::Error);
+
 impl WebhookClient {
     /// Builds the pooled client.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, ClientSetupError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("hookql/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .build()?;
         Ok(Self { http })
     }
 
@@ -103,7 +108,7 @@ impl WebhookClient {
         let ms = timeout.as_millis();
         match tokio::time::timeout(timeout, self.send(call)).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::network(format!("timed out after {ms} ms"))),
+            Err(_) => Err(Failure::network(HookFailure::TimedOut { ms })),
         }
     }
 
@@ -118,7 +123,10 @@ impl WebhookClient {
             .body(call.body)
             .send()
             .await
-            .map_err(|e| Failure::network(describe(&e, ms)))?;
+            .map_err(|e| match e.is_timeout() {
+                true => Failure::network(HookFailure::TimedOut { ms }),
+                false => Failure::network(HookFailure::Failed(describe(&e, ms))),
+            })?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
@@ -129,13 +137,16 @@ impl WebhookClient {
             };
             return Err(Failure {
                 status: Some(status.as_u16()),
-                message: format!("the receiver answered HTTP {} {what}", status.as_u16()),
+                why: HookFailure::Failed(format!(
+                    "the receiver answered HTTP {} {what}",
+                    status.as_u16()
+                )),
                 retry_after,
             });
         }
         let failed = |message: String| Failure {
             status: Some(status.as_u16()),
-            message,
+            why: HookFailure::Failed(message),
             retry_after: None,
         };
         let body = read_body(response, MAX_RESPONSE_BYTES)

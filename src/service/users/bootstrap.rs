@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{email, internal, new_password, UPDATE_ATTEMPTS};
+use super::{email, new_password, UPDATE_ATTEMPTS};
 use crate::auth::password::Passwords;
 use crate::model::caller::ADMIN_ROLE;
 use crate::service::ServiceError;
@@ -56,7 +56,7 @@ pub async fn ensure_admin(
     for _ in 0..UPDATE_ATTEMPTS {
         let Some(user) = store.user_by_email(email.as_str()).await? else {
             new_password(password, "password")?;
-            let password_hash = passwords.hash(password).await.map_err(internal)?;
+            let password_hash = passwords.hash(password).await?;
             let admin = NewUser {
                 email: email.as_str().to_string(),
                 password_hash,
@@ -76,7 +76,7 @@ pub async fn ensure_admin(
             return Ok(Bootstrap::AlreadyAdmin);
         }
         let hash = Some(user.password_hash.as_str());
-        if !passwords.verify(password, hash).await.map_err(internal)? {
+        if !passwords.verify(password, hash).await? {
             return Ok(Bootstrap::Refused);
         }
         // Only the account as it was verified: if it changed meanwhile (its password, its

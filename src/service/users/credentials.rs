@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::{internal, User};
+use super::User;
 use crate::auth::Email;
 use crate::service::ServiceError;
 use crate::state::AppState;
@@ -34,8 +34,7 @@ pub(super) async fn check_credentials(
     let matched = auth
         .passwords
         .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await
-        .map_err(internal)?;
+        .await?;
     match user {
         Some(user) if matched => {
             attempt.succeeded();

@@ -94,7 +94,7 @@ pub async fn update_me(
         .await?;
     }
     let password_hash = match &change.password {
-        Some(p) => Some(state.auth().passwords.hash(p).await.map_err(internal)?),
+        Some(p) => Some(state.auth().passwords.hash(p).await?),
         None => None,
     };
     let changed = apply(

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::credentials::{check_credentials, INVALID_LOGIN};
-use super::{email, internal, new_password, profile_data, user_payload, user_target, User};
+use super::{email, new_password, profile_data, user_payload, user_target, User};
 use crate::auth::tokens::{new_refresh_token, refresh_token_hash};
 use crate::hooks::{payload, Payload, Target};
 use crate::model::caller::USER_ROLE;
@@ -57,7 +57,7 @@ fn session(
 ) -> Result<Session, ServiceError> {
     let tokens = &state.auth().access_tokens;
     Ok(Session {
-        access_token: tokens.issue(&user, claims).map_err(internal)?,
+        access_token: tokens.issue(&user, claims)?,
         refresh_token,
         expires_in: tokens.ttl().as_secs(),
         user,
@@ -77,12 +77,7 @@ pub async fn register(
     new_password(password, "password")?;
     let data = profile_data(data.unwrap_or_else(|| Value::Object(Map::new())))?;
     // Hashed first: a transaction opened by a hook should not wait on the hash.
-    let password_hash = state
-        .auth()
-        .passwords
-        .hash(password)
-        .await
-        .map_err(internal)?;
+    let password_hash = state.auth().passwords.hash(password).await?;
     let hooks = state.runner().config();
     let hooked = HookedWrite {
         before: Event::PreRegister,
