@@ -113,7 +113,8 @@ pub struct Settings {
     pub hook_runs_retention_hours: u64,
 
     /// Secret for signing access tokens (HS256). Default: generated on first start and kept
-    /// in the data folder. Set it when several instances share one database.
+    /// in the data folder (SQLite) or in the database (PostgreSQL, where every instance reads
+    /// the same one).
     #[arg(long, env = "HOOKQL_JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
@@ -160,7 +161,7 @@ pub struct Settings {
     pub admin_password: Option<String>,
 
     /// Serve GraphiQL's scripts from this folder instead of the CDN (air-gapped hosts): a
-    /// `node_modules` folder holding the exact versions listed in the README.
+    /// `node_modules` folder holding the exact versions listed in docs/configuration.md (GraphiQL offline).
     #[arg(long, env = "HOOKQL_GRAPHIQL_ASSETS", global = true)]
     pub graphiql_assets: Option<PathBuf>,
 

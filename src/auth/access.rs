@@ -1,4 +1,4 @@
-//! Access rules (DESIGN §5) turned into filters for one caller.
+//! Access rules (docs/graphql.md, "Access rules") turned into filters for one caller.
 //!
 //! Every rule becomes either a refusal that does not depend on the document (an anonymous
 //! caller where a sign-in is needed; a non-admin where admins are needed) or a [`Filter`] that

@@ -15,7 +15,7 @@
 //! attempt that never reports (its request was dropped, the database failed) counts as failed.
 //!
 //! The state is per instance (several instances each allow their own budget), which is stated
-//! in the README.
+//! in docs/operating.md (Running several instances).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -4,7 +4,7 @@ use async_graphql::ErrorExtensions;
 
 use crate::service::ServiceError;
 
-/// The `extensions.code` values clients can rely on (DESIGN §3).
+/// The `extensions.code` values clients can rely on (docs/graphql.md, "Errors").
 pub mod code {
     /// An argument is invalid.
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";

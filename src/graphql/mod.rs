@@ -1,4 +1,4 @@
-//! The GraphQL API (DESIGN §3): schema, types and resolvers. Resolvers are thin: they read
+//! The GraphQL API (docs/graphql.md): schema, types and resolvers. Resolvers are thin: they read
 //! arguments, call [`crate::service`], and convert results; errors become GraphQL errors with
 //! `extensions.code` in [`error`].
 
@@ -95,7 +95,7 @@ pub(crate) fn caller<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Res
 
 #[cfg(test)]
 mod tests {
-    /// The names of DESIGN §3 are a contract with clients: this pins them.
+    /// The names of docs/graphql.md are a contract with clients: this pins them.
     #[test]
     fn schema_keeps_the_design_contract() {
         let sdl = super::sdl();

@@ -19,7 +19,7 @@ pub enum HookFailure {
     #[error("{0}")]
     Failed(String),
     /// It answered something the hook contract does not allow for its event (docs/hooks.md,
-    /// "What a hook may answer").
+    /// "Events and payloads").
     #[error("{0}")]
     Unusable(String),
     /// Its URL's circuit breaker is open: it was not called.

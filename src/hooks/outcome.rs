@@ -1,4 +1,4 @@
-//! The one result contract of DESIGN §4, for scripts and URLs alike: what a hook's answer
+//! The one result contract (docs/hooks.md, "Events and payloads"), for scripts and URLs alike: what a hook's answer
 //! means. Nothing or `{}` goes on; `{block: true, reason}` stops; `data`, `patch`, `filter`,
 //! `documents` and `claims` change what the event allows them to change. Anything else is a
 //! mistake in the hook and is reported as its failure, never guessed at.

@@ -1,4 +1,4 @@
-//! The JSON a hook receives (DESIGN §4): one shape for scripts and URLs, built here only.
+//! The JSON a hook receives (docs/hooks.md, "Events and payloads"): one shape for scripts and URLs, built here only.
 //!
 //! Every payload carries `event`, `id` (the event id, a UUID v7 that stays the same across
 //! retries), `attempt`, `timestamp` (RFC 3339), `version` (of this format) and `auth` (the

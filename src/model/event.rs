@@ -1,4 +1,4 @@
-//! The events a hook can bind to (DESIGN §4).
+//! The events a hook can bind to (docs/hooks.md, "Events and payloads").
 
 use std::fmt;
 
@@ -43,7 +43,7 @@ pub enum Event {
 }
 
 impl Event {
-    /// Every event, in the order of the DESIGN table.
+    /// Every event, in the order of the events table in docs/hooks.md.
     pub const ALL: [Event; 14] = [
         Event::PreSave,
         Event::PostSave,

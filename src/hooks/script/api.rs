@@ -1,4 +1,4 @@
-//! The helpers scripts call besides `db` (DESIGN §4): `block(reason)`, `config.get(name)`,
+//! The helpers scripts call besides `db` (docs/hooks.md, "Scripts"): `block(reason)`, `config.get(name)`,
 //! `log(…)`, `now()`, `uuid()`. Kept small and namespaced: everything a script can reach
 //! outside its own values is listed here and in [`super::db`].
 
