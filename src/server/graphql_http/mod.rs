@@ -8,9 +8,12 @@
 //!   as legacy clients send) answers every well-formed request with 200.
 //! - `null` is accepted for `variables`, `operationName` and `extensions`.
 
+mod media;
+mod request;
+
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -25,74 +28,9 @@ use serde_json::{json, Map, Value};
 use super::HttpState;
 use crate::graphql::error::code;
 use crate::state::per_ip::Peer;
+use media::{negotiate, not_acceptable, MediaType, JSON};
+use request::{is_mutation, operation, parse_body, parse_params, GraphqlRequest};
 use std::net::IpAddr;
-
-const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-const JSON: &str = "application/json";
-
-/// The response media type chosen from `Accept`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MediaType {
-    /// `application/graphql-response+json`: request errors get 4xx.
-    GraphqlResponseJson,
-    /// `application/json`: always 200 for well-formed requests.
-    Json,
-}
-
-impl MediaType {
-    fn content_type(self) -> HeaderValue {
-        HeaderValue::from_static(match self {
-            MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
-            MediaType::Json => "application/json; charset=utf-8",
-        })
-    }
-}
-
-/// Chooses the response type. No `Accept` means `application/json` (legacy clients); a pure
-/// wildcard also gets `application/json`; an explicit `application/graphql-response+json`
-/// wins ties. `None` when neither is acceptable (406).
-pub fn negotiate(accept: Option<&str>) -> Option<MediaType> {
-    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
-        return Some(MediaType::Json);
-    };
-    // (q, specificity) of the best range matching each type.
-    let mut best = [(0.0f32, 0u8, false); 2];
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let mut q = 1.0f32;
-        for param in parts {
-            if let Some((k, v)) = param.split_once('=') {
-                if k.trim().eq_ignore_ascii_case("q") {
-                    q = v.trim().parse().unwrap_or(0.0);
-                }
-            }
-        }
-        for (i, candidate) in [GRAPHQL_RESPONSE_JSON, JSON].iter().enumerate() {
-            let specificity = if media == *candidate {
-                3
-            } else if media == "application/*" {
-                2
-            } else if media == "*/*" {
-                1
-            } else {
-                0
-            };
-            if specificity > best[i].1 {
-                best[i] = (q, specificity, specificity == 3);
-            }
-        }
-    }
-    let (gr, js) = (best[0], best[1]);
-    match (gr.0 > 0.0, js.0 > 0.0) {
-        (false, false) => None,
-        (true, false) => Some(MediaType::GraphqlResponseJson),
-        (false, true) => Some(MediaType::Json),
-        (true, true) if gr.2 && gr.0 >= js.0 => Some(MediaType::GraphqlResponseJson),
-        (true, true) if gr.0 > js.0 => Some(MediaType::GraphqlResponseJson),
-        _ => Some(MediaType::Json),
-    }
-}
 
 /// A request that is not a well-formed GraphQL-over-HTTP request: 4xx for either type.
 fn refuse(media: MediaType, status: StatusCode, message: &str) -> Response {
@@ -103,13 +41,6 @@ fn refuse(media: MediaType, status: StatusCode, message: &str) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
     response
-}
-
-/// A parsed GraphQL-over-HTTP request.
-struct GraphqlRequest {
-    query: String,
-    variables: Option<Map<String, Value>>,
-    operation_name: Option<String>,
 }
 
 /// `GET /graphql`: a WebSocket upgrade ([`super::graphql_ws`]), GraphiQL for browsers,
@@ -205,119 +136,6 @@ pub async fn post(
         }
         Err(message) => refuse(media, StatusCode::BAD_REQUEST, &message),
     }
-}
-
-fn not_acceptable() -> Response {
-    (
-        StatusCode::NOT_ACCEPTABLE,
-        "acceptable response types: application/graphql-response+json, application/json",
-    )
-        .into_response()
-}
-
-/// Reads GET parameters: `query`, and JSON-encoded `variables` and `extensions`.
-fn parse_params(params: &HashMap<String, String>) -> Result<GraphqlRequest, String> {
-    let query = params
-        .get("query")
-        .cloned()
-        .ok_or("missing `query` parameter: send ?query=… (GET) or a JSON body (POST)")?;
-    let decode = |name: &str| {
-        params.get(name).map(|v| {
-            serde_json::from_str::<Value>(v)
-                .map_err(|_| format!("`{name}` must be a JSON-encoded object"))
-        })
-    };
-    let variables = match decode("variables").transpose()? {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(_) => return Err("`variables` must be a JSON-encoded object".into()),
-    };
-    if !matches!(
-        decode("extensions").transpose()?,
-        None | Some(Value::Null) | Some(Value::Object(_))
-    ) {
-        return Err("`extensions` must be a JSON-encoded object".into());
-    }
-    let operation_name = params
-        .get("operationName")
-        .filter(|n| !n.is_empty())
-        .cloned();
-    Ok(GraphqlRequest {
-        query,
-        variables,
-        operation_name,
-    })
-}
-
-/// Reads a POST body: a JSON object with `query` and optional (nullable) `variables`,
-/// `operationName` and `extensions`; other keys are ignored.
-fn parse_body(body: &[u8]) -> Result<GraphqlRequest, String> {
-    let parsed: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
-    let Value::Object(mut fields) = parsed else {
-        return Err(if parsed.is_array() {
-            "batched requests are not supported; send one request object".into()
-        } else {
-            "the body must be a JSON object with a `query`".into()
-        });
-    };
-    let query = match fields.remove("query") {
-        Some(Value::String(query)) => query,
-        Some(_) => return Err("`query` must be a string".into()),
-        None => return Err("missing `query` in the request body".into()),
-    };
-    let variables = match fields.remove("variables") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(_) => return Err("`variables` must be an object or null".into()),
-    };
-    let operation_name = match fields.remove("operationName") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(name)) => Some(name),
-        Some(_) => return Err("`operationName` must be a string or null".into()),
-    };
-    if !matches!(
-        fields.get("extensions"),
-        None | Some(Value::Null) | Some(Value::Object(_))
-    ) {
-        return Err("`extensions` must be an object or null".into());
-    }
-    Ok(GraphqlRequest {
-        query,
-        variables,
-        operation_name,
-    })
-}
-
-/// Whether the operation that would run is a mutation or subscription (not allowed over GET).
-fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
-    matches!(
-        operation(query, operation_name),
-        Some((OperationType::Mutation | OperationType::Subscription, _))
-    )
-}
-
-/// The type of the operation that would run and its first root field (the `operation` label
-/// of the request metrics), if the query parses and names one.
-fn operation(query: &str, operation_name: Option<&str>) -> Option<(OperationType, Option<String>)> {
-    let document = async_graphql::parser::parse_query(query).ok()?;
-    let op = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-        _ => return None,
-    };
-    let first = op
-        .node
-        .selection_set
-        .node
-        .items
-        .first()
-        .and_then(|s| match &s.node {
-            Selection::Field(field) => Some(field.node.name.node.to_string()),
-            _ => None,
-        });
-    Some((op.node.ty, first))
 }
 
 /// The `Authorization` header, if any (a non-text value counts as a malformed one).
@@ -427,46 +245,4 @@ async fn execute(
     http.headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
     http
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accept_negotiation() {
-        use MediaType::*;
-        assert_eq!(negotiate(None), Some(Json));
-        assert_eq!(negotiate(Some("application/json")), Some(Json));
-        assert_eq!(
-            negotiate(Some("application/graphql-response+json")),
-            Some(GraphqlResponseJson)
-        );
-        assert_eq!(
-            negotiate(Some(
-                "application/graphql-response+json, application/json;q=0.9"
-            )),
-            Some(GraphqlResponseJson)
-        );
-        assert_eq!(
-            negotiate(Some(
-                "application/json, application/graphql-response+json;q=0.5"
-            )),
-            Some(Json)
-        );
-        assert_eq!(negotiate(Some("*/*")), Some(Json));
-        assert_eq!(
-            negotiate(Some("application/graphql-response+json, */*;q=0.1")),
-            Some(GraphqlResponseJson)
-        );
-        assert_eq!(negotiate(Some("text/html")), None);
-    }
-
-    #[test]
-    fn mutations_are_detected_for_get() {
-        assert!(is_mutation("mutation { a }", None));
-        assert!(!is_mutation("{ a }", None));
-        assert!(is_mutation("query A { a } mutation B { b }", Some("B")));
-        assert!(!is_mutation("query A { a } mutation B { b }", Some("A")));
-    }
 }
