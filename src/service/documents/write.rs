@@ -2,6 +2,8 @@
 //! its after-hooks; what a mutation may touch and what it answers go through the caller's
 //! read view (see [`super::read`]).
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use super::super::hooked_write::{After, Hooked, HookedWrite, Wrote};
@@ -9,7 +11,7 @@ use super::super::{hidden, ServiceError};
 use super::read::{mutation_answer, mutation_view};
 use super::{about, access, collection, data, guard, not_found, rule, target, Action};
 use crate::hooks::{payload, Payload, Target};
-use crate::manifest::Operation;
+use crate::manifest::{Manifest, Operation};
 use crate::model::filter::{Filter, MetaField};
 use crate::model::Caller;
 use crate::model::CollectionName;
@@ -19,7 +21,7 @@ use crate::model::Event;
 use crate::model::UpdateChange;
 use crate::state::AppState;
 use crate::store::documents::{busy, Written, UPDATE_ATTEMPTS};
-use crate::store::Guard;
+use crate::store::{Guard, StoreError, Tx};
 
 /// Adds the caller's `pre_read` narrowing to what a mutation may see.
 fn narrow(guard: &mut Guard, narrowed: Filter) {
@@ -36,65 +38,84 @@ fn saved_data(hooked: &mut Hooked, data: DocumentData) -> Result<DocumentData, S
     }
 }
 
-/// The `pre_save`/`post_save` payload; `old` is the stored data before an update.
-fn save_payload(
-    event: Event,
-    caller: &Caller,
-    collection: &CollectionName,
-    operation: Operation,
-    id: &str,
-    data: Value,
-    old: Option<&Value>,
-) -> Payload {
-    let operation = match operation {
-        Operation::Create => "create",
-        Operation::Update => "update",
-    };
-    let payload = Payload::new(event, caller)
-        .with("collection", collection.as_str())
-        .with("operation", operation)
-        .with("document_id", id)
-        .with("document", data);
-    match old {
-        Some(old) => payload.with("old_data", old.clone()),
-        None => payload,
+impl From<Written> for Wrote<Document> {
+    fn from(written: Written) -> Self {
+        match written {
+            Written::Done(document) => Wrote::Done(document),
+            Written::Raced => Wrote::Raced,
+        }
     }
 }
 
-/// The `post_save` target and payload of a saved document (`old`: its data before an update).
-fn after_save(
-    caller: &Caller,
-    collection: &CollectionName,
+/// One save (a create or an update) of document `id` in `collection` by `caller`: its
+/// `pre_save` and `post_save` payloads, and the hooked write that runs it.
+struct Save<'a> {
+    caller: &'a Caller,
+    collection: &'a CollectionName,
     operation: Operation,
-    saved: &Document,
-    old: Option<&Value>,
-) -> After {
-    After {
-        target: Target {
-            collection: Some(collection.to_string()),
-            operation: Some(operation),
-            meta: payload::document_meta(saved),
-        },
-        payload: save_payload(
-            Event::PostSave,
-            caller,
-            collection,
-            operation,
-            &saved.id,
-            saved.data.clone(),
-            old,
-        ),
-    }
+    id: &'a str,
+    /// The stored data before an update.
+    old: Option<&'a Value>,
 }
 
-/// The `pre_save` and `post_save` hooks of a save in `collection`.
-fn save_hooks<'a>(collection: &'a CollectionName, target: &'a Target) -> HookedWrite<'a> {
-    HookedWrite {
-        before: Event::PreSave,
-        after: Event::PostSave,
-        target,
-        collection: Some(collection.as_str()),
-        transaction: false,
+impl Save<'_> {
+    /// The `pre_save`/`post_save` payload for `data`.
+    fn payload(&self, event: Event, data: Value) -> Payload {
+        let operation = match self.operation {
+            Operation::Create => "create",
+            Operation::Update => "update",
+        };
+        let payload = Payload::new(event, self.caller)
+            .with("collection", self.collection.as_str())
+            .with("operation", operation)
+            .with("document_id", self.id)
+            .with("document", data);
+        match self.old {
+            Some(old) => payload.with("old_data", old.clone()),
+            None => payload,
+        }
+    }
+
+    /// Runs `pre_save` on `data` (matched against `target`), `write` with the data as the
+    /// hooks left it, then `post_save` on the saved document.
+    async fn run(
+        &self,
+        state: &AppState,
+        hooks: &Arc<Manifest>,
+        target: &Target,
+        data: DocumentData,
+        write: impl AsyncFnOnce(Option<&Tx>, DocumentData) -> Result<Written, StoreError>,
+    ) -> Result<Wrote<Document>, ServiceError> {
+        let action = match self.operation {
+            Operation::Create => Action::Create,
+            Operation::Update => Action::Update,
+        };
+        let hooked = HookedWrite {
+            before: Event::PreSave,
+            after: Event::PostSave,
+            target,
+            collection: Some(self.collection.as_str()),
+            transaction: false,
+        };
+        let before = || self.payload(Event::PreSave, data.clone().into_value());
+        let after = |saved: &Document| {
+            let meta = payload::document_meta(saved);
+            Some(After {
+                target: Target {
+                    collection: Some(self.collection.to_string()),
+                    operation: Some(self.operation),
+                    meta,
+                },
+                payload: self.payload(Event::PostSave, saved.data.clone()),
+            })
+        };
+        let write = async |hooked: &mut Hooked| {
+            let data = saved_data(hooked, data.clone())?;
+            let written = write(hooked.tx(), data).await;
+            let denied = |e| access::store_error(e, action, self.caller, self.collection);
+            Ok(Wrote::from(written.map_err(denied)?))
+        };
+        hooked.run(state, hooks, before, write, after).await
     }
 }
 
@@ -119,42 +140,20 @@ pub async fn create(
             (MetaField::OwnerId, json!(owner)),
         ],
     };
-    let created = save_hooks(&collection, &target)
-        .run(
-            state,
-            &hooks,
-            || {
-                let data = data.clone().into_value();
-                let operation = Operation::Create;
-                save_payload(
-                    Event::PreSave,
-                    caller,
-                    &collection,
-                    operation,
-                    &id,
-                    data,
-                    None,
-                )
-            },
-            async |hooked| {
-                let data = saved_data(hooked, data.clone())?;
-                let store = state.store();
-                let created = store
-                    .create_document(hooked.tx(), &collection, id.clone(), data, owner, &allowed)
-                    .await
-                    .map_err(|e| access::store_error(e, Action::Create, caller, &collection))?;
-                Ok(Wrote::Done(created))
-            },
-            |created| {
-                Some(after_save(
-                    caller,
-                    &collection,
-                    Operation::Create,
-                    created,
-                    None,
-                ))
-            },
-        )
+    let save = Save {
+        caller,
+        collection: &collection,
+        operation: Operation::Create,
+        id: &id,
+        old: None,
+    };
+    let store = state.store();
+    let created = save
+        .run(state, &hooks, &target, data, async |tx, data| {
+            let owner = owner.clone();
+            let created = store.create_document(tx, &collection, id.clone(), data, owner, &allowed);
+            created.await.map(Written::Done)
+        })
         .await?
         .done()?;
     mutation_answer(state, &hooks, caller, &collection, created, "create").await
@@ -194,7 +193,6 @@ pub async fn update(
         merge,
         expected_version,
     };
-    let denied = |e| access::store_error(e, Action::Update, caller, &collection);
     for _ in 0..UPDATE_ATTEMPTS {
         let current = state
             .store()
@@ -213,40 +211,20 @@ pub async fn update(
             operation: Some(Operation::Update),
             meta: payload::document_meta(&current),
         };
-        let wrote = save_hooks(&collection, &target)
-            .run(
-                state,
-                &hooks,
-                || {
-                    let data = next.clone().into_value();
-                    let (operation, old) = (Operation::Update, Some(&current.data));
-                    save_payload(
-                        Event::PreSave,
-                        caller,
-                        &collection,
-                        operation,
-                        &id,
-                        data,
-                        old,
-                    )
-                },
-                async |hooked| {
-                    let next = saved_data(hooked, next.clone())?;
-                    let store = state.store();
-                    let written = store
-                        .write_version(hooked.tx(), &collection, &current, next, &guard)
-                        .await
-                        .map_err(denied)?;
-                    Ok(match written {
-                        Written::Done(updated) => Wrote::Done(updated),
-                        Written::Raced => Wrote::Raced,
-                    })
-                },
-                |updated| {
-                    let (operation, old) = (Operation::Update, Some(&current.data));
-                    Some(after_save(caller, &collection, operation, updated, old))
-                },
-            )
+        let save = Save {
+            caller,
+            collection: &collection,
+            operation: Operation::Update,
+            id: &id,
+            old: Some(&current.data),
+        };
+        let store = state.store();
+        let wrote = save
+            .run(state, &hooks, &target, next, async |tx, next| {
+                store
+                    .write_version(tx, &collection, &current, next, &guard)
+                    .await
+            })
             .await?;
         if let Wrote::Done(updated) = wrote {
             return mutation_answer(state, &hooks, caller, &collection, updated, "update").await;
@@ -273,33 +251,33 @@ pub async fn delete(
     let denied = |e| access::store_error(e, Action::Delete, caller, &collection);
     for _ in 0..UPDATE_ATTEMPTS {
         // Hooks see the document they let go; without them, one statement does it all.
+        let store = state.store();
         let current = match hooks.has_chain(Event::PreDelete) {
             true => Some(
-                state
-                    .store()
+                store
                     .get_document(None, &collection, &id, &guard.visible)
                     .await?
                     .ok_or_else(|| not_found(&collection, &id))?,
             ),
             false => None,
         };
-        let target = Target {
-            meta: current
-                .as_ref()
-                .map(payload::document_meta)
-                .unwrap_or_default(),
+        let about = |document: Option<&Document>| Target {
+            meta: document.map(payload::document_meta).unwrap_or_default(),
             ..about(&collection)
         };
-        let delete_payload = |event, document: &Document| {
-            Payload::new(event, caller)
+        let payload = |event, document: Option<&Document>| {
+            let payload = Payload::new(event, caller)
                 .with("collection", collection.as_str())
-                .with("document_id", id.as_str())
-                .with("document", document.data.clone())
+                .with("document_id", id.as_str());
+            match document {
+                Some(document) => payload.with("document", document.data.clone()),
+                None => payload,
+            }
         };
         let hooked = HookedWrite {
             before: Event::PreDelete,
             after: Event::PostDelete,
-            target: &target,
+            target: &about(current.as_ref()),
             collection: Some(collection.as_str()),
             transaction: false,
         };
@@ -307,31 +285,19 @@ pub async fn delete(
             .run(
                 state,
                 &hooks,
-                // Bound only when `current` was read.
-                || match &current {
-                    Some(current) => delete_payload(Event::PreDelete, current),
-                    None => Payload::new(Event::PreDelete, caller),
-                },
+                || payload(Event::PreDelete, current.as_ref()),
                 async |hooked| {
-                    let store = state.store();
-                    let (tx, current) = (hooked.tx(), current.as_ref());
-                    let written = store
-                        .delete_document(tx, &collection, &id, &guard, current)
-                        .await
-                        .map_err(denied)?;
-                    Ok(match written {
-                        Written::Done(deleted) => Wrote::Done(deleted),
-                        Written::Raced => Wrote::Raced,
-                    })
+                    let tx = hooked.tx();
+                    let written =
+                        store.delete_document(tx, &collection, &id, &guard, current.as_ref());
+                    Ok(Wrote::from(written.await.map_err(denied)?))
                 },
                 |deleted| {
-                    Some(After {
-                        target: Target {
-                            meta: payload::document_meta(deleted),
-                            ..about(&collection)
-                        },
-                        payload: delete_payload(Event::PostDelete, deleted),
-                    })
+                    let (target, payload) = (
+                        about(Some(deleted)),
+                        payload(Event::PostDelete, Some(deleted)),
+                    );
+                    Some(After { target, payload })
                 },
             )
             .await?;
