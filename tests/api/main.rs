@@ -24,6 +24,7 @@ mod process;
 pub mod readme;
 mod receiver;
 mod rules;
+mod schema;
 mod subscriptions;
 mod user_hooks;
 mod webhooks;

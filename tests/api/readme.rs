@@ -257,6 +257,9 @@ async fn walk(path: &Path) -> usize {
             ws.send(json!({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}))
                 .await;
             subscriptions.push((ws, at));
+            // On PostgreSQL a write reaches a subscription only once its interest is
+            // registered: wait for that before the next example writes.
+            crate::helpers::subscriptions_open_at(&app.address, subscriptions.len()).await;
             continue;
         }
         let response = app.gql(&query, variables).await;
