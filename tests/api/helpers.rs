@@ -13,6 +13,12 @@ pub const NO_HOOKS: &str = "version: 1\n";
 /// Every collection open to anyone: for tests about transport, not access.
 pub const PUBLIC_RULES: &str =
     "version: 1\ndefaults:\n  rules: { read: public, create: public, update: public, delete: public }\n";
+/// A script for timeout tests: it runs until its hook's timeout stops it, and without one for
+/// far longer than any test's bound. Each of its few, cheaply counted operations copies 1 MB,
+/// so the sandbox's operation limit stops it only after about 40 s (measured in a debug
+/// build). A loop like `loop { i += 1 }` will not do: the operation limit stops it within
+/// half a second, timeout or not.
+pub const SLOW_SCRIPT: &str = "let s = \"\"; s.pad(1000000, 'x'); loop { s.to_upper(); }";
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery";
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{settle, signed_in, spawn_app_with, TestApp};
+use crate::helpers::{settle, signed_in, spawn_app_with, TestApp, SLOW_SCRIPT};
 
 /// All collections public, plus `hooks` (a YAML list of bindings, indented by two spaces).
 pub fn hooks_yaml(hooks: &str) -> String {
@@ -195,19 +195,22 @@ async fn on_error_allow_goes_on_and_block_refuses_with_hook_failed() {
 
 #[tokio::test]
 async fn the_sandbox_stops_endless_loops_and_huge_allocations_while_others_are_served() {
+    // `spin` and `sleepy` run until their timeouts stop them (without: some 40 s).
     let app = with_hooks(
-        r#"  - name: spin
+        &r#"  - name: spin
     on: pre_save
     collections: [spin]
     on_error: block
     timeout_ms: 1500
-    script: 'let i = 0; loop { i += 1; }'
+    script: |
+      SLOW_SCRIPT
   - name: sleepy
     on: pre_save
     collections: [sleepy]
     on_error: block
     timeout_ms: 300
-    script: 'let i = 0; while i < 999999999 { i += 1; }'
+    script: |
+      SLOW_SCRIPT
   - name: hog
     on: pre_save
     collections: [hog]
@@ -223,10 +226,15 @@ async fn the_sandbox_stops_endless_loops_and_huge_allocations_while_others_are_s
       let a = [];
       a.pad(10000000, "x");
       a
-"#,
+"#
+        .replace("SLOW_SCRIPT", SLOW_SCRIPT),
     )
     .await;
-    let spin = app.gql(CREATE, json!({"c": "spin", "d": {}}));
+    let spin = async {
+        let started = Instant::now();
+        let answer = app.gql(CREATE, json!({"c": "spin", "d": {}})).await;
+        (answer, started.elapsed())
+    };
     let others = async {
         let started = Instant::now();
         for i in 0..10 {
@@ -234,23 +242,40 @@ async fn the_sandbox_stops_endless_loops_and_huge_allocations_while_others_are_s
         }
         started.elapsed()
     };
-    let (spin, others) = tokio::join!(spin, others);
+    let ((spin, spun), others) = tokio::join!(spin, others);
     assert_eq!(
         spin["errors"][0]["extensions"]["code"], "HOOK_FAILED",
         "{spin}"
+    );
+    // Its 1.5 s, and a margin for a busy machine; far below what no timeout would take.
+    assert!(
+        spun < Duration::from_millis(3500),
+        "spin: took {spun:?} for a 1500 ms timeout"
     );
     assert!(
         others < Duration::from_secs(5),
         "other requests were held up: {others:?}"
     );
-    for collection in ["sleepy", "hog", "hogs"] {
+    // `sleepy`: its 300 ms, well within 2 s.
+    for (collection, bound) in [
+        ("sleepy", Duration::from_secs(2)),
+        ("hog", Duration::from_secs(10)),
+        ("hogs", Duration::from_secs(10)),
+    ] {
         let started = Instant::now();
         let error = app.error(CREATE, json!({"c": collection, "d": {}})).await;
+        let took = started.elapsed();
         assert_eq!(
             error["extensions"]["code"], "HOOK_FAILED",
             "{collection}: {error}"
         );
-        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(took < bound, "{collection}: took {took:?}");
+    }
+    // Stopped by their timeouts, not by anything else.
+    let metrics = app.metrics().await;
+    for hook in ["spin", "sleepy"] {
+        let line = format!("hookql_hook_runs_total{{hook=\"{hook}\",outcome=\"timed_out\"}} 1");
+        assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
     }
     assert_eq!(app.count("calm").await, 10);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, with_admin, TestApp};
+use crate::helpers::{spawn_app_with, with_admin, TestApp, SLOW_SCRIPT};
 use crate::receiver::{Receiver, Reply};
 
 const RUNS: &str = "query($h: String, $e: String, $o: HookRunOutcome, $s: DateTime) { hookRuns(hook: $h, event: $e, outcome: $o, since: $s) { totalCount items { hook event collection kind outcome durationMs error requestId payload at } } }";
@@ -109,13 +109,15 @@ hooks:
     collections: [posts]
     when: { slow: true }
     timeout_ms: 5
-    script: 'loop { }'
+    script: |
+      SLOW_SCRIPT
   - name: after
     on: post_save
     collections: [posts]
     script: '()'
 "#;
-    let app = spawn_app_with(hooks, with_admin).await;
+    let hooks = hooks.replace("SLOW_SCRIPT", SLOW_SCRIPT);
+    let app = spawn_app_with(&hooks, with_admin).await;
     let admin = app.admin_token().await;
     let (_, body) = create_with_id(
         &app,
@@ -129,8 +131,12 @@ hooks:
     assert_eq!(body["errors"][0]["extensions"]["code"], "HOOK_BLOCKED");
     let (_, body) = create_with_id(&app, &admin, Some("req-fail"), json!({"fail": true})).await;
     assert!(body.get("errors").is_none(), "on_error allow: {body}");
+    let started = std::time::Instant::now();
     let (_, body) = create_with_id(&app, &admin, Some("req-slow"), json!({"slow": true})).await;
+    let took = started.elapsed();
     assert!(body.get("errors").is_none(), "on_error allow: {body}");
+    // A 5 ms timeout: well within 2 s (without it, the script would run for some 40 s).
+    assert!(took < Duration::from_secs(2), "took {took:?}");
 
     // stamp ran 4 times: changed 3 times, blocked once; its payload is kept, redacted.
     let stamp = runs(&app, &admin, json!({"h": "stamp"}), 4).await;
