@@ -25,21 +25,21 @@ defaults:
   on_error: block
 collections:
   posts:
-rules: { read: public, create: authenticated, update: owner, delete: { ownerId: { _eq: "$auth.id" } } }
+    rules: { read: public, create: authenticated, update: owner, delete: { ownerId: { _eq: "$auth.id" } } }
 hooks:
   - name: require-title
-on: pre_save
-collections: [posts, "audit_*"]
-operations: [create]
-when: { status: published }
-script: |
-  if (data.title ?? "") == "" { block("A post needs a title.") }
+    on: pre_save
+    collections: [posts, "audit_*"]
+    operations: [create]
+    when: { status: published }
+    script: |
+      if (data.title ?? "") == "" { block("A post needs a title.") }
   - name: audit
-on: [post_save, post_delete]
-url: ${AUDIT_URL}
-headers: { X-Env: "${STAGE:-dev}" }
-secret: whsec_c2VjcmV0
-ordering: per_document
+    on: [post_save, post_delete]
+    url: ${AUDIT_URL}
+    headers: { X-Env: "${STAGE:-dev}" }
+    secret: whsec_c2VjcmV0
+    ordering: per_document
 "#;
     let config = validate(Path::new("hooks.yaml"), text, &env).unwrap();
     assert_eq!(config.chain(Event::PreSave).count(), 1);
@@ -202,8 +202,8 @@ fn binding_shape_errors() {
 #[test]
 fn changed_takes_data_fields_and_when_needs_a_document() {
     let found = errors(
-        "version: 1\nhooks:\n  - { name: a, on: post_save, changed: [ownerId], script: 'x' }\n  - { name: b, on: pre_read, when: { a: 1 }, script: 'x' }\n",
-    );
+            "version: 1\nhooks:\n  - { name: a, on: post_save, changed: [ownerId], script: 'x' }\n  - { name: b, on: pre_read, when: { a: 1 }, script: 'x' }\n",
+        );
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(
         found[0].contains("`ownerId` is not a data field"),
