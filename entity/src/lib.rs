@@ -5,5 +5,11 @@
 #![forbid(unsafe_code)]
 
 pub mod document;
+pub mod hook_delivery;
+pub mod hook_run;
+pub mod realtime_interest;
+pub mod realtime_spill;
 pub mod refresh_token;
+pub mod revoked_user;
+pub mod server_secret;
 pub mod user;

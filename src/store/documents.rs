@@ -32,7 +32,7 @@ const READ_COLUMNS: &str =
 /// [`READ_COLUMNS`] from the written rows of a notifying write (`e`, see `push_notify`).
 const NOTIFY_COLUMNS: &str = "e.id, e.collection, CAST(e.data AS TEXT) AS data, e.owner_id, e.created_at, e.updated_at, e.version";
 
-/// A document row as read: [`READ_COLUMNS`].
+/// A document row as read: [`READ_COLUMNS`]. Not the entity: the data comes as text.
 #[derive(FromQueryResult)]
 struct Row {
     id: String,

@@ -1,8 +1,6 @@
 //! The record of hook runs (`hook_runs`): written in batches by the recorder
 //! ([`crate::hooks::runs`]), read by admins (`hookRuns`), pruned by count and age.
 
-use sea_orm::FromQueryResult;
-
 use super::sql::Sql;
 use super::{Store, StoreError};
 
@@ -31,32 +29,8 @@ pub struct NewHookRun {
     pub payload: Option<String>,
 }
 
-/// A recorded run.
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct HookRun {
-    /// Increasing with recording order.
-    pub id: i64,
-    /// When it started (microseconds since the epoch).
-    pub at: i64,
-    /// The binding's name.
-    pub hook: String,
-    /// The event's name.
-    pub event: String,
-    /// The document's collection, for document events.
-    pub collection: Option<String>,
-    /// `url` or `script`.
-    pub kind: String,
-    /// What it decided.
-    pub outcome: String,
-    /// How long it took, in microseconds.
-    pub duration_us: i64,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// The request that caused it.
-    pub request_id: Option<String>,
-    /// The payload, when the binding logs payloads.
-    pub payload: Option<String>,
-}
+/// A recorded run: the `hook_runs` row, read whole (`SELECTED` names every column).
+pub type HookRun = entity::hook_run::Model;
 
 /// Which runs to list.
 #[derive(Clone, Debug, Default)]
@@ -84,6 +58,7 @@ pub struct HookRunPage {
 /// under a millisecond (writers queue behind it), large enough to be cheap per row.
 const ROWS_PER_INSERT: usize = 100;
 
+/// Every column of [`HookRun`] (the entity's row).
 const SELECTED: &str =
     "id, at, hook, event, collection, kind, outcome, duration_us, error, request_id, payload";
 

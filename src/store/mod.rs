@@ -112,6 +112,7 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// Only the value of a `server_secrets` row (the name is asked for): not the entity.
 #[derive(sea_orm::FromQueryResult)]
 struct SecretRow {
     value: String,

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::FromQueryResult;
 use tokio::sync::watch;
 
 use super::sql::Sql;
@@ -24,12 +23,6 @@ pub fn channel_for(schema: &str) -> String {
         channel.pop();
     }
     channel
-}
-
-#[derive(FromQueryResult)]
-struct Row {
-    user_id: String,
-    until: i64,
 }
 
 impl Store {
@@ -66,7 +59,8 @@ impl Store {
         let mut sql = Sql::new(self.backend());
         sql.push("SELECT user_id, until FROM revoked_users WHERE until > ")
             .bind(chrono::Utc::now().timestamp_micros());
-        let rows: Vec<Row> = self.fetch_all(None, Access::Read, sql).await?;
+        let rows: Vec<entity::revoked_user::Model> =
+            self.fetch_all(None, Access::Read, sql).await?;
         Ok(rows.into_iter().map(|r| (r.user_id, r.until)).collect())
     }
 
@@ -151,6 +145,7 @@ impl RevocationListener {
     ) {
         loop {
             // On the listener's own connection: it reconnects and listens before this runs.
+            // A plain sqlx query there, so the row is a tuple rather than the entity.
             let rows = sea_orm::sqlx::query_as::<_, (String, i64)>(
                 "SELECT user_id, until FROM revoked_users",
             )

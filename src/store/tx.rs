@@ -264,6 +264,7 @@ const NO_ANSWER: &str = "hookql: no answer from the database within HOOKQL_DB_TI
 /// The text of the [`DbErr`] that becomes [`StoreError::OutcomeUnknown`].
 pub(super) const OUTCOME_UNKNOWN: &str = "hookql: no answer to a commit";
 
+/// A computed column (`COUNT(*)`), not a row: not an entity.
 #[derive(FromQueryResult)]
 struct Total {
     total: i64,

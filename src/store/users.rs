@@ -49,7 +49,7 @@ const COLUMNS: &str = "id, email, password_hash, role, data, created_at, updated
 /// profiles nested deeper than serde_json reads (stored before the depth limit) still read.
 const READ_COLUMNS: &str = "id, email, password_hash, role, CAST(data AS TEXT) AS data, created_at, updated_at, last_login_at";
 
-/// A user row as read: [`READ_COLUMNS`].
+/// A user row as read: [`READ_COLUMNS`]. Not the entity: the profile comes as text.
 #[derive(sea_orm::FromQueryResult)]
 struct Row {
     id: String,

@@ -227,6 +227,7 @@ impl Listener {
         match parse_notice::<Notice>(payload)? {
             Notice::Inline(wire) => Ok(wire.into()),
             Notice::Spilled { spill } => {
+                // Only the payload, on the listener's plain sqlx pool: a tuple, not the entity.
                 let (payload,): (String,) =
                     sea_orm::sqlx::query_as("SELECT payload FROM realtime_spill WHERE id = $1")
                         .bind(spill)

@@ -277,6 +277,7 @@ fn json_texts(sql: &mut Sql, list: Value) {
     }
 }
 
+/// Only the ids a renewal still holds (`RETURNING id`): not the entity.
 #[derive(FromQueryResult)]
 struct Held {
     id: i64,

@@ -77,37 +77,8 @@ pub struct NewDelivery {
     pub payload: String,
 }
 
-/// A stored delivery.
-#[derive(Clone, Debug, FromQueryResult)]
-pub struct Delivery {
-    /// Increasing with commit order.
-    pub id: i64,
-    /// The event id.
-    pub event_id: String,
-    /// The binding's name.
-    pub hook: String,
-    /// The event's name.
-    pub event: String,
-    /// Its ordering key (`per_document`), if any.
-    pub ordering_key: Option<String>,
-    /// The payload as JSON text.
-    pub payload: String,
-    /// `pending`, `delivered` or `dead`.
-    pub status: String,
-    /// Attempts made so far.
-    pub attempts: i32,
-    /// When the row may next be claimed (pending only): its next attempt, its lease's end
-    /// while it is out, or [`WAITING`].
-    pub next_attempt_at: i64,
-    /// The receiver's last status, if it answered.
-    pub last_status: Option<i32>,
-    /// What went wrong last, if anything.
-    pub last_error: Option<String>,
-    /// When the write recorded it.
-    pub created_at: i64,
-    /// When it last changed.
-    pub updated_at: i64,
-}
+/// A stored delivery: the `hook_deliveries` row, read whole (`SELECTED` names every column).
+pub type Delivery = entity::hook_delivery::Model;
 
 /// How an attempt ended, as the worker records it.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,7 +133,8 @@ pub struct DeliveryPage {
     pub total: u64,
 }
 
-const SELECTED: &str = "id, event_id, hook, event, ordering_key, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at";
+/// Every column of [`Delivery`] (the entity's row).
+const SELECTED: &str = "id, event_id, hook, event, ordering_key, payload, status, attempts, next_attempt_at, lease_owner, lease_until, last_status, last_error, created_at, updated_at";
 
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
@@ -235,6 +207,9 @@ impl Store {
             .iter()
             .filter_map(|row| {
                 let id = ids.iter().find(|i| i.hook == row.hook)?.id;
+                // Ordered rows are never born leased; whether one was parked behind an earlier
+                // delivery is not read back (the worker claims them, it is not handed them).
+                let leased = lease.filter(|_| row.ordering_key.is_none());
                 Some(Delivery {
                     id,
                     event_id: row.event_id.clone(),
@@ -244,7 +219,9 @@ impl Store {
                     payload: row.payload.clone(),
                     status: DeliveryStatus::Pending.as_str().to_string(),
                     attempts: 0,
-                    next_attempt_at: lease.map_or(now, |(_, until)| until),
+                    next_attempt_at: leased.map_or(now, |(_, until)| until),
+                    lease_owner: leased.map(|(owner, _)| owner.to_string()),
+                    lease_until: leased.map(|(_, until)| until),
                     last_status: None,
                     last_error: None,
                     created_at: now,
@@ -282,6 +259,7 @@ impl Store {
     /// How many deliveries each status has, and the age of the oldest pending one in
     /// seconds (for `/metrics`).
     pub async fn delivery_figures(&self) -> Result<(Vec<(String, u64)>, Option<f64>), StoreError> {
+        // Counts per status, not rows: not the entity.
         #[derive(FromQueryResult)]
         struct Row {
             status: String,
@@ -385,12 +363,14 @@ impl Store {
     }
 }
 
+/// What an insert returns: not the entity, as the rest of the row is known already.
 #[derive(FromQueryResult)]
 struct Id {
     id: i64,
     hook: String,
 }
 
+/// A computed column (`MIN(next_attempt_at)`), not a row: not the entity.
 #[derive(FromQueryResult)]
 struct Due {
     due: Option<i64>,
