@@ -4,22 +4,21 @@
 //!
 //! Where things are, top layer first (each uses only those below it; ARCHITECTURE.md follows
 //! one request through them):
-//! - [`cli`], [`settings`], [`app`]: the command line, `HOOKQL_*` configuration, start-up
-//!   and the bounded shutdown.
+//! - [`cli`], [`app`]: the command line, start-up and the bounded shutdown.
 //! - [`server`]: HTTP routes; GraphQL over HTTP and WebSocket; GraphiQL; health; metrics.
 //! - [`graphql`]: the schema, its types, thin resolvers, and the one mapping of errors to
 //!   `extensions.code`.
-//! - [`state`]: the handle every request shares.
 //! - [`service`]: what each operation does, independent of transport: checks, access rules,
 //!   and the one hooked-write path.
+//! - [`state`]: the handle every request and operation shares.
 //! - [`hooks`]: payloads, chains, outcomes and failures, the Rhai sandbox, webhooks, durable
 //!   delivery, the run record.
 //! - [`auth`]: access tokens, passwords, refresh tokens, rules as filters.
 //! - [`manifest`]: hooks.yaml loaded, checked, compiled and reloaded.
 //! - [`store`]: SQL and tables on SQLite or PostgreSQL; the feed of committed changes.
 //! - [`model`]: the values every layer shares (documents, filters, callers, events).
-//! - Leaves: [`metrics`], [`request_id`], [`tasks`] (named background tasks), [`telemetry`],
-//!   [`secret_key`], [`hex`].
+//! - Leaves anything may use: [`settings`] (`HOOKQL_*` values), [`metrics`], [`request_id`],
+//!   [`tasks`] (named background tasks), [`telemetry`], [`secret_key`], [`hex`].
 #![forbid(unsafe_code)]
 
 pub mod app;

@@ -27,7 +27,7 @@ pub const LEEWAY_SECS: i64 = 5;
 ///
 /// A client sends the same token with every request for its whole life, so tokens that
 /// verified are remembered with their claims until they expire: decoding and checking a JWT
-/// was ~12 % of the throughput of a `document` read (measured with wrk; see the issue note).
+/// was ~12 % of the throughput of a `document` read (measured with wrk, `bench/run`).
 /// Only a byte-identical token hits the memory, and its expiry is checked on every hit.
 pub struct AccessTokens {
     encoding: EncodingKey,

@@ -97,7 +97,7 @@ pub(crate) fn caller<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Res
 mod tests {
     /// The names of docs/graphql.md are a contract with clients: this pins them.
     #[test]
-    fn schema_keeps_the_design_contract() {
+    fn schema_keeps_the_documented_names() {
         let sdl = super::sdl();
         let squashed: String = sdl.split_whitespace().collect::<Vec<_>>().join(" ");
         for expected in [

@@ -1,5 +1,5 @@
 //! JSON Merge Patch (RFC 7386): the one way partial changes are applied, by `updateDocument`
-//! with `merge: true` and (later) by hooks returning `patch`.
+//! with `merge: true`, by hooks returning `patch`, and by profile changes.
 
 use serde_json::Value;
 

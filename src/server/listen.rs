@@ -56,7 +56,7 @@ pub async fn serve(
 ) {
     let clock = Arc::new(StallClock::default());
     let heartbeat = CancellationToken::new();
-    tokio::spawn(clock.clone().beat(heartbeat.clone()));
+    crate::tasks::spawn("stall clock", clock.clone().beat(heartbeat.clone()));
     let _heartbeat = heartbeat.drop_guard();
     let mut builder = Builder::new(TokioExecutor::new());
     builder

@@ -1,5 +1,6 @@
-//! What the API does, independent of transport: input checks, access rules, then the store
-//! (and, as later issues add them, hook chains). GraphQL resolvers are thin calls into here.
+//! What the API does, independent of transport: input checks, access rules, hook chains and
+//! the store; every hooked write through [`hooked_write`]. GraphQL resolvers are thin calls
+//! into here.
 
 pub mod access;
 pub mod documents;

@@ -1,5 +1,6 @@
-//! Storage: documents in SQLite or PostgreSQL, and the compilers that turn filters and sorts
-//! into SQL. Nothing here knows about GraphQL or hooks.
+//! Storage: every table in SQLite or PostgreSQL (documents, users, sessions, the outbox, hook
+//! runs, revocations, the change feed), and the compilers that turn filters and sorts into
+//! SQL. Nothing here imports the layers above it (GraphQL, the service, hooks).
 
 pub mod budget;
 pub mod changes;

@@ -1,6 +1,7 @@
-//! The module graph has no cycles: among the children of any module, `a` using `b` and `b`
-//! using `a` (directly or around a loop) fails this test, naming the lines that make each
-//! edge. Why a test and not a drawing: a reviewer's tool shows the graph once, this keeps it
+//! The module graph has no cycles, and the crate's layers only look down. Among the children
+//! of any module, `a` using `b` and `b` using `a` (directly or around a loop) fails, naming
+//! the lines that make each edge; and a top-level module using one from a layer above it (in
+//! [`LAYERS`], the table of ARCHITECTURE.md) fails the same way. Why a test and not a drawing: a reviewer's tool shows the graph once, this keeps it
 //! true on every run. It reads `src/` as text: every `crate::…`, `super::…` and `self::…`
 //! path outside comments and `#[cfg(test)]` modules counts, resolved to the longest module it
 //! names. References between a module and its own descendants are not edges (a parent
@@ -230,14 +231,16 @@ fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     walk.found
 }
 
-#[test]
-fn no_module_depends_on_a_module_that_depends_back_on_it() {
+/// Edges between sibling modules, per parent, with the lines that make each.
+type Edges = BTreeMap<ModPath, BTreeMap<String, BTreeSet<String>>>;
+type Why = BTreeMap<(ModPath, String, String), Vec<String>>;
+
+fn sibling_edges() -> (Edges, Why) {
     let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
     let modules = modules(src);
     assert!(modules.len() > 50, "read the crate's modules");
-    // Per parent module: edges between its children, with the lines that make them.
-    let mut graphs: BTreeMap<ModPath, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    let mut why: BTreeMap<(ModPath, String, String), Vec<String>> = BTreeMap::new();
+    let mut graphs: Edges = BTreeMap::new();
+    let mut why: Why = BTreeMap::new();
     for (module, text) in &modules {
         for (number, line) in code_lines(text) {
             for path in referenced_paths(module, &line) {
@@ -266,6 +269,12 @@ fn no_module_depends_on_a_module_that_depends_back_on_it() {
             }
         }
     }
+    (graphs, why)
+}
+
+#[test]
+fn no_module_depends_on_a_module_that_depends_back_on_it() {
+    let (graphs, why) = sibling_edges();
     let mut report = String::new();
     for (parent, edges) in &graphs {
         for cycle in cycles(edges) {
@@ -291,6 +300,63 @@ fn no_module_depends_on_a_module_that_depends_back_on_it() {
         }
     }
     assert!(report.is_empty(), "import cycles:{report}");
+}
+
+/// The crate's layers, top first (ARCHITECTURE.md): a module may use its own layer's
+/// modules and those below, never above. [`LEAVES`] may be used by any layer.
+const LAYERS: &[&[&str]] = &[
+    &["cli", "app"],
+    &["server"],
+    &["graphql"],
+    &["service"],
+    &["state"],
+    &["hooks"],
+    &["auth"],
+    &["manifest"],
+    &["store"],
+    &["model"],
+];
+
+/// Modules anything may use; they use only each other and `model`.
+const LEAVES: &[&str] = &[
+    "settings",
+    "metrics",
+    "request_id",
+    "tasks",
+    "telemetry",
+    "hex",
+    "secret_key",
+];
+
+#[test]
+fn each_layer_uses_only_the_layers_below_it() {
+    let (graphs, why) = sibling_edges();
+    let rank = |name: &str| {
+        if LEAVES.contains(&name) {
+            return Some(LAYERS.len());
+        }
+        LAYERS.iter().position(|layer| layer.contains(&name))
+    };
+    let mut report = String::new();
+    for (from, targets) in graphs.get(&Vec::new()).into_iter().flatten() {
+        let Some(from_rank) = rank(from) else {
+            report.push_str(&format!(
+                "\n`{from}` is in no layer: add it to LAYERS or LEAVES\n"
+            ));
+            continue;
+        };
+        for to in targets {
+            let to_rank = rank(to).unwrap_or(0);
+            let leaf_uses_model = LEAVES.contains(&from.as_str()) && to == "model";
+            if to_rank < from_rank && !leaf_uses_model {
+                report.push_str(&format!("\n`{from}` uses `{to}`, a layer above it:\n"));
+                for line in why[&(Vec::new(), from.clone(), to.clone())].iter().take(3) {
+                    report.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+    }
+    assert!(report.is_empty(), "upward imports:{report}");
 }
 
 #[test]

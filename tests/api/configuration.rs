@@ -15,6 +15,7 @@ const NOT_SETTINGS: &[&str] = &[
     "HOOKQL_FUZZ_SEED",
     "HOOKQL_FUZZ_CASES",
     "HOOKQL_CI_POSTGRES_URL",
+    "HOOKQL_WRITE_SCHEMA",
 ];
 
 #[test]

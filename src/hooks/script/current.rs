@@ -41,7 +41,7 @@ const CLOCK_EVERY: u64 = 512;
 
 /// The engine's progress callback: stops the script once its deadline has passed.
 pub(super) fn check_deadline(operations: u64) -> Option<Dynamic> {
-    if operations % CLOCK_EVERY != 0 {
+    if !operations.is_multiple_of(CLOCK_EVERY) {
         return None;
     }
     RUN.with_borrow(|run| match run {

@@ -1,10 +1,8 @@
-//! The `db` helpers of scripts, and the transaction a before-chain's writes join.
+//! The `db` helpers of scripts.
 //!
 //! Scripts act with full privileges (no access rules) and their writes fire no hooks, so a
-//! hook cannot loop. In a before-hook, the first write opens the operation's transaction
-//! ([`OperationTx`]); the operation itself then runs in it and everything commits together,
-//! or rolls back together when a later hook blocks or fails. Reads before any write run on
-//! the pool, so a hook that only reads never holds SQLite's write turn.
+//! hook cannot loop. In a before-hook they run in the operation's transaction
+//! ([`super::tx::OperationTx`]), opened by the first write.
 
 use std::sync::Arc;
 
@@ -12,6 +10,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Position};
 use serde_json::Value;
 
 use super::convert::{from_json, to_json};
+use super::tx::OperationTx;
 use crate::hooks::payload;
 use crate::model::filter::Filter;
 use crate::model::merge_patch;
@@ -24,41 +23,6 @@ use crate::store::{Guard, ListQuery, Store, StoreError, Tx};
 
 /// How many documents `db.find` returns when the script gives no limit.
 const DEFAULT_FIND_LIMIT: u64 = 100;
-
-/// The transaction of one operation and its before-hooks, opened by the first write.
-#[derive(Debug)]
-pub struct OperationTx {
-    state: tokio::sync::Mutex<TxState>,
-}
-
-#[derive(Debug)]
-enum TxState {
-    /// No hook has written yet.
-    Idle,
-    /// A hook wrote: the operation must run in this transaction.
-    Open(Tx),
-    /// The chain is over; a script still running (past its deadline) may not write.
-    Ended,
-}
-
-impl OperationTx {
-    /// A transaction slot for one operation.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self {
-            state: tokio::sync::Mutex::new(TxState::Idle),
-        })
-    }
-
-    /// Ends the chain: the open transaction, if a hook wrote, for the operation to run in and
-    /// commit (or drop, to roll back).
-    pub async fn finish(&self) -> Option<Tx> {
-        let mut state = self.state.lock().await;
-        match std::mem::replace(&mut *state, TxState::Ended) {
-            TxState::Open(tx) => Some(tx),
-            _ => None,
-        }
-    }
-}
 
 /// The script variable `db`.
 #[derive(Clone)]
@@ -87,18 +51,9 @@ impl DbApi {
         work: impl AsyncFnOnce(&Store, Option<&Tx>) -> Result<T, String>,
     ) -> Result<T, Box<EvalAltResult>> {
         let result = self.runtime.block_on(async {
-            let Some(slot) = &self.tx else {
-                return work(&self.store, None).await;
-            };
-            let mut state = slot.state.lock().await;
-            if write && matches!(*state, TxState::Idle) {
-                let tx = self.store.begin().await.map_err(|e| e.to_string())?;
-                *state = TxState::Open(tx);
-            }
-            match &*state {
-                TxState::Open(tx) => work(&self.store, Some(tx)).await,
-                TxState::Idle => work(&self.store, None).await,
-                TxState::Ended => Err("the operation this hook ran for is over".into()),
+            match &self.tx {
+                Some(slot) => slot.run(&self.store, write, work).await,
+                None => work(&self.store, None).await,
             }
         });
         result.map_err(|message| script_error(format!("db.{helper}: {message}")))

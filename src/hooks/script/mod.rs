@@ -12,14 +12,15 @@ mod current;
 pub mod db;
 mod http;
 pub mod run;
+mod tx;
 
 use std::sync::{LazyLock, OnceLock};
 
 use rhai::Engine;
 
 pub use convert::{from_json, to_json};
-pub use db::OperationTx;
 pub use run::{run, ScriptEnv};
+pub use tx::OperationTx;
 
 /// Most Rhai operations one script run may take; stops runaway loops even before the time
 /// limit does.

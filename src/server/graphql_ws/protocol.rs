@@ -1,5 +1,6 @@
 //! The `graphql-transport-ws` protocol's messages and close codes, as the graphql-ws project
-//! specifies them (PROTOCOL.md), and what hookql reads from `connection_init`.
+//! specifies them (<https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md>), and
+//! what hookql reads from `connection_init`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
