@@ -11,6 +11,11 @@ use std::sync::{Arc, LazyLock};
 
 use rhai::{Engine, AST};
 
+/// Longest string a script may build (also bounds what it can return, and its literals).
+pub const MAX_STRING_BYTES: usize = 1024 * 1024;
+/// Most items in one array or map a script may build (or write as a literal).
+pub const MAX_COLLECTION_ITEMS: usize = 100_000;
+
 /// A compiled script, shared by every run.
 #[derive(Clone)]
 pub struct CompiledScript(pub Arc<AST>);
@@ -33,10 +38,14 @@ pub struct ScriptError {
 }
 
 /// What parsing allows: expression nesting bounded (so a deeply nested script cannot
-/// overflow the stack while it is parsed or run), no `eval`, no module imports (so no file
-/// access).
+/// overflow the stack while it is parsed or run), literals no larger than what a script may
+/// build (Rhai checks string, array and map literals against the size limits while parsing),
+/// no `eval`, no module imports (so no file access).
 pub fn syntax_limits(engine: &mut Engine) {
     engine.set_max_expr_depths(64, 32);
+    engine.set_max_string_size(MAX_STRING_BYTES);
+    engine.set_max_array_size(MAX_COLLECTION_ITEMS);
+    engine.set_max_map_size(MAX_COLLECTION_ITEMS);
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
 }
@@ -73,5 +82,14 @@ mod tests {
             compile("eval(\"1\")").is_err(),
             "eval is not a thing scripts may call"
         );
+        // Literals past what a script may build are refused when the file loads, not at run.
+        let long = format!("let s = \"{}\"; s", "x".repeat(MAX_STRING_BYTES + 1));
+        assert!(compile(&long).is_err(), "a string literal past the limit");
+        let items = vec!["1"; MAX_COLLECTION_ITEMS + 1].join(",");
+        assert!(
+            compile(&format!("[{items}]")).is_err(),
+            "an array literal past the limit"
+        );
+        assert!(compile(&format!("[{}]", ["1"; 10].join(","))).is_ok());
     }
 }

@@ -343,3 +343,59 @@ async fn the_shipped_hooks_yaml_examples_work() {
     );
     assert_eq!(seen.1, 1, "logins are counted");
 }
+
+/// A token issued while a slow `pre_user_delete` hook runs is refused once the deletion
+/// commits, for as long as it would have lived: the revocation is dated from the write, not
+/// from before the hooks (the hooked-write refactor once dated it from before them).
+#[tokio::test]
+async fn a_token_issued_while_pre_user_delete_runs_is_revoked_for_its_whole_life() {
+    use std::time::{Duration, Instant};
+
+    use crate::receiver::{Receiver, Reply};
+
+    let receiver = Receiver::start().await;
+    receiver.usually(
+        "/slow",
+        Reply::json(json!({})).after(Duration::from_secs(3)),
+    );
+    let hooks = format!(
+        "  - name: slow\n    on: pre_user_delete\n    timeout_ms: 20000\n    url: {}\n",
+        receiver.url("/slow")
+    );
+    let app = spawn_app_with(&hooks_yaml(&hooks), |s| {
+        crate::helpers::with_admin(s);
+        s.access_token_ttl_secs = 1;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let user = app.sign_up("leaver@example.com").await;
+    let started = Instant::now();
+    let deleting = {
+        let (client, url) = (app.client.clone(), format!("{}/graphql", app.address));
+        let body = json!({"query": "mutation($id: ID!) { deleteUser(id: $id) }", "variables": {"id": user.id}});
+        tokio::spawn(async move {
+            let sent = client.post(url).bearer_auth(admin).json(&body).send().await;
+            sent.expect("the delete is answered").json::<Value>().await
+        })
+    };
+    // Signed in 2 s into the hook's 3 s: this token lives until about 2 + 1 s, plus the 5 s
+    // leeway every expiry gets.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let login = app.login("leaver@example.com", PASSWORD).await;
+    let token = login["data"]["login"]["accessToken"]
+        .as_str()
+        .expect("signed in while the hook runs")
+        .to_string();
+    let deleted = deleting.await.expect("the delete ran").expect("JSON");
+    assert_eq!(deleted["data"]["deleteUser"], true, "{deleted}");
+    let create = "mutation { createDocument(collection: \"notes\", data: {}) { id } }";
+    while started.elapsed() < Duration::from_secs(9) {
+        let answer = app.gql_as(Some(&token), create, json!({})).await;
+        assert!(
+            answer.get("errors").is_some(),
+            "a deleted user's token was accepted {:?} after the delete began: {answer}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -25,10 +25,7 @@ pub use tx::OperationTx;
 /// Most Rhai operations one script run may take; stops runaway loops even before the time
 /// limit does.
 pub const MAX_OPERATIONS: u64 = 1_000_000;
-/// Longest string a script may build (also bounds what it can return).
-pub const MAX_STRING_BYTES: usize = 1024 * 1024;
-/// Most items in one array or map a script may build.
-pub const MAX_COLLECTION_ITEMS: usize = 100_000;
+pub use crate::manifest::script::{MAX_COLLECTION_ITEMS, MAX_STRING_BYTES};
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(|| build_engine(1));
 
@@ -99,10 +96,12 @@ fn build_engine(scale: usize) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_operations(MAX_OPERATIONS);
     engine.set_max_call_levels(32);
+    // The syntax limits first: they include the literal sizes a script may write, which the
+    // larger engines then raise for what scripts are given.
+    crate::manifest::script::syntax_limits(&mut engine);
     engine.set_max_string_size(MAX_STRING_BYTES * scale);
     engine.set_max_array_size(MAX_COLLECTION_ITEMS * scale);
     engine.set_max_map_size(MAX_COLLECTION_ITEMS * scale);
-    crate::manifest::script::syntax_limits(&mut engine);
     engine.on_progress(current::check_deadline);
     engine.on_print(current::log_line);
     engine.on_debug(|text, _, _| current::log_line(text));

@@ -54,13 +54,14 @@ pub async fn run(
     let mut scope = scope(payload, env, binding);
     let engine = super::engine_for(super::data_sizes(payload.fields().values()));
     let ast = script.0.clone();
-    let state = RunState::new(hook, Instant::now() + timeout);
+    let deadline = Instant::now() + timeout;
+    let state = RunState::new(hook, deadline);
     let task = tokio::task::spawn_blocking(move || {
         state.enter();
         let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
         RunState::leave();
         drop(scope);
-        answer(result, timeout)
+        answer(result, timeout, deadline)
     });
     // A little grace: the engine's own deadline usually fires first, with a better message.
     match tokio::time::timeout(timeout + Duration::from_millis(50), task).await {
@@ -124,6 +125,7 @@ fn convert_object(payload: &Payload) -> rhai::Map {
 fn answer(
     result: Result<Dynamic, Box<EvalAltResult>>,
     timeout: Duration,
+    deadline: Instant,
 ) -> Result<Value, HookFailure> {
     let failed = |message: String| Err(HookFailure::Failed(message));
     match result {
@@ -145,6 +147,11 @@ fn answer(
                 "{what} grew past its limit (line {})",
                 position.line().unwrap_or(0)
             )),
+            // A helper that gave up because the script's time was up (an `http` call, a `db`
+            // wait) ends the script with its own error: the run still ran out of time.
+            _ if Instant::now() >= deadline => Err(HookFailure::TimedOut {
+                ms: timeout.as_millis(),
+            }),
             other => failed(format!("script error: {other}")),
         },
     }

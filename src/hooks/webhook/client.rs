@@ -114,6 +114,7 @@ impl WebhookClient {
 
     async fn send(&self, call: Call<'_>) -> Result<Answer, Failure> {
         let ms = call.timeout.as_millis();
+        let deadline = std::time::Instant::now() + call.timeout;
         let headers = headers(&call);
         let response = self
             .http
@@ -149,9 +150,14 @@ impl WebhookClient {
             why: HookFailure::Failed(message),
             retry_after: None,
         };
+        // A body that stops coming is the call running out of its time, whoever notices
+        // first (reqwest's timeout ends the read; see `post` for the other).
         let body = read_body(response, MAX_RESPONSE_BYTES)
             .await
-            .map_err(failed)?;
+            .map_err(|message| match std::time::Instant::now() >= deadline {
+                true => Failure::network(HookFailure::TimedOut { ms }),
+                false => failed(message),
+            })?;
         Ok(Answer {
             status: status.as_u16(),
             body: parse_answer(&body).map_err(failed)?,

@@ -145,37 +145,43 @@ pub(super) async fn delete_user(
         collection: None,
         transaction: true,
     };
-    let revoked_until = state.auth().revoked_until();
-    let deleted = hooked
+    let wrote = hooked
         .run(
             state,
             &hooks,
             || user_payload(Event::PreUserDelete, caller, user),
             async |hooked| {
+                // Taken after the hooks ran, however long they took: it must outlast every
+                // token issued before the deletion commits.
+                let revoked_until = state.auth().revoked_until();
                 let (store, tx) = (state.store(), hooked.tx());
-                let deleted = store.delete_user(tx, &user.id).await?;
-                if let (Some(_), Some(tx)) = (&deleted, tx) {
+                // Another request deleted it first: nothing to do, and the hooks' writes roll
+                // back with this attempt.
+                let Some(deleted) = store.delete_user(tx, &user.id).await? else {
+                    return Ok(Wrote::Raced);
+                };
+                if let Some(tx) = tx {
                     store
                         .revoke_user_tokens(tx, &user.id, revoked_until)
                         .await?;
                 }
-                Ok(Wrote::Done(deleted))
+                Ok(Wrote::Done((deleted, revoked_until)))
             },
-            |deleted| {
-                deleted.as_ref().map(|deleted| After {
+            |(deleted, _)| {
+                Some(After {
                     target: user_target(deleted),
                     payload: user_payload(Event::PostUserDelete, caller, deleted),
                 })
             },
         )
-        .await?
-        .done()?;
-    if let Some(deleted) = &deleted {
-        // Committed. (On PostgreSQL this instance also hears its own notification.)
-        state
-            .auth()
-            .revoked
-            .insert(&deleted.id, revoked_until, now_micros());
-    }
-    Ok(deleted.is_some())
+        .await?;
+    let Wrote::Done((deleted, revoked_until)) = wrote else {
+        return Ok(false);
+    };
+    // Committed. (On PostgreSQL this instance also hears its own notification.)
+    state
+        .auth()
+        .revoked
+        .insert(&deleted.id, revoked_until, now_micros());
+    Ok(true)
 }
