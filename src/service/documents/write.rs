@@ -97,7 +97,12 @@ impl Save<'_> {
             collection: Some(self.collection.as_str()),
             transaction: false,
         };
-        let before = || self.payload(Event::PreSave, data.clone().into_value());
+        // The payload is built here, only when `pre_save` is bound, so that `data` itself can
+        // move into the write: a document is copied only for a chain to see it.
+        let payload = hooks
+            .has_chain(Event::PreSave)
+            .then(|| self.payload(Event::PreSave, data.clone().into_value()));
+        let before = || payload.unwrap_or_else(|| self.payload(Event::PreSave, Value::Null));
         let after = |saved: &Document| {
             let meta = payload::document_meta(saved);
             Some(After {
@@ -110,7 +115,7 @@ impl Save<'_> {
             })
         };
         let write = async |hooked: &mut Hooked| {
-            let data = saved_data(hooked, data.clone())?;
+            let data = saved_data(hooked, data)?;
             let written = write(hooked.tx(), data).await;
             let denied = |e| access::store_error(e, action, self.caller, self.collection);
             Ok(Wrote::from(written.map_err(denied)?))

@@ -86,21 +86,24 @@ pub async fn register(
         collection: None,
         transaction: false,
     };
+    // Built only when `pre_register` is bound, so that the profile itself can move into the
+    // write: it is copied only for a chain to see it.
+    let payload = hooks.has_chain(Event::PreRegister).then(|| {
+        Payload::new(Event::PreRegister, &Caller::Anonymous)
+            .with("email", email.as_str())
+            .with("data", data.clone())
+    });
     let user = hooked
         .run(
             state,
             &hooks,
-            || {
-                Payload::new(Event::PreRegister, &Caller::Anonymous)
-                    .with("email", email.as_str())
-                    .with("data", data.clone())
-            },
+            || payload.unwrap_or_else(|| Payload::new(Event::PreRegister, &Caller::Anonymous)),
             async |hooked| {
                 let new_user = NewUser {
                     email: email.as_str().to_string(),
                     password_hash,
                     role: USER_ROLE.to_string(),
-                    data: hooked.take("data").unwrap_or(data.clone()),
+                    data: hooked.take("data").unwrap_or(data),
                     signed_in: true,
                 };
                 let user = state.store().create_user(hooked.tx(), new_user).await?;
